@@ -1,0 +1,79 @@
+# ztgate: one build entry point.
+#
+#   make                 build everything (trustd, ztctl, ztca, nginx module)
+#   make check           install missing packages, build, run every test
+#   make demo            build and run the demo gateway on loopback
+#   make SANITIZE=address,undefined ...   build with sanitizers
+#
+# Each component adds its own rules in <dir>/build.mk; objects go to
+# $(B)/<dir>/.  A sanitizer build lives in its own tree so that it never
+# mixes with the normal one.
+
+CC        ?= cc
+PYTHON    ?= /usr/bin/python3
+SANITIZE  ?=
+
+WARN      = -Wall -Wextra -Wshadow -Wpointer-arith -Wcast-qual \
+            -Wstrict-prototypes -Wmissing-prototypes -Werror
+CPPFLAGS  += -D_GNU_SOURCE -DOPENSSL_API_COMPAT=30000 -DOPENSSL_NO_DEPRECATED \
+             -I. -Iwire
+CFLAGS    ?= -O2 -g
+CFLAGS    += -std=c11 $(WARN) -fno-strict-aliasing
+LDFLAGS   ?=
+
+ifneq ($(SANITIZE),)
+B         ?= build/san
+CFLAGS    += -O1 -fno-omit-frame-pointer -fsanitize=$(SANITIZE) \
+             -fno-sanitize-recover=all
+LDFLAGS   += -fsanitize=$(SANITIZE)
+else
+B         ?= build
+endif
+
+BINS        :=
+UNIT_TESTS  :=
+CLEAN_EXTRA :=
+
+.PHONY: all check test unit integration security fuzz-replay fuzz demo \
+        demo-stop deps clean module
+
+all: bins module
+
+include wire/build.mk
+include certs/build.mk
+include trustd/build.mk
+include ztctl/build.mk
+include ngx_module/build.mk
+include tests/build.mk
+
+bins: $(BINS)
+
+$(B)/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -MMD -MP -c -o $@ $<
+
+-include $(shell find $(B) -name '*.d' 2>/dev/null)
+
+deps:
+	./scripts/install-deps.sh
+
+demo: all
+	./scripts/demo.sh
+
+demo-stop:
+	./scripts/demo.sh stop
+
+# The README's test command: installs what is missing, builds, and runs
+# unit tests (normal and under ASan+UBSan), the fuzz corpus replay and a
+# bounded fuzz burst, then the integration and security suites against
+# real nginx + trustd.
+check: deps
+	$(MAKE) all
+	$(MAKE) unit
+	$(MAKE) SANITIZE=address,undefined unit
+	$(MAKE) fuzz-replay
+	$(MAKE) fuzz
+	$(MAKE) integration
+
+clean:
+	rm -rf build $(CLEAN_EXTRA)

@@ -1,0 +1,94 @@
+/*
+ * ztgate device CA: create a CA, issue the gateway's server certificate
+ * and device client certificates, revoke, publish a CRL, and read the
+ * facts ztgate keys devices by (fingerprint, device id, validity).
+ *
+ * A CA directory holds:
+ *     ca.key      CA private key, PEM, mode 0600, created with O_EXCL
+ *     ca.crt      CA certificate, PEM
+ *     serial      next serial number, hex text
+ *     index       one line per issued certificate (see ca.c)
+ *     crl.pem     last published CRL (ca_publish_crl)
+ *
+ * All functions return 0 on success and -1 on failure with a message in
+ * *err; none of them calls exit() or prints.
+ */
+
+#ifndef ZT_CA_H
+#define ZT_CA_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define CA_FP_LEN           32
+#define CA_DEVICE_URN       "urn:ztgate:device:"
+
+typedef struct {
+    char    msg[256];
+} ca_err_t;
+
+typedef enum {
+    CA_KEY_EC_P256 = 0,             /* default */
+    CA_KEY_RSA_3072 = 1
+} ca_key_type_t;
+
+typedef struct {
+    uint8_t  fp[CA_FP_LEN];         /* SHA-256 of the certificate DER */
+    char     fp_hex[2 * CA_FP_LEN + 1];
+    char     device_id[128];        /* URI SAN urn:ztgate:device:..., or "" */
+    char     subject_cn[128];
+    char     serial_hex[64];
+    int64_t  not_before;            /* unix seconds */
+    int64_t  not_after;
+} ca_cert_info_t;
+
+typedef struct {
+    const char     *common_name;    /* NULL: "ztgate device CA" */
+    ca_key_type_t   key_type;
+    int             days;           /* 0: 3650 */
+    const char     *passphrase;     /* NULL: key stored unencrypted */
+} ca_init_opts_t;
+
+/*
+ * Create a new CA in dir (created with mode 0700 if missing).  Refuses to
+ * overwrite an existing ca.key.
+ */
+int ca_init(const char *dir, const ca_init_opts_t *opts, ca_err_t *err);
+
+/*
+ * Issue the gateway's TLS server certificate with the given DNS names and
+ * IP addresses as subjectAltNames (serverAuth EKU), writing a new key to
+ * key_out (mode 0600) and the certificate to crt_out.
+ */
+int ca_issue_server(const char *dir, const char *passphrase,
+    const char *const *dns, size_t ndns, const char *const *ips, size_t nips,
+    int days, const char *key_out, const char *crt_out, ca_err_t *err);
+
+/*
+ * Issue a device client certificate (clientAuth EKU, URI SAN
+ * urn:ztgate:device:<device_id>).  device_id NULL means a fresh random
+ * UUID.  With csr_path set, the public key comes from that CSR (whose
+ * signature is verified) and key_out is ignored: the key never leaves the
+ * device.  Otherwise a new key is generated and written to key_out (mode
+ * 0600).  days 0 means 365.  On success *info describes the certificate.
+ */
+int ca_issue_device(const char *dir, const char *passphrase,
+    const char *device_id, const char *common_name, const char *csr_path,
+    int days, const char *key_out, const char *crt_out,
+    ca_cert_info_t *info, ca_err_t *err);
+
+/* Mark the certificate with this serial (hex) revoked in the index. */
+int ca_revoke(const char *dir, const char *serial_hex, ca_err_t *err);
+
+/* Write a CRL of all revoked certificates to out (PEM), valid `days`. */
+int ca_publish_crl(const char *dir, const char *passphrase, int days,
+    const char *out, ca_err_t *err);
+
+/* Read a PEM certificate file (first certificate) and describe it. */
+int ca_cert_info_file(const char *path, ca_cert_info_t *info, ca_err_t *err);
+
+/* Describe a DER-encoded certificate. */
+int ca_cert_info_der(const uint8_t *der, size_t len, ca_cert_info_t *info,
+    ca_err_t *err);
+
+#endif /* ZT_CA_H */
