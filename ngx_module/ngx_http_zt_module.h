@@ -1,0 +1,89 @@
+/*
+ * ngx_http_zt_module: the ztgate policy enforcement point.
+ *
+ * The access-phase handler (ngx_http_zt_module.c) asks trustd for a
+ * decision over a per-worker channel (ngx_http_zt_channel.c): one kept-
+ * alive, non-blocking Unix-socket connection driven by nginx's event loop
+ * that carries many requests at once, matched to answers by request id.
+ */
+
+#ifndef NGX_HTTP_ZT_MODULE_H
+#define NGX_HTTP_ZT_MODULE_H
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+
+#include "zt_wire.h"
+
+
+typedef struct ngx_http_zt_channel_s  ngx_http_zt_channel_t;
+
+
+typedef struct {
+    ngx_addr_t                 *trustd;         /* zt_trustd */
+    size_t                      send_buffer;    /* zt_send_buffer */
+    ngx_msec_t                  backoff_max;    /* zt_reconnect_backoff */
+    ngx_array_t                *identity_headers; /* ngx_str_t, lowercase */
+    ngx_http_zt_channel_t      *channel;        /* this worker's, lazily */
+} ngx_http_zt_main_conf_t;
+
+
+typedef struct {
+    ngx_flag_t                  enable;         /* zt */
+    ngx_msec_t                  timeout;        /* zt_timeout */
+    ngx_flag_t                  fail_open;      /* zt_failure_mode */
+    ngx_uint_t                  fail_status;    /* zt_failure_status */
+} ngx_http_zt_loc_conf_t;
+
+
+typedef enum {
+    NGX_HTTP_ZT_NEW = 0,
+    NGX_HTTP_ZT_WAITING,        /* queued on the channel, timer armed */
+    NGX_HTTP_ZT_DONE,           /* answer copied into the ctx */
+    NGX_HTTP_ZT_FAILED          /* no usable answer: fail closed (or open) */
+} ngx_http_zt_state_e;
+
+
+typedef struct {
+    /* first member: the channel's pending tree keys on the request id */
+    ngx_rbtree_node_t           node;
+    ngx_http_request_t         *request;
+    ngx_http_zt_channel_t      *channel;
+    ngx_event_t                 event;          /* timeout, then wake-up */
+    ngx_http_zt_state_e         state;
+    ngx_msec_t                  timeout;
+    const char                 *failure;        /* why, when FAILED */
+
+    /* the answer, copied into r->pool */
+    ngx_uint_t                  decision;       /* enum wire_decision */
+    ngx_uint_t                  status;
+    ngx_msec_t                  ttl;
+    ngx_uint_t                  reason_code;
+    ngx_str_t                   reason;
+    ngx_str_t                   redirect;
+    ngx_array_t                 headers;        /* ngx_keyval_t */
+
+    unsigned                    pending:1;      /* in the pending tree */
+} ngx_http_zt_ctx_t;
+
+
+/*
+ * Queue a decision request for ctx->request on this worker's channel,
+ * connecting first if needed.  Returns NGX_OK when the request is in
+ * flight: the ctx becomes DONE or FAILED later and the request is woken
+ * through r->write_event_handler.  Returns NGX_ERROR when it could not be
+ * sent (trustd unreachable, in reconnect back-off, queue full); then
+ * ctx->state is FAILED and ctx->failure says why.
+ */
+ngx_int_t ngx_http_zt_channel_send(ngx_http_zt_main_conf_t *zmcf,
+    ngx_http_zt_ctx_t *ctx, const wire_req_t *req, ngx_msec_t timeout);
+
+/*
+ * Forget a request that is going away (pool cleanup): removes it from the
+ * pending tree and disarms its event.  Its answer, if one still comes, is
+ * dropped.
+ */
+void ngx_http_zt_channel_cancel(ngx_http_zt_ctx_t *ctx);
+
+#endif /* NGX_HTTP_ZT_MODULE_H */
