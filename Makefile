@@ -34,8 +34,8 @@ BINS        :=
 UNIT_TESTS  :=
 CLEAN_EXTRA :=
 
-.PHONY: all check test unit integration security fuzz-replay fuzz demo \
-        demo-stop deps clean module
+.PHONY: all check test unit integration fuzz-replay fuzz demo \
+        demo-stop demo-selftest deps clean module bins
 
 all: bins module
 
@@ -57,23 +57,37 @@ $(B)/%.o: %.c
 deps:
 	./scripts/install-deps.sh
 
-demo: all
+demo: deps
+	$(MAKE) all
 	./scripts/demo.sh
+
 
 demo-stop:
 	./scripts/demo.sh stop
 
+demo-selftest: all
+	./scripts/demo.sh selftest
+
+# Integration tests: real nginx with the module, real trustd, real LMDB.
+# ZT_BIN_DIR picks the trustd/ztctl/ztca build to test (check uses the
+# ASan+UBSan build, so the daemon runs instrumented under real traffic).
+ZT_BIN_DIR ?= $(CURDIR)/$(B)
+integration: all
+	ZT_BIN_DIR=$(ZT_BIN_DIR) ZT_MODULE=$(CURDIR)/build/ngx_http_zt_module.so \
+	    $(PYTHON) -m pytest -v -p no:cacheprovider tests/integration
+
 # The README's test command: installs what is missing, builds, and runs
 # unit tests (normal and under ASan+UBSan), the fuzz corpus replay and a
-# bounded fuzz burst, then the integration and security suites against
-# real nginx + trustd.
+# bounded fuzz burst, the integration suite against real nginx + trustd
+# (with the sanitizer-built daemon), and the demo's own self-test.
 check: deps
 	$(MAKE) all
 	$(MAKE) unit
-	$(MAKE) SANITIZE=address,undefined unit
+	$(MAKE) SANITIZE=address,undefined bins unit
 	$(MAKE) fuzz-replay
 	$(MAKE) fuzz
-	$(MAKE) integration
+	$(MAKE) integration ZT_BIN_DIR=$(CURDIR)/build/san
+	$(MAKE) demo-selftest
 
 clean:
 	rm -rf build $(CLEAN_EXTRA)

@@ -16,20 +16,23 @@ import signal
 import socket
 import ssl
 import subprocess
-import sys
+import threading
 import time
 
 import pytest
 
+import ztwire
+
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
-BUILD = os.environ.get("ZT_BUILD", os.path.join(ROOT, "build"))
+BUILD = os.environ.get("ZT_BIN_DIR", os.path.join(ROOT, "build"))
 NGINX = os.environ.get("ZT_NGINX", "/usr/sbin/nginx")
 PYTHON = "/usr/bin/python3"
 
 TRUSTD = os.path.join(BUILD, "trustd")
 ZTCTL = os.path.join(BUILD, "ztctl")
 ZTCA = os.path.join(BUILD, "ztca")
-MODULE = os.path.join(BUILD, "ngx_http_zt_module.so")
+MODULE = os.environ.get("ZT_MODULE",
+                        os.path.join(ROOT, "build", "ngx_http_zt_module.so"))
 ECHO = os.path.join(ROOT, "scripts", "echo-upstream.py")
 
 BAD_LOG_MARKERS = ("[alert]", "[emerg]", "AddressSanitizer",
@@ -85,10 +88,65 @@ class Response:
         return vals
 
 
+class FakeTrustd:
+    """A stand-in trustd for failure tests: handler(rid, fields) returns
+    the bytes to send back (or None for no answer)."""
+
+    def __init__(self, path, handler):
+        self.handler = handler
+        self.sock = socket.socket(socket.AF_UNIX)
+        self.sock.bind(path)
+        self.sock.listen(16)
+        self.conns = []
+        self.requests = 0
+        self.stop = False
+        self.thread = threading.Thread(target=self.serve, daemon=True)
+        self.thread.start()
+
+    def serve(self):
+        while not self.stop:
+            try:
+                c, _ = self.sock.accept()
+            except OSError:
+                return
+            self.conns.append(c)
+            threading.Thread(target=self.conn, args=(c,), daemon=True).start()
+
+    def conn(self, c):
+        buf = b""
+        while True:
+            try:
+                data = c.recv(65536)
+            except OSError:
+                return
+            if not data:
+                return
+            buf += data
+            frames, buf = ztwire.parse_frames(buf)
+            for _, rid, fields in frames:
+                self.requests += 1
+                out = self.handler(rid, fields)
+                if out:
+                    try:
+                        c.sendall(out)
+                    except OSError:
+                        return
+
+    def close(self):
+        self.stop = True
+        self.sock.close()
+        for c in self.conns:
+            try:
+                c.close()
+            except OSError:
+                pass
+
+
 class Gateway:
     """One ztgate deployment in a temporary directory."""
 
-    def __init__(self, tmp, timeout_ms=500, extra_loc="", trustd_extra=""):
+    def __init__(self, tmp, timeout_ms=500, extra_loc="", trustd_extra="",
+                 fake_trustd=None):
         self.dir = str(tmp)
         self.ca = os.path.join(self.dir, "ca")
         self.store = os.path.join(self.dir, "store")
@@ -101,6 +159,8 @@ class Gateway:
         self.extra_loc = extra_loc
         self.trustd_extra = trustd_extra
         self.procs = {}
+        self.fake_trustd = fake_trustd
+        self.fake = None
         self.user = pwd.getpwuid(os.geteuid()).pw_name
 
     # --- set-up -----------------------------------------------------------
@@ -204,7 +264,10 @@ http {
         self.write_trustd_conf()
         self.write_nginx_conf()
         self.start_echo()
-        self.start_trustd()
+        if self.fake_trustd:
+            self.fake = FakeTrustd(self.sock, self.fake_trustd)
+        else:
+            self.start_trustd()
         self.start_nginx()
 
     def start_echo(self):
@@ -257,6 +320,8 @@ http {
                          what="nginx to stop")
             except ProcessLookupError:
                 pass
+        if self.fake:
+            self.fake.close()
         for name, p in self.procs.items():
             if p.poll() is None:
                 try:
