@@ -6,12 +6,17 @@
  * A CA directory holds:
  *     ca.key      CA private key, PEM, mode 0600, created with O_EXCL
  *     ca.crt      CA certificate, PEM
- *     serial      next serial number, hex text
- *     index       one line per issued certificate (see ca.c)
+ *     index       one line per issued certificate (see ca_index.c)
+ *     crlnumber   number of the next CRL, hex text
  *     crl.pem     last published CRL (ca_publish_crl)
+ *     lock        flock()ed while the index or crlnumber is rewritten
+ *
+ * Serial numbers are 127 random bits, so there is no serial counter.
+ * Serials are written as upper-case hex without leading zeros.
  *
  * All functions return 0 on success and -1 on failure with a message in
- * *err; none of them calls exit() or prints.
+ * *err; none of them calls exit() or prints.  Key files are created under a
+ * temporarily tightened umask, so do not call these from several threads.
  */
 
 #ifndef ZT_CA_H

@@ -1,0 +1,771 @@
+/*
+ * ztca: the ztgate device CA on the command line.  A thin layer over
+ * certs/ca.h: parse arguments, read the passphrase file, print results.
+ *
+ * Exit status: 0 success, 1 failure, 2 usage error.
+ */
+
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <openssl/crypto.h>
+
+#include "certs/ca.h"
+
+#define ZTCA_EXIT_OK        0
+#define ZTCA_EXIT_FAIL      1
+#define ZTCA_EXIT_USAGE     2
+
+#define ZTCA_MAX_NAMES      64
+#define ZTCA_MAX_DAYS       36500
+#define ZTCA_PASS_MAX       1024
+
+/* Long-only options get values above any character. */
+enum {
+    ZTCA_OPT_CN = 256,
+    ZTCA_OPT_RSA,
+    ZTCA_OPT_DAYS,
+    ZTCA_OPT_PASSFILE,
+    ZTCA_OPT_KEY,
+    ZTCA_OPT_CERT,
+    ZTCA_OPT_DNS,
+    ZTCA_OPT_IP,
+    ZTCA_OPT_CSR,
+    ZTCA_OPT_ID,
+    ZTCA_OPT_OUT
+};
+
+typedef struct {
+    const char  *name;
+    int        (*run)(int argc, char **argv);
+    const char  *usage;
+} ztca_cmd_t;
+
+static void ztca_error(const char *fmt, ...)
+    __attribute__((format(printf, 1, 2)));
+static int ztca_usage_error(const ztca_cmd_t *cmd, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+static void ztca_usage(FILE *fp, const ztca_cmd_t *cmd);
+static const ztca_cmd_t *ztca_find(const char *name);
+static int ztca_parse_days(const char *s, int *out);
+static int ztca_read_passphrase(const char *path, char *buf, size_t size);
+static void ztca_time(int64_t t, char *buf, size_t size);
+static void ztca_print_info(const ca_cert_info_t *info);
+static int ztca_init(int argc, char **argv);
+static int ztca_server(int argc, char **argv);
+static int ztca_device(int argc, char **argv);
+static int ztca_revoke(int argc, char **argv);
+static int ztca_crl(int argc, char **argv);
+static int ztca_show(int argc, char **argv);
+
+static const ztca_cmd_t  ztca_cmds[] = {
+    { "init", ztca_init,
+      "init -d DIR [--cn NAME] [--rsa] [--days N] [--passphrase-file FILE]" },
+    { "server", ztca_server,
+      "server -d DIR --key OUT --cert OUT [--dns NAME]... [--ip ADDR]...\n"
+      "            [--days N] [--passphrase-file FILE]" },
+    { "device", ztca_device,
+      "device -d DIR --cert OUT (--key OUT | --csr FILE) [--id ID]\n"
+      "            [--cn NAME] [--days N] [--passphrase-file FILE]" },
+    { "revoke", ztca_revoke,
+      "revoke -d DIR SERIAL|CERTFILE" },
+    { "crl", ztca_crl,
+      "crl -d DIR --out FILE [--days N] [--passphrase-file FILE]" },
+    { "show", ztca_show,
+      "show CERTFILE" },
+    { NULL, NULL, NULL }
+};
+
+static char  ztca_progname[] = "ztca";
+
+
+static void
+ztca_error(const char *fmt, ...)
+{
+    va_list  ap;
+
+    fputs("ztca: ", stderr);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputc('\n', stderr);
+}
+
+
+static int
+ztca_usage_error(const ztca_cmd_t *cmd, const char *fmt, ...)
+{
+    va_list  ap;
+
+    if (fmt != NULL) {
+        fputs("ztca: ", stderr);
+        va_start(ap, fmt);
+        vfprintf(stderr, fmt, ap);
+        va_end(ap);
+        fputc('\n', stderr);
+    }
+
+    ztca_usage(stderr, cmd);
+
+    return ZTCA_EXIT_USAGE;
+}
+
+
+static void
+ztca_usage(FILE *fp, const ztca_cmd_t *cmd)
+{
+    const ztca_cmd_t  *c;
+
+    if (cmd != NULL) {
+        fprintf(fp, "usage: ztca %s\n", cmd->usage);
+        return;
+    }
+
+    fputs("usage: ztca command [options]\n", fp);
+    for (c = ztca_cmds; c->name != NULL; c++) {
+        fprintf(fp, "       ztca %s\n", c->usage);
+    }
+    fputs("Run \"ztca command --help\" for one command.\n", fp);
+}
+
+
+static const ztca_cmd_t *
+ztca_find(const char *name)
+{
+    const ztca_cmd_t  *c;
+
+    for (c = ztca_cmds; c->name != NULL; c++) {
+        if (strcmp(c->name, name) == 0) {
+            return c;
+        }
+    }
+
+    return NULL;
+}
+
+
+static int
+ztca_parse_days(const char *s, int *out)
+{
+    char  *end;
+    long   v;
+
+    errno = 0;
+    v = strtol(s, &end, 10);
+    if (errno != 0 || end == s || *end != '\0' || v < 1
+        || v > ZTCA_MAX_DAYS)
+    {
+        return -1;
+    }
+
+    *out = (int) v;
+
+    return 0;
+}
+
+
+/* The first line of the file, without its line end. */
+static int
+ztca_read_passphrase(const char *path, char *buf, size_t size)
+{
+    FILE    *fp;
+    size_t   len;
+    int      rc;
+
+    fp = fopen(path, "re");
+    if (fp == NULL) {
+        ztca_error("%s: %s", path, strerror(errno));
+        return -1;
+    }
+
+    rc = -1;
+
+    if (fgets(buf, (int) size, fp) == NULL) {
+        if (ferror(fp)) {
+            ztca_error("%s: %s", path, strerror(errno));
+        } else {
+            ztca_error("%s: empty passphrase file", path);
+        }
+        goto cleanup;
+    }
+
+    len = strlen(buf);
+    if (len == size - 1 && buf[len - 1] != '\n' && !feof(fp)) {
+        ztca_error("%s: passphrase longer than %zu bytes", path, size - 2);
+        goto cleanup;
+    }
+
+    while (len > 0 && (buf[len - 1] == '\n' || buf[len - 1] == '\r')) {
+        buf[--len] = '\0';
+    }
+
+    if (len == 0) {
+        ztca_error("%s: empty passphrase", path);
+        goto cleanup;
+    }
+
+    rc = 0;
+
+cleanup:
+
+    (void) fclose(fp);
+
+    return rc;
+}
+
+
+static void
+ztca_time(int64_t t, char *buf, size_t size)
+{
+    struct tm  tm;
+    time_t     s;
+
+    s = (time_t) t;
+    if (gmtime_r(&s, &tm) == NULL
+        || strftime(buf, size, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
+    {
+        snprintf(buf, size, "%" PRId64, t);
+    }
+}
+
+
+static void
+ztca_print_info(const ca_cert_info_t *info)
+{
+    char  nb[32], na[32];
+
+    ztca_time(info->not_before, nb, sizeof(nb));
+    ztca_time(info->not_after, na, sizeof(na));
+
+    printf("fingerprint: %s\n", info->fp_hex);
+    printf("device-id: %s\n",
+           info->device_id[0] != '\0' ? info->device_id : "-");
+    printf("subject-cn: %s\n",
+           info->subject_cn[0] != '\0' ? info->subject_cn : "-");
+    printf("serial: %s\n", info->serial_hex);
+    printf("not-before: %s\n", nb);
+    printf("not-after: %s\n", na);
+}
+
+
+static int
+ztca_init(int argc, char **argv)
+{
+    char             pass[ZTCA_PASS_MAX];
+    const char      *dir, *passfile;
+    ca_init_opts_t   opts;
+    ca_err_t         err;
+    int              c, rc;
+
+    static const struct option  longopts[] = {
+        { "dir", required_argument, NULL, 'd' },
+        { "cn", required_argument, NULL, ZTCA_OPT_CN },
+        { "rsa", no_argument, NULL, ZTCA_OPT_RSA },
+        { "days", required_argument, NULL, ZTCA_OPT_DAYS },
+        { "passphrase-file", required_argument, NULL, ZTCA_OPT_PASSFILE },
+        { "help", no_argument, NULL, 'h' },
+        { NULL, 0, NULL, 0 }
+    };
+
+    memset(&opts, 0, sizeof(opts));
+    dir = NULL;
+    passfile = NULL;
+
+    while ((c = getopt_long(argc, argv, "d:h", longopts, NULL)) != -1) {
+        switch (c) {
+        case 'd':
+            dir = optarg;
+            break;
+        case ZTCA_OPT_CN:
+            opts.common_name = optarg;
+            break;
+        case ZTCA_OPT_RSA:
+            opts.key_type = CA_KEY_RSA_3072;
+            break;
+        case ZTCA_OPT_DAYS:
+            if (ztca_parse_days(optarg, &opts.days) == -1) {
+                return ztca_usage_error(ztca_find("init"),
+                                        "bad --days \"%s\"", optarg);
+            }
+            break;
+        case ZTCA_OPT_PASSFILE:
+            passfile = optarg;
+            break;
+        case 'h':
+            ztca_usage(stdout, ztca_find("init"));
+            return ZTCA_EXIT_OK;
+        default:
+            return ztca_usage_error(ztca_find("init"), NULL);
+        }
+    }
+
+    if (optind != argc) {
+        return ztca_usage_error(ztca_find("init"), "unexpected argument "
+                                "\"%s\"", argv[optind]);
+    }
+
+    if (dir == NULL) {
+        return ztca_usage_error(ztca_find("init"), "-d DIR is required");
+    }
+
+    if (passfile != NULL) {
+        if (ztca_read_passphrase(passfile, pass, sizeof(pass)) == -1) {
+            OPENSSL_cleanse(pass, sizeof(pass));
+            return ZTCA_EXIT_FAIL;
+        }
+        opts.passphrase = pass;
+    }
+
+    rc = ZTCA_EXIT_OK;
+    if (ca_init(dir, &opts, &err) == -1) {
+        ztca_error("%s", err.msg);
+        rc = ZTCA_EXIT_FAIL;
+    }
+
+    OPENSSL_cleanse(pass, sizeof(pass));
+
+    return rc;
+}
+
+
+static int
+ztca_server(int argc, char **argv)
+{
+    char         pass[ZTCA_PASS_MAX];
+    const char  *dns[ZTCA_MAX_NAMES], *ips[ZTCA_MAX_NAMES];
+    const char  *dir, *passfile, *key, *cert, *passphrase;
+    size_t       ndns, nips;
+    ca_err_t     err;
+    int          c, rc, days;
+
+    static const struct option  longopts[] = {
+        { "dir", required_argument, NULL, 'd' },
+        { "key", required_argument, NULL, ZTCA_OPT_KEY },
+        { "cert", required_argument, NULL, ZTCA_OPT_CERT },
+        { "dns", required_argument, NULL, ZTCA_OPT_DNS },
+        { "ip", required_argument, NULL, ZTCA_OPT_IP },
+        { "days", required_argument, NULL, ZTCA_OPT_DAYS },
+        { "passphrase-file", required_argument, NULL, ZTCA_OPT_PASSFILE },
+        { "help", no_argument, NULL, 'h' },
+        { NULL, 0, NULL, 0 }
+    };
+
+    dir = NULL;
+    passfile = NULL;
+    passphrase = NULL;
+    key = NULL;
+    cert = NULL;
+    ndns = 0;
+    nips = 0;
+    days = 0;
+
+    while ((c = getopt_long(argc, argv, "d:h", longopts, NULL)) != -1) {
+        switch (c) {
+        case 'd':
+            dir = optarg;
+            break;
+        case ZTCA_OPT_KEY:
+            key = optarg;
+            break;
+        case ZTCA_OPT_CERT:
+            cert = optarg;
+            break;
+        case ZTCA_OPT_DNS:
+            if (ndns == ZTCA_MAX_NAMES) {
+                return ztca_usage_error(ztca_find("server"), "more than %d "
+                                        "--dns names", ZTCA_MAX_NAMES);
+            }
+            dns[ndns++] = optarg;
+            break;
+        case ZTCA_OPT_IP:
+            if (nips == ZTCA_MAX_NAMES) {
+                return ztca_usage_error(ztca_find("server"), "more than %d "
+                                        "--ip addresses", ZTCA_MAX_NAMES);
+            }
+            ips[nips++] = optarg;
+            break;
+        case ZTCA_OPT_DAYS:
+            if (ztca_parse_days(optarg, &days) == -1) {
+                return ztca_usage_error(ztca_find("server"),
+                                        "bad --days \"%s\"", optarg);
+            }
+            break;
+        case ZTCA_OPT_PASSFILE:
+            passfile = optarg;
+            break;
+        case 'h':
+            ztca_usage(stdout, ztca_find("server"));
+            return ZTCA_EXIT_OK;
+        default:
+            return ztca_usage_error(ztca_find("server"), NULL);
+        }
+    }
+
+    if (optind != argc) {
+        return ztca_usage_error(ztca_find("server"), "unexpected argument "
+                                "\"%s\"", argv[optind]);
+    }
+
+    if (dir == NULL || key == NULL || cert == NULL) {
+        return ztca_usage_error(ztca_find("server"),
+                                "-d DIR, --key and --cert are required");
+    }
+
+    if (ndns + nips == 0) {
+        return ztca_usage_error(ztca_find("server"),
+                                "at least one --dns or --ip is required");
+    }
+
+    if (passfile != NULL) {
+        if (ztca_read_passphrase(passfile, pass, sizeof(pass)) == -1) {
+            OPENSSL_cleanse(pass, sizeof(pass));
+            return ZTCA_EXIT_FAIL;
+        }
+        passphrase = pass;
+    }
+
+    rc = ZTCA_EXIT_OK;
+    if (ca_issue_server(dir, passphrase, dns, ndns, ips, nips, days, key,
+                        cert, &err) == -1)
+    {
+        ztca_error("%s", err.msg);
+        rc = ZTCA_EXIT_FAIL;
+    }
+
+    OPENSSL_cleanse(pass, sizeof(pass));
+
+    return rc;
+}
+
+
+static int
+ztca_device(int argc, char **argv)
+{
+    char             pass[ZTCA_PASS_MAX];
+    char             na[32];
+    const char      *dir, *passfile, *key, *cert, *csr, *id, *cn;
+    const char      *passphrase;
+    ca_cert_info_t   info;
+    ca_err_t         err;
+    int              c, rc, days;
+
+    static const struct option  longopts[] = {
+        { "dir", required_argument, NULL, 'd' },
+        { "cert", required_argument, NULL, ZTCA_OPT_CERT },
+        { "key", required_argument, NULL, ZTCA_OPT_KEY },
+        { "csr", required_argument, NULL, ZTCA_OPT_CSR },
+        { "id", required_argument, NULL, ZTCA_OPT_ID },
+        { "cn", required_argument, NULL, ZTCA_OPT_CN },
+        { "days", required_argument, NULL, ZTCA_OPT_DAYS },
+        { "passphrase-file", required_argument, NULL, ZTCA_OPT_PASSFILE },
+        { "help", no_argument, NULL, 'h' },
+        { NULL, 0, NULL, 0 }
+    };
+
+    dir = NULL;
+    passfile = NULL;
+    passphrase = NULL;
+    key = NULL;
+    cert = NULL;
+    csr = NULL;
+    id = NULL;
+    cn = NULL;
+    days = 0;
+
+    while ((c = getopt_long(argc, argv, "d:h", longopts, NULL)) != -1) {
+        switch (c) {
+        case 'd':
+            dir = optarg;
+            break;
+        case ZTCA_OPT_CERT:
+            cert = optarg;
+            break;
+        case ZTCA_OPT_KEY:
+            key = optarg;
+            break;
+        case ZTCA_OPT_CSR:
+            csr = optarg;
+            break;
+        case ZTCA_OPT_ID:
+            id = optarg;
+            break;
+        case ZTCA_OPT_CN:
+            cn = optarg;
+            break;
+        case ZTCA_OPT_DAYS:
+            if (ztca_parse_days(optarg, &days) == -1) {
+                return ztca_usage_error(ztca_find("device"),
+                                        "bad --days \"%s\"", optarg);
+            }
+            break;
+        case ZTCA_OPT_PASSFILE:
+            passfile = optarg;
+            break;
+        case 'h':
+            ztca_usage(stdout, ztca_find("device"));
+            return ZTCA_EXIT_OK;
+        default:
+            return ztca_usage_error(ztca_find("device"), NULL);
+        }
+    }
+
+    if (optind != argc) {
+        return ztca_usage_error(ztca_find("device"), "unexpected argument "
+                                "\"%s\"", argv[optind]);
+    }
+
+    if (dir == NULL || cert == NULL) {
+        return ztca_usage_error(ztca_find("device"),
+                                "-d DIR and --cert are required");
+    }
+
+    if ((key == NULL) == (csr == NULL)) {
+        return ztca_usage_error(ztca_find("device"),
+                                "exactly one of --key and --csr is required");
+    }
+
+    if (passfile != NULL) {
+        if (ztca_read_passphrase(passfile, pass, sizeof(pass)) == -1) {
+            OPENSSL_cleanse(pass, sizeof(pass));
+            return ZTCA_EXIT_FAIL;
+        }
+        passphrase = pass;
+    }
+
+    rc = ZTCA_EXIT_OK;
+    if (ca_issue_device(dir, passphrase, id, cn, csr, days, key, cert, &info,
+                        &err) == -1)
+    {
+        ztca_error("%s", err.msg);
+        rc = ZTCA_EXIT_FAIL;
+
+    } else {
+        ztca_time(info.not_after, na, sizeof(na));
+        printf("device-id: %s\n", info.device_id);
+        printf("fingerprint: %s\n", info.fp_hex);
+        printf("serial: %s\n", info.serial_hex);
+        printf("not-after: %s\n", na);
+    }
+
+    OPENSSL_cleanse(pass, sizeof(pass));
+
+    return rc;
+}
+
+
+static int
+ztca_revoke(int argc, char **argv)
+{
+    const char      *dir, *serial;
+    ca_cert_info_t   info;
+    ca_err_t         err;
+    int              c;
+
+    static const struct option  longopts[] = {
+        { "dir", required_argument, NULL, 'd' },
+        { "help", no_argument, NULL, 'h' },
+        { NULL, 0, NULL, 0 }
+    };
+
+    dir = NULL;
+
+    while ((c = getopt_long(argc, argv, "d:h", longopts, NULL)) != -1) {
+        switch (c) {
+        case 'd':
+            dir = optarg;
+            break;
+        case 'h':
+            ztca_usage(stdout, ztca_find("revoke"));
+            return ZTCA_EXIT_OK;
+        default:
+            return ztca_usage_error(ztca_find("revoke"), NULL);
+        }
+    }
+
+    if (dir == NULL) {
+        return ztca_usage_error(ztca_find("revoke"), "-d DIR is required");
+    }
+
+    if (argc - optind != 1) {
+        return ztca_usage_error(ztca_find("revoke"),
+                                "one SERIAL or CERTFILE is required");
+    }
+
+    serial = argv[optind];
+
+    /* An existing file is a certificate; anything else a serial. */
+    if (access(serial, F_OK) == 0) {
+        if (ca_cert_info_file(serial, &info, &err) == -1) {
+            ztca_error("%s", err.msg);
+            return ZTCA_EXIT_FAIL;
+        }
+        serial = info.serial_hex;
+    }
+
+    if (ca_revoke(dir, serial, &err) == -1) {
+        ztca_error("%s", err.msg);
+        return ZTCA_EXIT_FAIL;
+    }
+
+    return ZTCA_EXIT_OK;
+}
+
+
+static int
+ztca_crl(int argc, char **argv)
+{
+    char         pass[ZTCA_PASS_MAX];
+    const char  *dir, *out, *passfile, *passphrase;
+    ca_err_t     err;
+    int          c, rc, days;
+
+    static const struct option  longopts[] = {
+        { "dir", required_argument, NULL, 'd' },
+        { "out", required_argument, NULL, ZTCA_OPT_OUT },
+        { "days", required_argument, NULL, ZTCA_OPT_DAYS },
+        { "passphrase-file", required_argument, NULL, ZTCA_OPT_PASSFILE },
+        { "help", no_argument, NULL, 'h' },
+        { NULL, 0, NULL, 0 }
+    };
+
+    dir = NULL;
+    out = NULL;
+    passfile = NULL;
+    passphrase = NULL;
+    days = 0;
+
+    while ((c = getopt_long(argc, argv, "d:h", longopts, NULL)) != -1) {
+        switch (c) {
+        case 'd':
+            dir = optarg;
+            break;
+        case ZTCA_OPT_OUT:
+            out = optarg;
+            break;
+        case ZTCA_OPT_DAYS:
+            if (ztca_parse_days(optarg, &days) == -1) {
+                return ztca_usage_error(ztca_find("crl"),
+                                        "bad --days \"%s\"", optarg);
+            }
+            break;
+        case ZTCA_OPT_PASSFILE:
+            passfile = optarg;
+            break;
+        case 'h':
+            ztca_usage(stdout, ztca_find("crl"));
+            return ZTCA_EXIT_OK;
+        default:
+            return ztca_usage_error(ztca_find("crl"), NULL);
+        }
+    }
+
+    if (optind != argc) {
+        return ztca_usage_error(ztca_find("crl"), "unexpected argument "
+                                "\"%s\"", argv[optind]);
+    }
+
+    if (dir == NULL || out == NULL) {
+        return ztca_usage_error(ztca_find("crl"),
+                                "-d DIR and --out are required");
+    }
+
+    if (passfile != NULL) {
+        if (ztca_read_passphrase(passfile, pass, sizeof(pass)) == -1) {
+            OPENSSL_cleanse(pass, sizeof(pass));
+            return ZTCA_EXIT_FAIL;
+        }
+        passphrase = pass;
+    }
+
+    rc = ZTCA_EXIT_OK;
+    if (ca_publish_crl(dir, passphrase, days, out, &err) == -1) {
+        ztca_error("%s", err.msg);
+        rc = ZTCA_EXIT_FAIL;
+    }
+
+    OPENSSL_cleanse(pass, sizeof(pass));
+
+    return rc;
+}
+
+
+static int
+ztca_show(int argc, char **argv)
+{
+    ca_cert_info_t   info;
+    ca_err_t         err;
+    int              c;
+
+    static const struct option  longopts[] = {
+        { "help", no_argument, NULL, 'h' },
+        { NULL, 0, NULL, 0 }
+    };
+
+    while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+        switch (c) {
+        case 'h':
+            ztca_usage(stdout, ztca_find("show"));
+            return ZTCA_EXIT_OK;
+        default:
+            return ztca_usage_error(ztca_find("show"), NULL);
+        }
+    }
+
+    if (argc - optind != 1) {
+        return ztca_usage_error(ztca_find("show"),
+                                "one CERTFILE is required");
+    }
+
+    if (ca_cert_info_file(argv[optind], &info, &err) == -1) {
+        ztca_error("%s", err.msg);
+        return ZTCA_EXIT_FAIL;
+    }
+
+    ztca_print_info(&info);
+
+    return ZTCA_EXIT_OK;
+}
+
+
+int
+main(int argc, char **argv)
+{
+    const ztca_cmd_t  *cmd;
+    int                rc;
+
+    if (argc < 2) {
+        return ztca_usage_error(NULL, NULL);
+    }
+
+    if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0
+        || strcmp(argv[1], "help") == 0)
+    {
+        ztca_usage(stdout, NULL);
+        return ZTCA_EXIT_OK;
+    }
+
+    cmd = ztca_find(argv[1]);
+    if (cmd == NULL) {
+        return ztca_usage_error(NULL, "unknown command \"%s\"", argv[1]);
+    }
+
+    /* getopt's own messages then read "ztca: unrecognized option". */
+    argv[1] = ztca_progname;
+
+    rc = cmd->run(argc - 1, argv + 1);
+
+    if (fflush(stdout) == EOF || ferror(stdout)) {
+        ztca_error("stdout: %s", strerror(errno));
+        return ZTCA_EXIT_FAIL;
+    }
+
+    return rc;
+}
