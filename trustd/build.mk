@@ -1,1 +1,49 @@
-# placeholder
+# trustd/: the decision daemon, and the core library (store, config, log,
+# decide) that ztctl and the unit tests link too.  store.c is the only
+# source that includes lmdb.h.
+#
+# The binary is $(B)/trustd, so the objects cannot live in $(B)/trustd/
+# as the generic rule would put them: they go to $(B)/trustd-obj/.
+TRUSTD_OB       := $(B)/trustd-obj
+TRUSTD_LIB_OBJS := $(TRUSTD_OB)/store.o $(TRUSTD_OB)/config.o \
+                   $(TRUSTD_OB)/log.o $(TRUSTD_OB)/decide.o
+TRUSTD_LIB      := $(B)/libtrustd.a
+TRUSTD_OBJS     := $(TRUSTD_OB)/main.o $(TRUSTD_OB)/server.o
+LMDB_LIBS       := -llmdb
+
+$(TRUSTD_OB)/%.o: trustd/%.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -MMD -MP -c -o $@ $<
+
+$(TRUSTD_LIB): $(TRUSTD_LIB_OBJS)
+	ar rcs $@ $^
+
+$(B)/trustd: $(TRUSTD_OBJS) $(TRUSTD_LIB) $(WIRE_LIB)
+	$(CC) $(LDFLAGS) -o $@ $(TRUSTD_OBJS) $(TRUSTD_LIB) $(WIRE_LIB) \
+	    $(LMDB_LIBS)
+
+BINS += $(B)/trustd
+
+# Unit tests.  They link a copy of store.c built with STORE_TESTING, which
+# adds a hook to write raw records (corruption tests) and nothing else.
+TRUSTD_TEST_STORE := $(B)/tests/unit/store_testing.o
+
+$(TRUSTD_TEST_STORE): trustd/store.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) -DSTORE_TESTING $(CFLAGS) -MMD -MP -c -o $@ $<
+
+$(B)/tests/unit/test_store.o $(B)/tests/unit/test_decide.o: \
+    CPPFLAGS += -DSTORE_TESTING
+
+$(B)/tests/unit/test_store: $(B)/tests/unit/test_store.o \
+    $(TRUSTD_TEST_STORE) $(TRUSTD_OB)/log.o
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ -lcmocka $(LMDB_LIBS)
+
+$(B)/tests/unit/test_decide: $(B)/tests/unit/test_decide.o \
+    $(TRUSTD_OB)/decide.o $(TRUSTD_TEST_STORE) $(TRUSTD_OB)/log.o \
+    $(WIRE_LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ -lcmocka $(LMDB_LIBS)
+
+UNIT_TESTS += $(B)/tests/unit/test_store $(B)/tests/unit/test_decide

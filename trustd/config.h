@@ -1,0 +1,67 @@
+/*
+ * trustd configuration file: OpenBSD-style "keyword value" lines, '#'
+ * comments and blank lines.  A value may be double-quoted to hold spaces
+ * or '#'.  Errors are reported as "file:line: message" quoting the
+ * offending keyword or value.  See trustd(8) for the keywords.
+ */
+
+#ifndef ZT_CONFIG_H
+#define ZT_CONFIG_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#define CONFIG_DEFAULT_PATH     "/etc/ztgate/trustd.conf"
+#define CONFIG_MAX_PEERS        32
+#define CONFIG_LISTEN_MAX       108     /* sizeof(sun_path) */
+#define CONFIG_PATH_MAX         4096
+
+#define CONFIG_LOG_TARGET_DEFAULT   0   /* stderr with -f, else syslog */
+#define CONFIG_LOG_TARGET_STDERR    1
+#define CONFIG_LOG_TARGET_SYSLOG    2
+
+typedef struct {
+    char        listen[CONFIG_LISTEN_MAX];
+    mode_t      listen_mode;
+    uid_t       peer_uids[CONFIG_MAX_PEERS];
+    size_t      npeers;
+    char        store[CONFIG_PATH_MAX];
+    size_t      store_map_size;             /* bytes */
+    int         log_level;                  /* LOG_LEVEL_* */
+    int         log_target;                 /* CONFIG_LOG_TARGET_* */
+    char        pid_file[CONFIG_PATH_MAX];  /* "" if none */
+    unsigned    max_clients;
+    uint32_t    allow_ttl_ms;
+    uint32_t    shutdown_timeout_ms;
+} config_t;
+
+typedef struct {
+    char    msg[512];
+} config_err_t;
+
+/*
+ * Read and check the configuration file path into *cfg (a plain value;
+ * nothing to free).  Peer user names are resolved to uids now.  Returns
+ * 0, or -1 with "file:line: message" (or "file: message") in *err, in
+ * which case *cfg is unspecified.
+ */
+int config_load(const char *path, config_t *cfg, config_err_t *err);
+
+/*
+ * Parse a size with an optional k/K, m/M or g/G suffix (powers of 1024).
+ * Returns 0 and sets *out, or -1.
+ */
+int config_parse_size(const char *s, size_t *out);
+
+/*
+ * Parse a duration: a number with an ms or s suffix (a bare number is
+ * seconds).  Returns 0 and sets *ms, or -1 (including a value over
+ * max_ms).
+ */
+int config_parse_duration(const char *s, uint32_t max_ms, uint32_t *ms);
+
+/* 1 if uid is one of the configured peers. */
+int config_peer_allowed(const config_t *cfg, uid_t uid);
+
+#endif /* ZT_CONFIG_H */

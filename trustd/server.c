@@ -1,0 +1,1217 @@
+/*
+ * trustd server loop.  See server.h.
+ *
+ * One epoll set, level-triggered.  Each connection has a fixed input
+ * buffer of two maximum frames and an output buffer that grows up to
+ * SERVER_OUT_CAP (plus one answer); past the cap the connection is not
+ * read until its peer has taken some answers, so a peer that does not
+ * read cannot make trustd buffer without bound.
+ */
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/timerfd.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "zt_wire.h"
+#include "decide.h"
+#include "log.h"
+#include "server.h"
+
+
+#define SERVER_IN_SIZE          (2 * WIRE_MAX_FRAME)
+#define SERVER_OUT_MIN          4096
+#define SERVER_OUT_MAX          (SERVER_OUT_CAP + WIRE_MAX_FRAME)
+#define SERVER_EVENTS           64
+#define SERVER_ACCEPT_BATCH     64
+#define SERVER_OUT_KEEP         65536   /* drained buffers above: freed */
+#define SERVER_CONN_FAILED      (-100)  /* not a wire_rc: local failure */
+
+typedef enum {
+    SERVER_EV_LISTEN = 1,
+    SERVER_EV_SIGNAL,
+    SERVER_EV_TIMER,
+    SERVER_EV_CONN
+} server_ev_type_t;
+
+/* The first member of everything registered with epoll. */
+typedef struct {
+    server_ev_type_t    type;
+    int                 fd;
+} server_ev_t;
+
+typedef struct server_conn_s  server_conn_t;
+
+struct server_conn_s {
+    server_ev_t      ev;            /* first: epoll data points here */
+    server_conn_t   *prev;
+    server_conn_t   *next;
+    pid_t            pid;
+    uid_t            uid;
+    uint32_t         events;        /* registered with epoll */
+    unsigned         eof:1;         /* peer shut its sending side */
+    uint8_t         *in;
+    size_t           in_len;
+    uint8_t         *out;
+    size_t           out_pos;
+    size_t           out_len;
+    size_t           out_cap;
+};
+
+struct server_s {
+    config_t         cfg;
+    server_opts_t    opts;
+    store_t         *store;
+    int              epfd;
+    server_ev_t      listen;
+    server_ev_t      sig;
+    server_ev_t      timer;
+    int              spare_fd;      /* released to shed load at EMFILE */
+    dev_t            sock_dev;      /* identity of the socket file */
+    ino_t            sock_ino;
+    int              sock_bound;
+    server_conn_t   *conns;
+    unsigned         nconns;
+    int              stop;
+    int              reload;
+    int              draining;      /* shutdown: ignore the output cap */
+    time_t           last_full_warn;
+    decide_ctx_t     dctx;
+    decide_conf_t    dconf;
+    uint8_t          frame[WIRE_MAX_FRAME];     /* one encoded answer */
+};
+
+
+static void server_seterr(server_err_t *err, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+static int server_listen(server_t *srv, server_err_t *err);
+static int server_epoll_add(server_t *srv, server_ev_t *ev, uint32_t events);
+static void server_unlink_socket(server_t *srv);
+static void server_accept(server_t *srv);
+static void server_accept_one(server_t *srv, int fd);
+static void server_shed(server_t *srv);
+static void server_conn_event(server_t *srv, server_conn_t *c,
+    uint32_t events);
+static int server_conn_read(server_t *srv, server_conn_t *c);
+static int server_conn_process(server_t *srv, server_conn_t *c);
+static int server_conn_answer(server_t *srv, server_conn_t *c,
+    const wire_frame_t *f);
+static int server_conn_append(server_conn_t *c, const uint8_t *p,
+    size_t n);
+static int server_conn_flush(server_t *srv, server_conn_t *c);
+static int server_conn_service(server_t *srv, server_conn_t *c);
+static int server_conn_update(server_t *srv, server_conn_t *c);
+static void server_conn_close(server_t *srv, server_conn_t *c);
+static size_t server_conn_pending(const server_conn_t *c);
+static void server_signal(server_t *srv);
+static void server_timer(server_t *srv);
+static void server_reload(server_t *srv);
+static void server_shutdown(server_t *srv);
+static int64_t server_now_ms(void);
+
+
+static void
+server_seterr(server_err_t *err, const char *fmt, ...)
+{
+    va_list  ap;
+
+    va_start(ap, fmt);
+    vsnprintf(err->msg, sizeof(err->msg), fmt, ap);
+    va_end(ap);
+}
+
+
+static int64_t
+server_now_ms(void)
+{
+    struct timespec  ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+
+    return (int64_t) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+
+int
+server_init(server_t **srvp, const config_t *cfg, const server_opts_t *opts,
+    server_err_t *err)
+{
+    server_t            *srv;
+    sigset_t             mask;
+    struct itimerspec    its;
+
+    *srvp = NULL;
+
+    srv = calloc(1, sizeof(*srv));
+    if (srv == NULL) {
+        server_seterr(err, "out of memory");
+        return -1;
+    }
+
+    srv->cfg = *cfg;
+    srv->opts = *opts;
+    srv->epfd = -1;
+    srv->listen.type = SERVER_EV_LISTEN;
+    srv->listen.fd = -1;
+    srv->sig.type = SERVER_EV_SIGNAL;
+    srv->sig.fd = -1;
+    srv->timer.type = SERVER_EV_TIMER;
+    srv->timer.fd = -1;
+    srv->dconf.allow_ttl_ms = cfg->allow_ttl_ms;
+
+    srv->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+    if (srv->spare_fd == -1) {
+        server_seterr(err, "open /dev/null: %s", strerror(errno));
+        goto failed;
+    }
+
+    srv->epfd = epoll_create1(EPOLL_CLOEXEC);
+    if (srv->epfd == -1) {
+        server_seterr(err, "epoll_create1: %s", strerror(errno));
+        goto failed;
+    }
+
+    sigemptyset(&mask);
+    sigaddset(&mask, SIGTERM);
+    sigaddset(&mask, SIGINT);
+    sigaddset(&mask, SIGHUP);
+
+    srv->sig.fd = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC);
+    if (srv->sig.fd == -1) {
+        server_seterr(err, "signalfd: %s", strerror(errno));
+        goto failed;
+    }
+
+    srv->timer.fd = timerfd_create(CLOCK_MONOTONIC,
+                                   TFD_NONBLOCK | TFD_CLOEXEC);
+    if (srv->timer.fd == -1) {
+        server_seterr(err, "timerfd_create: %s", strerror(errno));
+        goto failed;
+    }
+
+    memset(&its, 0, sizeof(its));
+    its.it_value.tv_sec = SERVER_MAINTAIN_SEC;
+    its.it_interval.tv_sec = SERVER_MAINTAIN_SEC;
+
+    if (timerfd_settime(srv->timer.fd, 0, &its, NULL) == -1) {
+        server_seterr(err, "timerfd_settime: %s", strerror(errno));
+        goto failed;
+    }
+
+    if (server_listen(srv, err) != 0) {
+        goto failed;
+    }
+
+    if (server_epoll_add(srv, &srv->sig, EPOLLIN) != 0
+        || server_epoll_add(srv, &srv->timer, EPOLLIN) != 0
+        || server_epoll_add(srv, &srv->listen, EPOLLIN) != 0)
+    {
+        server_seterr(err, "epoll_ctl: %s", strerror(errno));
+        goto failed;
+    }
+
+    *srvp = srv;
+
+    return 0;
+
+failed:
+
+    server_free(srv);
+
+    return -1;
+}
+
+
+static int
+server_epoll_add(server_t *srv, server_ev_t *ev, uint32_t events)
+{
+    struct epoll_event  ee;
+
+    memset(&ee, 0, sizeof(ee));
+    ee.events = events;
+    ee.data.ptr = ev;
+
+    return epoll_ctl(srv->epfd, EPOLL_CTL_ADD, ev->fd, &ee);
+}
+
+
+/*
+ * Bind the listening socket.  A socket file left by a dead trustd is
+ * removed, but only after a connect shows that nothing listens on it:
+ * two daemons must never serve the same socket.
+ */
+static int
+server_listen(server_t *srv, server_err_t *err)
+{
+    struct sockaddr_un   sun;
+    struct stat          sb;
+    const char          *path = srv->cfg.listen;
+    mode_t               old;
+    int                  fd, rc, e;
+
+    memset(&sun, 0, sizeof(sun));
+    sun.sun_family = AF_UNIX;
+
+    if (strlen(path) >= sizeof(sun.sun_path)) {
+        server_seterr(err, "listen path \"%s\" is too long", path);
+        return -1;
+    }
+
+    memcpy(sun.sun_path, path, strlen(path) + 1);
+
+    if (lstat(path, &sb) == 0) {
+        if (!S_ISSOCK(sb.st_mode)) {
+            server_seterr(err, "%s exists and is not a socket; refusing "
+                          "to remove it", path);
+            return -1;
+        }
+
+        fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+        if (fd == -1) {
+            server_seterr(err, "socket: %s", strerror(errno));
+            return -1;
+        }
+
+        rc = connect(fd, (struct sockaddr *) &sun, sizeof(sun));
+        e = errno;
+        close(fd);
+
+        if (rc == 0 || e == EAGAIN || e == EINPROGRESS) {
+            server_seterr(err, "another trustd is already listening on %s",
+                          path);
+            return -1;
+        }
+
+        if (e != ECONNREFUSED && e != ENOENT) {
+            server_seterr(err, "cannot check socket %s: %s", path,
+                          strerror(e));
+            return -1;
+        }
+
+        if (e == ECONNREFUSED) {
+            if (unlink(path) == -1 && errno != ENOENT) {
+                server_seterr(err, "cannot remove stale socket %s: %s",
+                              path, strerror(errno));
+                return -1;
+            }
+
+            log_info("removed stale socket %s", path);
+        }
+
+    } else if (errno != ENOENT) {
+        server_seterr(err, "%s: %s", path, strerror(errno));
+        return -1;
+    }
+
+    fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd == -1) {
+        server_seterr(err, "socket: %s", strerror(errno));
+        return -1;
+    }
+
+    srv->listen.fd = fd;
+
+    /* the socket file must never exist with a wider mode, even briefly */
+    old = umask(~srv->cfg.listen_mode & 0777);
+    rc = bind(fd, (struct sockaddr *) &sun, sizeof(sun));
+    e = errno;
+    umask(old);
+
+    if (rc == -1) {
+        server_seterr(err, "bind %s: %s", path, strerror(e));
+        return -1;
+    }
+
+    if (chmod(path, srv->cfg.listen_mode) == -1
+        || lstat(path, &sb) == -1)
+    {
+        server_seterr(err, "chmod %s: %s", path, strerror(errno));
+        unlink(path);
+        return -1;
+    }
+
+    srv->sock_dev = sb.st_dev;
+    srv->sock_ino = sb.st_ino;
+    srv->sock_bound = 1;
+
+    if (listen(fd, SOMAXCONN) == -1) {
+        server_seterr(err, "listen %s: %s", path, strerror(errno));
+        return -1;
+    }
+
+    log_info("listening on %s (mode %04o)", path,
+             (unsigned) srv->cfg.listen_mode);
+
+    return 0;
+}
+
+
+/* Remove the socket file, unless another process has replaced it. */
+static void
+server_unlink_socket(server_t *srv)
+{
+    struct stat  sb;
+
+    if (!srv->sock_bound) {
+        return;
+    }
+
+    srv->sock_bound = 0;
+
+    if (lstat(srv->cfg.listen, &sb) == 0
+        && sb.st_dev == srv->sock_dev && sb.st_ino == srv->sock_ino)
+    {
+        unlink(srv->cfg.listen);
+    }
+}
+
+
+int
+server_run(server_t *srv, store_t *st)
+{
+    struct epoll_event   events[SERVER_EVENTS];
+    server_ev_t         *ev;
+    int                  n, i;
+
+    srv->store = st;
+
+    log_info("started");
+
+    while (!srv->stop) {
+        n = epoll_wait(srv->epfd, events, SERVER_EVENTS, -1);
+        if (n == -1) {
+            if (errno == EINTR) {
+                continue;
+            }
+
+            log_error("epoll_wait: %s", strerror(errno));
+            server_shutdown(srv);
+            return -1;
+        }
+
+        for (i = 0; i < n; i++) {
+            ev = events[i].data.ptr;
+
+            switch (ev->type) {
+            case SERVER_EV_LISTEN:
+                server_accept(srv);
+                break;
+
+            case SERVER_EV_SIGNAL:
+                /* acted on after the batch: events below may be stale */
+                server_signal(srv);
+                break;
+
+            case SERVER_EV_TIMER:
+                server_timer(srv);
+                break;
+
+            case SERVER_EV_CONN:
+                server_conn_event(srv, (server_conn_t *) ev,
+                                  events[i].events);
+                break;
+            }
+        }
+
+        if (srv->reload) {
+            srv->reload = 0;
+            server_reload(srv);
+        }
+    }
+
+    server_shutdown(srv);
+
+    return 0;
+}
+
+
+static void
+server_signal(server_t *srv)
+{
+    struct signalfd_siginfo  si;
+    ssize_t                  n;
+
+    for (;;) {
+        n = read(srv->sig.fd, &si, sizeof(si));
+        if (n != (ssize_t) sizeof(si)) {
+            return;
+        }
+
+        switch (si.ssi_signo) {
+        case SIGTERM:
+        case SIGINT:
+            log_info("received %s, stopping",
+                     si.ssi_signo == SIGTERM ? "SIGTERM" : "SIGINT");
+            srv->stop = 1;
+            break;
+
+        case SIGHUP:
+            log_info("received SIGHUP, reloading configuration");
+            srv->reload = 1;
+            break;
+        }
+    }
+}
+
+
+static void
+server_timer(server_t *srv)
+{
+    store_err_t  err;
+    uint64_t     ticks;
+    int          cleared;
+
+    if (read(srv->timer.fd, &ticks, sizeof(ticks)) != sizeof(ticks)) {
+        return;
+    }
+
+    if (srv->store == NULL) {
+        return;
+    }
+
+    if (store_maintain(srv->store, &cleared, &err) != 0) {
+        log_error("store maintenance: %s", err.msg);
+        return;
+    }
+
+    if (cleared > 0) {
+        log_info("store maintenance: cleared %d stale reader slot%s",
+                 cleared, cleared == 1 ? "" : "s");
+    }
+}
+
+
+static void
+server_reload(server_t *srv)
+{
+    config_t         cfg;
+    config_err_t     err;
+    server_conn_t   *c, *next;
+    config_t        *cur = &srv->cfg;
+
+    if (config_load(srv->opts.config_path, &cfg, &err) != 0) {
+        log_error("reload failed, keeping the running configuration: %s",
+                  err.msg);
+        return;
+    }
+
+    if (strcmp(cfg.listen, cur->listen) != 0
+        || cfg.listen_mode != cur->listen_mode)
+    {
+        log_warn("reload: a change of listen or listen_mode needs a "
+                 "restart; still listening on %s", cur->listen);
+    }
+
+    if (strcmp(cfg.store, cur->store) != 0
+        || cfg.store_map_size != cur->store_map_size)
+    {
+        log_warn("reload: a change of store or store_map_size needs a "
+                 "restart; still using %s", cur->store);
+    }
+
+    if (strcmp(cfg.pid_file, cur->pid_file) != 0
+        || cfg.log_target != cur->log_target)
+    {
+        log_warn("reload: a change of pid_file or log_target needs a "
+                 "restart");
+    }
+
+    cur->log_level = cfg.log_level;
+    if (!srv->opts.verbose) {
+        log_set_level(cfg.log_level);
+    }
+
+    memcpy(cur->peer_uids, cfg.peer_uids, sizeof(cfg.peer_uids));
+    cur->npeers = cfg.npeers;
+    cur->allow_ttl_ms = cfg.allow_ttl_ms;
+    cur->max_clients = cfg.max_clients;
+    cur->shutdown_timeout_ms = cfg.shutdown_timeout_ms;
+    srv->dconf.allow_ttl_ms = cfg.allow_ttl_ms;
+
+    /* a peer that is no longer allowed loses its connections now */
+    for (c = srv->conns; c != NULL; c = next) {
+        next = c->next;
+
+        if (!config_peer_allowed(cur, c->uid)) {
+            log_warn("peer uid %ld pid %ld is no longer allowed; closing "
+                     "its connection", (long) c->uid, (long) c->pid);
+            server_conn_close(srv, c);
+        }
+    }
+
+    log_info("configuration reloaded (log_level %s, allow_ttl %ums, "
+             "max_clients %u, %zu peer user%s)",
+             log_level_name(cur->log_level), cur->allow_ttl_ms,
+             cur->max_clients, cur->npeers, cur->npeers == 1 ? "" : "s");
+}
+
+
+static void
+server_accept(server_t *srv)
+{
+    int  i, fd;
+
+    for (i = 0; i < SERVER_ACCEPT_BATCH; i++) {
+        fd = accept4(srv->listen.fd, NULL, NULL,
+                     SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (fd == -1) {
+            switch (errno) {
+            case EAGAIN:
+            case EINTR:
+            case ECONNABORTED:
+                return;
+
+            case EMFILE:
+            case ENFILE:
+                server_shed(srv);
+                return;
+
+            default:
+                log_error("accept: %s", strerror(errno));
+                return;
+            }
+        }
+
+        server_accept_one(srv, fd);
+    }
+}
+
+
+/*
+ * Out of descriptors: accept and close one pending connection with the
+ * spare descriptor so that the level-triggered listener does not spin,
+ * and so that the peer sees a close instead of a hang.
+ */
+static void
+server_shed(server_t *srv)
+{
+    int  fd;
+
+    log_error("accept: out of file descriptors; refusing a connection");
+
+    if (srv->spare_fd != -1) {
+        close(srv->spare_fd);
+        srv->spare_fd = -1;
+    }
+
+    fd = accept4(srv->listen.fd, NULL, NULL, SOCK_CLOEXEC);
+    if (fd != -1) {
+        close(fd);
+    }
+
+    srv->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+}
+
+
+static void
+server_accept_one(server_t *srv, int fd)
+{
+    server_conn_t   *c;
+    struct ucred     cred;
+    socklen_t        len;
+    time_t           now;
+
+    len = sizeof(cred);
+    if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) == -1) {
+        log_warn("SO_PEERCRED: %s; closing the connection",
+                 strerror(errno));
+        close(fd);
+        return;
+    }
+
+    if (!config_peer_allowed(&srv->cfg, cred.uid)) {
+        log_warn("refused connection from uid %ld pid %ld: not a "
+                 "configured peer_user", (long) cred.uid, (long) cred.pid);
+        close(fd);
+        return;
+    }
+
+    if (srv->nconns >= srv->cfg.max_clients) {
+        now = time(NULL);
+        if (now != srv->last_full_warn) {
+            srv->last_full_warn = now;
+            log_warn("refused connection from pid %ld: max_clients (%u) "
+                     "reached", (long) cred.pid, srv->cfg.max_clients);
+        }
+
+        close(fd);
+        return;
+    }
+
+    c = calloc(1, sizeof(*c));
+    if (c == NULL) {
+        log_error("out of memory for a connection from pid %ld",
+                  (long) cred.pid);
+        close(fd);
+        return;
+    }
+
+    c->in = malloc(SERVER_IN_SIZE);
+    if (c->in == NULL) {
+        log_error("out of memory for a connection from pid %ld",
+                  (long) cred.pid);
+        free(c);
+        close(fd);
+        return;
+    }
+
+    c->ev.type = SERVER_EV_CONN;
+    c->ev.fd = fd;
+    c->pid = cred.pid;
+    c->uid = cred.uid;
+    c->events = EPOLLIN;
+
+    if (server_epoll_add(srv, &c->ev, c->events) != 0) {
+        log_error("epoll_ctl: %s", strerror(errno));
+        free(c->in);
+        free(c);
+        close(fd);
+        return;
+    }
+
+    c->next = srv->conns;
+    if (srv->conns != NULL) {
+        srv->conns->prev = c;
+    }
+    srv->conns = c;
+    srv->nconns++;
+
+    log_debug("connection from uid %ld pid %ld (%u open)", (long) c->uid,
+              (long) c->pid, srv->nconns);
+}
+
+
+static void
+server_conn_event(server_t *srv, server_conn_t *c, uint32_t events)
+{
+    if (events & EPOLLERR) {
+        log_debug("connection from pid %ld: socket error", (long) c->pid);
+        server_conn_close(srv, c);
+        return;
+    }
+
+    if ((events & (EPOLLIN | EPOLLHUP)) && !c->eof
+        && (c->events & EPOLLIN))
+    {
+        if (server_conn_read(srv, c) != 0) {
+            return;
+        }
+
+    } else if ((events & EPOLLHUP) && !(c->events & EPOLLIN)) {
+        /* both directions gone: nobody is left to read the answers */
+        log_debug("connection from pid %ld: hang-up", (long) c->pid);
+        server_conn_close(srv, c);
+        return;
+    }
+
+    (void) server_conn_service(srv, c);
+}
+
+
+/*
+ * Read what is available into the input buffer.  Returns 0, or -1 if the
+ * connection was closed.
+ */
+static int
+server_conn_read(server_t *srv, server_conn_t *c)
+{
+    ssize_t  n;
+
+    while (c->in_len < SERVER_IN_SIZE) {
+        n = recv(c->ev.fd, c->in + c->in_len, SERVER_IN_SIZE - c->in_len,
+                 0);
+
+        if (n > 0) {
+            c->in_len += (size_t) n;
+            continue;
+        }
+
+        if (n == 0) {
+            c->eof = 1;
+            break;
+        }
+
+        if (errno == EINTR) {
+            continue;
+        }
+
+        if (errno == EAGAIN) {
+            break;
+        }
+
+        log_debug("connection from pid %ld: recv: %s", (long) c->pid,
+                  strerror(errno));
+        server_conn_close(srv, c);
+        return -1;
+    }
+
+    return 0;
+}
+
+
+/*
+ * Process, write, and re-arm.  Returns 0, or -1 if the connection was
+ * closed.
+ */
+static int
+server_conn_service(server_t *srv, server_conn_t *c)
+{
+    size_t  before;
+    int     round;
+
+    for (round = 0; round < 4; round++) {
+        before = c->in_len;
+
+        if (server_conn_process(srv, c) != 0) {
+            return -1;
+        }
+
+        if (server_conn_flush(srv, c) != 0) {
+            return -1;
+        }
+
+        /* again only if the cap held frames back and now has room */
+        if (c->in_len == 0 || c->in_len == before
+            || server_conn_pending(c) >= SERVER_OUT_CAP)
+        {
+            break;
+        }
+    }
+
+    if (c->eof && c->in_len > 0
+        && server_conn_pending(c) < SERVER_OUT_CAP)
+    {
+        log_warn("peer pid %ld: %s at end of stream; closing the "
+                 "connection", (long) c->pid, wire_strerror(WIRE_AGAIN));
+        server_conn_close(srv, c);
+        return -1;
+    }
+
+    if (c->eof && server_conn_pending(c) == 0 && c->in_len == 0) {
+        log_debug("connection from pid %ld closed by the peer",
+                  (long) c->pid);
+        server_conn_close(srv, c);
+        return -1;
+    }
+
+    return server_conn_update(srv, c);
+}
+
+
+static size_t
+server_conn_pending(const server_conn_t *c)
+{
+    return c->out_len - c->out_pos;
+}
+
+
+/*
+ * Decide every complete frame in the input buffer, as long as the output
+ * is under the cap.  Returns 0, or -1 if the connection was closed
+ * (protocol error).
+ */
+static int
+server_conn_process(server_t *srv, server_conn_t *c)
+{
+    wire_frame_t    f;
+    const uint8_t  *p, *end;
+    int             rc;
+
+    p = c->in;
+    end = c->in + c->in_len;
+
+    while (p < end
+           && (srv->draining || server_conn_pending(c) < SERVER_OUT_CAP))
+    {
+        rc = wire_frame_peek(p, end, &f);
+        if (rc == WIRE_AGAIN) {
+            break;
+        }
+
+        if (rc != WIRE_OK) {
+            goto protocol_error;
+        }
+
+        rc = server_conn_answer(srv, c, &f);
+
+        if (rc == SERVER_CONN_FAILED) {
+            server_conn_close(srv, c);
+            return -1;
+        }
+
+        if (rc != WIRE_OK) {
+            goto protocol_error;
+        }
+
+        p += f.frame_len;
+    }
+
+    if (p != c->in) {
+        c->in_len = (size_t) (end - p);
+        if (c->in_len > 0) {
+            memmove(c->in, p, c->in_len);
+        }
+    }
+
+    return 0;
+
+protocol_error:
+
+    log_warn("peer pid %ld: %s; closing the connection", (long) c->pid,
+             wire_strerror(rc));
+
+    /* answers to the requests before the bad frame still go out */
+    c->in_len = 0;
+
+    if (server_conn_flush(srv, c) == 0) {
+        server_conn_close(srv, c);
+    }
+
+    return -1;
+}
+
+
+/*
+ * Decode one request, decide it and queue the answer.  Returns 0, a
+ * negative wire_rc for a bad request, or SERVER_CONN_FAILED for a local
+ * failure that closes the connection (logged).
+ */
+static int
+server_conn_answer(server_t *srv, server_conn_t *c, const wire_frame_t *f)
+{
+    wire_req_t   req;
+    wire_resp_t  resp;
+    int          rc, n;
+
+    rc = wire_decode_req(f, &req);
+    if (rc != WIRE_OK) {
+        return rc;
+    }
+
+    decide(srv->store, &srv->dconf, &req, &resp, &srv->dctx);
+
+    n = wire_encode_resp(srv->frame, srv->frame + sizeof(srv->frame), f->id,
+                         &resp);
+    if (n < 0) {
+        /* store data the codec refuses: answer, but fail closed */
+        log_error("cannot encode the answer to request %u: %s; denying",
+                  f->id, wire_strerror(n));
+
+        memset(&resp, 0, sizeof(resp));
+        resp.decision = WIRE_DENY;
+        resp.status = 503;
+        resp.reason_code = WIRE_R_INTERNAL;
+        resp.reason.data = "internal error";
+        resp.reason.len = sizeof("internal error") - 1;
+
+        n = wire_encode_resp(srv->frame, srv->frame + sizeof(srv->frame),
+                             f->id, &resp);
+        if (n < 0) {
+            log_error("cannot encode a deny answer: %s", wire_strerror(n));
+            return SERVER_CONN_FAILED;
+        }
+    }
+
+    if (server_conn_append(c, srv->frame, (size_t) n) != 0) {
+        log_error("out of memory for answers to pid %ld", (long) c->pid);
+        return SERVER_CONN_FAILED;
+    }
+
+    return 0;
+}
+
+
+static int
+server_conn_append(server_conn_t *c, const uint8_t *p, size_t n)
+{
+    uint8_t  *buf;
+    size_t    cap, need;
+
+    if (c->out_pos > 0 && c->out_len + n > c->out_cap) {
+        memmove(c->out, c->out + c->out_pos, c->out_len - c->out_pos);
+        c->out_len -= c->out_pos;
+        c->out_pos = 0;
+    }
+
+    need = c->out_len + n;
+
+    if (need > c->out_cap) {
+        cap = c->out_cap ? c->out_cap : SERVER_OUT_MIN;
+        while (cap < need) {
+            cap *= 2;
+        }
+
+        /* only reachable while draining, when every answer must fit */
+        if (cap > SERVER_OUT_MAX && need <= SERVER_OUT_MAX) {
+            cap = SERVER_OUT_MAX;
+        }
+
+        buf = realloc(c->out, cap);
+        if (buf == NULL) {
+            return -1;
+        }
+
+        c->out = buf;
+        c->out_cap = cap;
+    }
+
+    memcpy(c->out + c->out_len, p, n);
+    c->out_len += n;
+
+    return 0;
+}
+
+
+/*
+ * Write pending answers with one send() when the socket takes them all.
+ * Returns 0, or -1 if the connection was closed.
+ */
+static int
+server_conn_flush(server_t *srv, server_conn_t *c)
+{
+    ssize_t  n;
+
+    while (c->out_pos < c->out_len) {
+        n = send(c->ev.fd, c->out + c->out_pos, c->out_len - c->out_pos,
+                 MSG_NOSIGNAL | MSG_DONTWAIT);
+
+        if (n >= 0) {
+            c->out_pos += (size_t) n;
+            continue;
+        }
+
+        if (errno == EINTR) {
+            continue;
+        }
+
+        if (errno == EAGAIN) {
+            return 0;
+        }
+
+        log_debug("connection from pid %ld: send: %s", (long) c->pid,
+                  strerror(errno));
+        server_conn_close(srv, c);
+        return -1;
+    }
+
+    c->out_pos = 0;
+    c->out_len = 0;
+
+    /* give back the memory of a burst */
+    if (c->out_cap > SERVER_OUT_KEEP) {
+        free(c->out);
+        c->out = NULL;
+        c->out_cap = 0;
+    }
+
+    return 0;
+}
+
+
+/* Read only while under the cap; wait for EPOLLOUT only with output. */
+static int
+server_conn_update(server_t *srv, server_conn_t *c)
+{
+    struct epoll_event  ee;
+    uint32_t            want;
+
+    want = 0;
+
+    if (!c->eof && !srv->draining
+        && server_conn_pending(c) < SERVER_OUT_CAP
+        && c->in_len < SERVER_IN_SIZE)
+    {
+        want |= EPOLLIN;
+    }
+
+    if (server_conn_pending(c) > 0) {
+        want |= EPOLLOUT;
+    }
+
+    if (want == c->events) {
+        return 0;
+    }
+
+    memset(&ee, 0, sizeof(ee));
+    ee.events = want;
+    ee.data.ptr = &c->ev;
+
+    if (epoll_ctl(srv->epfd, EPOLL_CTL_MOD, c->ev.fd, &ee) == -1) {
+        log_error("epoll_ctl: %s", strerror(errno));
+        server_conn_close(srv, c);
+        return -1;
+    }
+
+    c->events = want;
+
+    return 0;
+}
+
+
+static void
+server_conn_close(server_t *srv, server_conn_t *c)
+{
+    if (c->prev != NULL) {
+        c->prev->next = c->next;
+    } else {
+        srv->conns = c->next;
+    }
+
+    if (c->next != NULL) {
+        c->next->prev = c->prev;
+    }
+
+    srv->nconns--;
+
+    /* close() also removes the descriptor from the epoll set */
+    close(c->ev.fd);
+    c->ev.fd = -1;
+
+    free(c->in);
+    free(c->out);
+    free(c);
+}
+
+
+/*
+ * Stop: no new connections, answer what has been received, give the
+ * answers up to shutdown_timeout to leave, then close everything.
+ */
+static void
+server_shutdown(server_t *srv)
+{
+    struct epoll_event   events[SERVER_EVENTS];
+    server_conn_t       *c, *next;
+    server_ev_t         *ev;
+    int64_t              deadline, left;
+    int                  n, i;
+
+    if (srv->listen.fd != -1) {
+        close(srv->listen.fd);
+        srv->listen.fd = -1;
+    }
+
+    server_unlink_socket(srv);
+
+    srv->draining = 1;
+
+    for (c = srv->conns; c != NULL; c = next) {
+        next = c->next;
+
+        if (!c->eof && server_conn_read(srv, c) != 0) {
+            continue;
+        }
+
+        (void) server_conn_service(srv, c);
+    }
+
+    deadline = server_now_ms() + srv->cfg.shutdown_timeout_ms;
+
+    for (;;) {
+        /* connections with nothing left to send are done */
+        for (c = srv->conns; c != NULL; c = next) {
+            next = c->next;
+
+            if (server_conn_pending(c) == 0) {
+                server_conn_close(srv, c);
+            }
+        }
+
+        if (srv->conns == NULL) {
+            break;
+        }
+
+        left = deadline - server_now_ms();
+        if (left <= 0) {
+            log_warn("shutdown_timeout reached; dropping unsent answers "
+                     "on %u connection%s", srv->nconns,
+                     srv->nconns == 1 ? "" : "s");
+            break;
+        }
+
+        n = epoll_wait(srv->epfd, events, SERVER_EVENTS, (int) left);
+        if (n == -1 && errno != EINTR) {
+            log_error("epoll_wait: %s", strerror(errno));
+            break;
+        }
+
+        for (i = 0; i < n; i++) {
+            ev = events[i].data.ptr;
+
+            if (ev->type == SERVER_EV_CONN) {
+                c = (server_conn_t *) ev;
+
+                if (events[i].events & (EPOLLERR | EPOLLHUP)) {
+                    server_conn_close(srv, c);
+
+                } else if (server_conn_flush(srv, c) == 0) {
+                    (void) server_conn_update(srv, c);
+                }
+
+            } else if (ev->type == SERVER_EV_SIGNAL) {
+                server_signal(srv);
+
+            } else if (ev->type == SERVER_EV_TIMER) {
+                server_timer(srv);
+            }
+        }
+    }
+
+    while (srv->conns != NULL) {
+        server_conn_close(srv, srv->conns);
+    }
+
+    /* the store may be closed once server_run() has returned */
+    decide_ctx_free(&srv->dctx);
+}
+
+
+void
+server_free(server_t *srv)
+{
+    if (srv == NULL) {
+        return;
+    }
+
+    while (srv->conns != NULL) {
+        server_conn_close(srv, srv->conns);
+    }
+
+    decide_ctx_free(&srv->dctx);
+
+    if (srv->listen.fd != -1) {
+        close(srv->listen.fd);
+    }
+
+    server_unlink_socket(srv);
+
+    if (srv->sig.fd != -1) {
+        close(srv->sig.fd);
+    }
+
+    if (srv->timer.fd != -1) {
+        close(srv->timer.fd);
+    }
+
+    if (srv->epfd != -1) {
+        close(srv->epfd);
+    }
+
+    if (srv->spare_fd != -1) {
+        close(srv->spare_fd);
+    }
+
+    free(srv);
+}
