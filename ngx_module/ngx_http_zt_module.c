@@ -552,63 +552,68 @@ ngx_http_zt_set_headers(ngx_http_request_t *r, ngx_http_zt_main_conf_t *zmcf,
         }
     }
 
-    if (!found && (ctx == NULL || ctx->headers.nelts == 0)) {
-        return NGX_OK;
-    }
-
-    if (ngx_list_init(&headers, r->pool, 20, sizeof(ngx_table_elt_t))
-        != NGX_OK)
-    {
-        return NGX_ERROR;
-    }
-
-    part = &r->headers_in.headers.part;
-    h = part->elts;
-
-    for (i = 0; /* void */; i++) {
-        if (i >= part->nelts) {
-            if (part->next == NULL) {
-                break;
-            }
-            part = part->next;
-            h = part->elts;
-            i = 0;
-        }
-
-        if (ngx_http_zt_is_identity(zmcf, ctx, &h[i])) {
-            continue;
-        }
-
-        nh = ngx_list_push(&headers);
-        if (nh == NULL) {
+    if (found) {
+        if (ngx_list_init(&headers, r->pool, 20, sizeof(ngx_table_elt_t))
+            != NGX_OK)
+        {
             return NGX_ERROR;
         }
 
-        *nh = h[i];
-    }
+        part = &r->headers_in.headers.part;
+        h = part->elts;
 
-    if (ctx) {
-        kv = ctx->headers.elts;
+        for (i = 0; /* void */; i++) {
+            if (i >= part->nelts) {
+                if (part->next == NULL) {
+                    break;
+                }
+                part = part->next;
+                h = part->elts;
+                i = 0;
+            }
 
-        for (j = 0; j < ctx->headers.nelts; j++) {
+            if (ngx_http_zt_is_identity(zmcf, ctx, &h[i])) {
+                continue;
+            }
+
             nh = ngx_list_push(&headers);
             if (nh == NULL) {
                 return NGX_ERROR;
             }
 
-            nh->key = kv[j].key;
-            nh->value = kv[j].value;
-            nh->lowcase_key = ngx_pnalloc(r->pool, kv[j].key.len);
-            if (nh->lowcase_key == NULL) {
-                return NGX_ERROR;
-            }
+            *nh = h[i];
+        }
 
-            nh->hash = ngx_hash_strlow(nh->lowcase_key, kv[j].key.data,
-                                       kv[j].key.len);
+        /* a list's "last" may point at its own first part: re-aim it */
+        r->headers_in.headers = headers;
+
+        if (headers.last == &headers.part) {
+            r->headers_in.headers.last = &r->headers_in.headers.part;
         }
     }
 
-    r->headers_in.headers = headers;
+    if (ctx == NULL) {
+        return NGX_OK;
+    }
+
+    kv = ctx->headers.elts;
+
+    for (j = 0; j < ctx->headers.nelts; j++) {
+        nh = ngx_list_push(&r->headers_in.headers);
+        if (nh == NULL) {
+            return NGX_ERROR;
+        }
+
+        nh->key = kv[j].key;
+        nh->value = kv[j].value;
+        nh->lowcase_key = ngx_pnalloc(r->pool, kv[j].key.len);
+        if (nh->lowcase_key == NULL) {
+            return NGX_ERROR;
+        }
+
+        nh->hash = ngx_hash_strlow(nh->lowcase_key, kv[j].key.data,
+                                   kv[j].key.len);
+    }
 
     return NGX_OK;
 }

@@ -146,7 +146,7 @@ class Gateway:
     """One ztgate deployment in a temporary directory."""
 
     def __init__(self, tmp, timeout_ms=500, extra_loc="", trustd_extra="",
-                 fake_trustd=None):
+                 fake_trustd=None, workers=2):
         self.dir = str(tmp)
         self.ca = os.path.join(self.dir, "ca")
         self.store = os.path.join(self.dir, "store")
@@ -161,6 +161,7 @@ class Gateway:
         self.procs = {}
         self.fake_trustd = fake_trustd
         self.fake = None
+        self.workers = workers
         self.user = pwd.getpwuid(os.geteuid()).pw_name
 
     # --- set-up -----------------------------------------------------------
@@ -221,7 +222,7 @@ class Gateway:
             f.write("""
 load_module %(module)s;
 %(user)s
-worker_processes 2;
+worker_processes %(workers)d;
 error_log %(logs)s/error.log info;
 pid %(dir)s/nginx.pid;
 events { worker_connections 1024; }
@@ -257,7 +258,8 @@ http {
 """ % dict(module=MODULE, user=user, logs=self.logs, dir=self.dir,
                 temp=temp, sock=self.sock, echo=self.echo_port,
                 port=self.port, crt=self.server_crt, key=self.server_key,
-                ca=self.ca, timeout=self.timeout_ms, extra=self.extra_loc))
+                ca=self.ca, timeout=self.timeout_ms, extra=self.extra_loc,
+                workers=self.workers))
 
     def start(self):
         self.make_pki()

@@ -2,6 +2,7 @@
 out-of-order answers, redirects.  A Python stand-in plays trustd."""
 
 import struct
+import threading
 
 import ztwire
 
@@ -90,8 +91,8 @@ def test_answers_out_of_order_reach_the_right_requests(make_gateway):
             return out
         return None
 
-    gw = make_gateway(fake_trustd=reorder, timeout_ms=3000)
-    import threading
+    # one worker: both requests share one channel
+    gw = make_gateway(fake_trustd=reorder, timeout_ms=3000, workers=1)
     results = {}
 
     def fetch(p):
