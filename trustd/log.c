@@ -114,12 +114,23 @@ log_vwrite(int level, const char *fmt, va_list ap)
     struct tm         tm;
     time_t            now;
     int               to_stderr, n;
+    char             *p;
 
     if (level < log_state.level) {
         return;
     }
 
     vsnprintf(msg, sizeof(msg), fmt, ap);
+
+    /*
+     * Messages quote request data (a decoded path may hold CR or LF):
+     * one log line must never be able to forge another.
+     */
+    for (p = msg; *p; p++) {
+        if ((unsigned char) *p < 0x20 || *p == 0x7f) {
+            *p = '?';
+        }
+    }
 
     to_stderr = !log_state.to_syslog
                 || (log_state.startup_stderr && level >= LOG_LEVEL_WARN);

@@ -222,3 +222,13 @@ http { server { listen 127.0.0.1:1; location / { zt on; } } }
 
     assert p.returncode != 0
     assert "needs \"zt_trustd\"" in p.stderr
+
+
+def test_control_characters_in_the_path_cannot_forge_trustd_log_lines(
+        gateway, device):
+    r = gateway.get("/x%0d%0aFORGED-LINE:%20admin%20allowed", cert=device)
+
+    assert r.status == 200
+    lines = gateway.trustd_log().splitlines()
+    assert not [l for l in lines if l.startswith("FORGED-LINE")]
+    assert [l for l in lines if "??FORGED-LINE: admin allowed" in l]
