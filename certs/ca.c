@@ -58,6 +58,7 @@ static int ca_cn_valid(const char *cn);
 static int ca_dns_valid(const char *name);
 static int ca_open(ca_t *ca, const char *dir, const char *passphrase,
     ca_err_t *err);
+static void ca_clear(ca_t *ca);
 static void ca_close(ca_t *ca);
 static ca_key_type_t ca_key_type_of(EVP_PKEY *pkey);
 static int ca_pubkey_acceptable(EVP_PKEY *pkey, const char *what,
@@ -66,9 +67,13 @@ static int ca_add_ext(X509 *x, X509V3_CTX *ctx, int nid, const char *value,
     ca_err_t *err);
 static int ca_set_cn(X509 *x, const char *cn, ca_err_t *err);
 static int ca_serial_new(X509 *x, const ca_index_t *idx, ca_err_t *err);
+static int ca_san_push(GENERAL_NAMES *gens, int type, ASN1_STRING *value,
+    const char *what, ca_err_t *err);
 static int ca_san_add_str(GENERAL_NAMES *gens, int type, const char *value,
     ca_err_t *err);
 static int ca_san_add_ip(GENERAL_NAMES *gens, const char *ip, ca_err_t *err);
+static X509 *ca_cert_new(const ca_index_t *idx, X509 *issuer, EVP_PKEY *pub,
+    const char *cn, int days, ca_err_t *err);
 static X509 *ca_self_sign(EVP_PKEY *key, const char *cn, int days,
     ca_err_t *err);
 static X509 *ca_leaf_sign(ca_t *ca, const ca_index_t *idx, EVP_PKEY *pub,
@@ -76,6 +81,10 @@ static X509 *ca_leaf_sign(ca_t *ca, const ca_index_t *idx, EVP_PKEY *pub,
     ca_err_t *err);
 static int ca_record(ca_index_t *idx, X509 *x, ca_cert_info_t *info,
     ca_err_t *err);
+static int ca_issue_leaf(const char *dir, const char *passphrase,
+    EVP_PKEY *pub, const char *cn, GENERAL_NAMES *san, ca_leaf_t kind,
+    int days, const char *key_out, const char *crt_out,
+    ca_cert_info_t *info, ca_err_t *err);
 static X509_REQ *ca_csr_read(const char *path, ca_err_t *err);
 static void ca_uuid(char out[37], const unsigned char b[16]);
 static int ca_crlnumber_next(const char *dir, BIGNUM **num, ca_err_t *err);
@@ -178,11 +187,8 @@ ca_open(ca_t *ca, const char *dir, const char *passphrase, ca_err_t *err)
 {
     char  path[CA_PATH_MAX];
 
+    ca_clear(ca);
     ca->dir = dir;
-    ca->cert = NULL;
-    ca->key = NULL;
-
-    ca->lock = -1;
 
     if (ca_path(path, sizeof(path), dir, CA_CRT_FILE, err) == -1) {
         return -1;
@@ -217,6 +223,17 @@ ca_open(ca_t *ca, const char *dir, const char *passphrase, ca_err_t *err)
 }
 
 
+/* An empty ca: ca_close() may be called on it. */
+static void
+ca_clear(ca_t *ca)
+{
+    ca->dir = NULL;
+    ca->key = NULL;
+    ca->cert = NULL;
+    ca->lock = -1;
+}
+
+
 static void
 ca_close(ca_t *ca)
 {
@@ -224,9 +241,7 @@ ca_close(ca_t *ca)
     X509_free(ca->cert);
     ca_unlock(ca->lock);
 
-    ca->key = NULL;
-    ca->cert = NULL;
-    ca->lock = -1;
+    ca_clear(ca);
 }
 
 
@@ -424,13 +439,42 @@ cleanup:
 }
 
 
+/*
+ * Append value, a subjectAltName of the given GEN_* type, to gens; what
+ * names it in errors.  value is owned by gens after the call, and freed on
+ * failure.
+ */
+static int
+ca_san_push(GENERAL_NAMES *gens, int type, ASN1_STRING *value,
+    const char *what, ca_err_t *err)
+{
+    GENERAL_NAME  *gen;
+
+    gen = GENERAL_NAME_new();
+    if (gen == NULL) {
+        ca_err_ssl(err, "cannot allocate subjectAltName %s", what);
+        ASN1_STRING_free(value);
+        return -1;
+    }
+
+    GENERAL_NAME_set0_value(gen, type, value);
+
+    if (sk_GENERAL_NAME_push(gens, gen) <= 0) {
+        ca_err_ssl(err, "cannot add subjectAltName %s", what);
+        GENERAL_NAME_free(gen);
+        return -1;
+    }
+
+    return 0;
+}
+
+
 /* Append a DNS name or a URI to gens. */
 static int
 ca_san_add_str(GENERAL_NAMES *gens, int type, const char *value,
     ca_err_t *err)
 {
     ASN1_IA5STRING  *s;
-    GENERAL_NAME    *gen;
 
     s = ASN1_IA5STRING_new();
     if (s == NULL || ASN1_STRING_set(s, value, -1) != 1) {
@@ -439,22 +483,7 @@ ca_san_add_str(GENERAL_NAMES *gens, int type, const char *value,
         return -1;
     }
 
-    gen = GENERAL_NAME_new();
-    if (gen == NULL) {
-        ca_err_ssl(err, "cannot allocate subjectAltName %s", value);
-        ASN1_IA5STRING_free(s);
-        return -1;
-    }
-
-    GENERAL_NAME_set0_value(gen, type, s);
-
-    if (sk_GENERAL_NAME_push(gens, gen) <= 0) {
-        ca_err_ssl(err, "cannot add subjectAltName %s", value);
-        GENERAL_NAME_free(gen);
-        return -1;
-    }
-
-    return 0;
+    return ca_san_push(gens, type, s, value, err);
 }
 
 
@@ -462,7 +491,6 @@ static int
 ca_san_add_ip(GENERAL_NAMES *gens, const char *ip, ca_err_t *err)
 {
     ASN1_OCTET_STRING  *os;
-    GENERAL_NAME       *gen;
 
     os = a2i_IPADDRESS(ip);
     if (os == NULL) {
@@ -471,31 +499,21 @@ ca_san_add_ip(GENERAL_NAMES *gens, const char *ip, ca_err_t *err)
         return -1;
     }
 
-    gen = GENERAL_NAME_new();
-    if (gen == NULL) {
-        ca_err_ssl(err, "cannot allocate subjectAltName %s", ip);
-        ASN1_OCTET_STRING_free(os);
-        return -1;
-    }
-
-    GENERAL_NAME_set0_value(gen, GEN_IPADD, os);
-
-    if (sk_GENERAL_NAME_push(gens, gen) <= 0) {
-        ca_err_ssl(err, "cannot add subjectAltName %s", ip);
-        GENERAL_NAME_free(gen);
-        return -1;
-    }
-
-    return 0;
+    return ca_san_push(gens, GEN_IPADD, os, ip, err);
 }
 
 
-/* The CA certificate; the caller frees it. */
+/*
+ * A version 3 certificate for pub with a fresh serial (unique in idx, if
+ * given), subject CN cn, issued by issuer (NULL: by itself), valid from
+ * now (backdated) for days, not yet signed and without extensions.  A
+ * leaf's lifetime never runs past its issuer's.  The caller frees it.
+ */
 static X509 *
-ca_self_sign(EVP_PKEY *key, const char *cn, int days, ca_err_t *err)
+ca_cert_new(const ca_index_t *idx, X509 *issuer, EVP_PKEY *pub,
+    const char *cn, int days, ca_err_t *err)
 {
-    X509        *x;
-    X509V3_CTX   ctx;
+    X509  *x;
 
     x = X509_new();
     if (x == NULL) {
@@ -508,11 +526,14 @@ ca_self_sign(EVP_PKEY *key, const char *cn, int days, ca_err_t *err)
         goto failed;
     }
 
-    if (ca_serial_new(x, NULL, err) == -1 || ca_set_cn(x, cn, err) == -1) {
+    if (ca_serial_new(x, idx, err) == -1 || ca_set_cn(x, cn, err) == -1) {
         goto failed;
     }
 
-    if (X509_set_issuer_name(x, X509_get_subject_name(x)) != 1) {
+    if (X509_set_issuer_name(x, X509_get_subject_name(issuer != NULL
+                                                      ? issuer : x))
+        != 1)
+    {
         ca_err_ssl(err, "cannot set the issuer name");
         goto failed;
     }
@@ -524,9 +545,40 @@ ca_self_sign(EVP_PKEY *key, const char *cn, int days, ca_err_t *err)
         goto failed;
     }
 
-    if (X509_set_pubkey(x, key) != 1) {
+    if (issuer != NULL
+        && ASN1_TIME_compare(X509_get0_notAfter(x),
+                             X509_get0_notAfter(issuer)) > 0
+        && X509_set1_notAfter(x, X509_get0_notAfter(issuer)) != 1)
+    {
+        ca_err_ssl(err, "cannot limit the validity to the CA's");
+        goto failed;
+    }
+
+    if (X509_set_pubkey(x, pub) != 1) {
         ca_err_ssl(err, "cannot set the public key");
         goto failed;
+    }
+
+    return x;
+
+failed:
+
+    X509_free(x);
+
+    return NULL;
+}
+
+
+/* The CA certificate; the caller frees it. */
+static X509 *
+ca_self_sign(EVP_PKEY *key, const char *cn, int days, ca_err_t *err)
+{
+    X509        *x;
+    X509V3_CTX   ctx;
+
+    x = ca_cert_new(NULL, NULL, key, cn, days, err);
+    if (x == NULL) {
+        return NULL;
     }
 
     X509V3_set_ctx(&ctx, x, x, NULL, NULL, 0);
@@ -571,44 +623,9 @@ ca_leaf_sign(ca_t *ca, const ca_index_t *idx, EVP_PKEY *pub,
     X509V3_CTX   ctx;
     const char  *ku, *eku;
 
-    x = X509_new();
+    x = ca_cert_new(idx, ca->cert, pub, cn, days, err);
     if (x == NULL) {
-        ca_err_ssl(err, "cannot allocate a certificate");
         return NULL;
-    }
-
-    if (X509_set_version(x, X509_VERSION_3) != 1) {
-        ca_err_ssl(err, "cannot set the certificate version");
-        goto failed;
-    }
-
-    if (ca_serial_new(x, idx, err) == -1 || ca_set_cn(x, cn, err) == -1) {
-        goto failed;
-    }
-
-    if (X509_set_issuer_name(x, X509_get_subject_name(ca->cert)) != 1) {
-        ca_err_ssl(err, "cannot set the issuer name");
-        goto failed;
-    }
-
-    if (X509_gmtime_adj(X509_getm_notBefore(x), -CA_BACKDATE) == NULL
-        || X509_time_adj_ex(X509_getm_notAfter(x), days, 0, NULL) == NULL)
-    {
-        ca_err_ssl(err, "cannot set the validity period");
-        goto failed;
-    }
-
-    if (ASN1_TIME_compare(X509_get0_notAfter(x), X509_get0_notAfter(ca->cert))
-        > 0
-        && X509_set1_notAfter(x, X509_get0_notAfter(ca->cert)) != 1)
-    {
-        ca_err_ssl(err, "cannot limit the validity to the CA's");
-        goto failed;
-    }
-
-    if (X509_set_pubkey(x, pub) != 1) {
-        ca_err_ssl(err, "cannot set the public key");
-        goto failed;
     }
 
     if (kind == CA_LEAF_SERVER) {
@@ -675,6 +692,81 @@ ca_record(ca_index_t *idx, X509 *x, ca_cert_info_t *info, ca_err_t *err)
     memcpy(e.device_id, info->device_id, sizeof(e.device_id));
 
     return ca_index_add(idx, &e, err);
+}
+
+
+/*
+ * Open the CA and issue a leaf certificate for pub (NULL: a new key of the
+ * CA's type, written to key_out) with the given CN and subjectAltNames:
+ * the index is saved before the certificate is written to crt_out.  On
+ * success *info describes the certificate.  On failure a key file written
+ * here is removed again.  The caller keeps pub and san.
+ */
+static int
+ca_issue_leaf(const char *dir, const char *passphrase, EVP_PKEY *pub,
+    const char *cn, GENERAL_NAMES *san, ca_leaf_t kind, int days,
+    const char *key_out, const char *crt_out, ca_cert_info_t *info,
+    ca_err_t *err)
+{
+    ca_t         ca;
+    ca_index_t   idx;
+    EVP_PKEY    *key;
+    X509        *x;
+    int          rc, key_created;
+
+    rc = -1;
+    key_created = 0;
+    key = NULL;
+    x = NULL;
+    ca_clear(&ca);
+    memset(&idx, 0, sizeof(idx));
+
+    if (ca_open(&ca, dir, passphrase, err) == -1
+        || ca_index_load(dir, &idx, err) == -1)
+    {
+        goto cleanup;
+    }
+
+    if (pub == NULL) {
+        key = ca_key_generate(ca_key_type_of(ca.key), err);
+        if (key == NULL) {
+            goto cleanup;
+        }
+        pub = key;
+    }
+
+    x = ca_leaf_sign(&ca, &idx, pub, cn, san, kind, days, err);
+    if (x == NULL || ca_record(&idx, x, info, err) == -1) {
+        goto cleanup;
+    }
+
+    if (key != NULL) {
+        if (ca_key_write(key_out, key, NULL, err) == -1) {
+            goto cleanup;
+        }
+        key_created = 1;
+    }
+
+    if (ca_index_save(dir, &idx, err) == -1
+        || ca_cert_write(crt_out, x, err) == -1)
+    {
+        goto cleanup;
+    }
+
+    rc = 0;
+
+cleanup:
+
+    if (rc != 0 && key_created) {
+        (void) unlink(key_out);
+    }
+
+    X509_free(x);
+    EVP_PKEY_free(key);
+    ca_index_free(&idx);
+    ca_close(&ca);
+
+    return rc;
 }
 
 
@@ -886,25 +978,13 @@ ca_issue_server(const char *dir, const char *passphrase,
     const char *const *dns, size_t ndns, const char *const *ips, size_t nips,
     int days, const char *key_out, const char *crt_out, ca_err_t *err)
 {
-    ca_t            ca;
-    ca_index_t      idx;
     ca_cert_info_t  info;
     GENERAL_NAMES  *san;
-    EVP_PKEY       *key;
-    X509           *x;
     const char     *cn;
     size_t          i;
-    int             rc, key_created;
+    int             rc;
 
     rc = -1;
-    key_created = 0;
-    san = NULL;
-    key = NULL;
-    x = NULL;
-    ca.lock = -1;
-    ca.cert = NULL;
-    ca.key = NULL;
-    memset(&idx, 0, sizeof(idx));
 
     if (key_out == NULL || crt_out == NULL) {
         ca_err_set(err, "server certificate: key and certificate output "
@@ -952,46 +1032,12 @@ ca_issue_server(const char *dir, const char *passphrase,
         goto cleanup;
     }
 
-    if (ca_open(&ca, dir, passphrase, err) == -1
-        || ca_index_load(dir, &idx, err) == -1)
-    {
-        goto cleanup;
-    }
-
-    key = ca_key_generate(ca_key_type_of(ca.key), err);
-    if (key == NULL) {
-        goto cleanup;
-    }
-
-    x = ca_leaf_sign(&ca, &idx, key, cn, san, CA_LEAF_SERVER, days, err);
-    if (x == NULL || ca_record(&idx, x, &info, err) == -1) {
-        goto cleanup;
-    }
-
-    if (ca_key_write(key_out, key, NULL, err) == -1) {
-        goto cleanup;
-    }
-    key_created = 1;
-
-    if (ca_index_save(dir, &idx, err) == -1
-        || ca_cert_write(crt_out, x, err) == -1)
-    {
-        goto cleanup;
-    }
-
-    rc = 0;
+    rc = ca_issue_leaf(dir, passphrase, NULL, cn, san, CA_LEAF_SERVER, days,
+                       key_out, crt_out, &info, err);
 
 cleanup:
 
-    if (rc != 0 && key_created) {
-        (void) unlink(key_out);
-    }
-
-    X509_free(x);
-    EVP_PKEY_free(key);
     GENERAL_NAMES_free(san);
-    ca_index_free(&idx);
-    ca_close(&ca);
 
     return rc;
 }
@@ -1006,27 +1052,17 @@ ca_issue_device(const char *dir, const char *passphrase,
     char             id[CA_ID_MAX + 1];
     char             uri[sizeof(CA_DEVICE_URN) + CA_ID_MAX];
     unsigned char    rnd[16];
-    ca_t             ca;
-    ca_index_t       idx;
     ca_cert_info_t   ci;
     GENERAL_NAMES   *san;
     X509_REQ        *req;
-    EVP_PKEY        *key, *pub;
-    X509            *x;
+    EVP_PKEY        *pub;
     const char      *cn;
-    int              rc, key_created;
+    int              rc;
 
     rc = -1;
-    key_created = 0;
     san = NULL;
     req = NULL;
-    key = NULL;
     pub = NULL;
-    x = NULL;
-    ca.lock = -1;
-    ca.cert = NULL;
-    ca.key = NULL;
-    memset(&idx, 0, sizeof(idx));
 
     if (crt_out == NULL) {
         ca_err_set(err, "device certificate: no output file");
@@ -1102,34 +1138,8 @@ ca_issue_device(const char *dir, const char *passphrase,
         }
     }
 
-    if (ca_open(&ca, dir, passphrase, err) == -1
-        || ca_index_load(dir, &idx, err) == -1)
-    {
-        goto cleanup;
-    }
-
-    if (csr_path == NULL) {
-        key = ca_key_generate(ca_key_type_of(ca.key), err);
-        if (key == NULL) {
-            goto cleanup;
-        }
-        pub = key;
-    }
-
-    x = ca_leaf_sign(&ca, &idx, pub, cn, san, CA_LEAF_DEVICE, days, err);
-    if (x == NULL || ca_record(&idx, x, &ci, err) == -1) {
-        goto cleanup;
-    }
-
-    if (key != NULL) {
-        if (ca_key_write(key_out, key, NULL, err) == -1) {
-            goto cleanup;
-        }
-        key_created = 1;
-    }
-
-    if (ca_index_save(dir, &idx, err) == -1
-        || ca_cert_write(crt_out, x, err) == -1)
+    if (ca_issue_leaf(dir, passphrase, pub, cn, san, CA_LEAF_DEVICE, days,
+                      key_out, crt_out, &ci, err) == -1)
     {
         goto cleanup;
     }
@@ -1142,16 +1152,8 @@ ca_issue_device(const char *dir, const char *passphrase,
 
 cleanup:
 
-    if (rc != 0 && key_created) {
-        (void) unlink(key_out);
-    }
-
-    X509_free(x);
-    EVP_PKEY_free(key);
     X509_REQ_free(req);
     GENERAL_NAMES_free(san);
-    ca_index_free(&idx);
-    ca_close(&ca);
 
     return rc;
 }
@@ -1409,9 +1411,7 @@ ca_publish_crl(const char *dir, const char *passphrase, int days,
     crlnum = NULL;
     t = NULL;
     mem = NULL;
-    ca.lock = -1;
-    ca.cert = NULL;
-    ca.key = NULL;
+    ca_clear(&ca);
     memset(&idx, 0, sizeof(idx));
 
     if (ca_days(days, CA_DEFAULT_CRL_DAYS, "CRL", &days, err) == -1) {

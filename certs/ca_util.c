@@ -40,6 +40,8 @@ typedef struct {
 static void ca_err_vset(ca_err_t *err, const char *suffix, const char *fmt,
     va_list ap);
 static int ca_write_all(int fd, const char *data, size_t len);
+static int ca_write_close(int fd, const char *name, const char *data,
+    size_t len, ca_err_t *err);
 static void ca_fsync_dir(const char *path);
 static int ca_pass_cb(char *buf, int size, int rwflag, void *u);
 
@@ -187,6 +189,35 @@ ca_fsync_dir(const char *path)
 }
 
 
+/*
+ * Write data to fd, fsync and close it; name is the file in errors.  fd
+ * is closed after the call, also on failure.
+ */
+static int
+ca_write_close(int fd, const char *name, const char *data, size_t len,
+    ca_err_t *err)
+{
+    if (ca_write_all(fd, data, len) == -1) {
+        ca_err_sys(err, "%s: write failed", name);
+        (void) close(fd);
+        return -1;
+    }
+
+    if (fsync(fd) == -1) {
+        ca_err_sys(err, "%s: fsync failed", name);
+        (void) close(fd);
+        return -1;
+    }
+
+    if (close(fd) == -1) {
+        ca_err_sys(err, "%s: close failed", name);
+        return -1;
+    }
+
+    return 0;
+}
+
+
 int
 ca_write_atomic(const char *path, const void *data, size_t len, mode_t mode,
     ca_err_t *err)
@@ -209,25 +240,14 @@ ca_write_atomic(const char *path, const void *data, size_t len, mode_t mode,
         return -1;
     }
 
-    if (ca_write_all(fd, data, len) == -1) {
-        ca_err_sys(err, "%s: write failed", tmp);
-        goto cleanup;
-    }
-
     if (fchmod(fd, mode) == -1) {
         ca_err_sys(err, "%s: chmod failed", tmp);
         goto cleanup;
     }
 
-    if (fsync(fd) == -1) {
-        ca_err_sys(err, "%s: fsync failed", tmp);
-        goto cleanup;
-    }
-
-    n = close(fd);
+    n = ca_write_close(fd, tmp, data, len, err);
     fd = -1;
     if (n == -1) {
-        ca_err_sys(err, "%s: close failed", tmp);
         goto cleanup;
     }
 
@@ -421,20 +441,9 @@ ca_key_write(const char *path, EVP_PKEY *pkey, const char *passphrase,
 
     created = 1;
 
-    if (ca_write_all(fd, data, (size_t) len) == -1) {
-        ca_err_sys(err, "%s: write failed", path);
-        goto cleanup;
-    }
-
-    if (fsync(fd) == -1) {
-        ca_err_sys(err, "%s: fsync failed", path);
-        goto cleanup;
-    }
-
-    rc = close(fd);
+    rc = ca_write_close(fd, path, data, (size_t) len, err);
     fd = -1;
     if (rc == -1) {
-        ca_err_sys(err, "%s: close failed", path);
         goto cleanup;
     }
 

@@ -49,6 +49,19 @@ typedef struct {
     const char  *usage;
 } ztca_cmd_t;
 
+/* What the commands that open a CA directory share on the command line. */
+typedef struct {
+    const ztca_cmd_t  *cmd;
+    const char        *dir;
+    const char        *passfile;
+    int                days;
+} ztca_args_t;
+
+/* ztca_common_opt(): the option was taken, go on parsing. */
+#define ZTCA_OPT_NEXT       -1
+
+static void ztca_verror(const char *fmt, va_list ap)
+    __attribute__((format(printf, 1, 0)));
 static void ztca_error(const char *fmt, ...)
     __attribute__((format(printf, 1, 2)));
 static int ztca_usage_error(const ztca_cmd_t *cmd, const char *fmt, ...)
@@ -56,6 +69,12 @@ static int ztca_usage_error(const ztca_cmd_t *cmd, const char *fmt, ...)
 static void ztca_usage(FILE *fp, const ztca_cmd_t *cmd);
 static const ztca_cmd_t *ztca_find(const char *name);
 static int ztca_parse_days(const char *s, int *out);
+static void ztca_args_init(ztca_args_t *args, const char *name);
+static int ztca_common_opt(ztca_args_t *args, int c);
+static int ztca_no_operands(const ztca_args_t *args, int argc, char **argv);
+static int ztca_passphrase(const ztca_args_t *args, char *pass, size_t size,
+    const char **passphrase);
+static int ztca_result(int rc, const ca_err_t *err, char *pass, size_t size);
 static int ztca_read_passphrase(const char *path, char *buf, size_t size);
 static void ztca_time(int64_t t, char *buf, size_t size);
 static void ztca_print_info(const ca_cert_info_t *info);
@@ -88,15 +107,22 @@ static char  ztca_progname[] = "ztca";
 
 
 static void
+ztca_verror(const char *fmt, va_list ap)
+{
+    fputs("ztca: ", stderr);
+    vfprintf(stderr, fmt, ap);
+    fputc('\n', stderr);
+}
+
+
+static void
 ztca_error(const char *fmt, ...)
 {
     va_list  ap;
 
-    fputs("ztca: ", stderr);
     va_start(ap, fmt);
-    vfprintf(stderr, fmt, ap);
+    ztca_verror(fmt, ap);
     va_end(ap);
-    fputc('\n', stderr);
 }
 
 
@@ -106,11 +132,9 @@ ztca_usage_error(const ztca_cmd_t *cmd, const char *fmt, ...)
     va_list  ap;
 
     if (fmt != NULL) {
-        fputs("ztca: ", stderr);
         va_start(ap, fmt);
-        vfprintf(stderr, fmt, ap);
+        ztca_verror(fmt, ap);
         va_end(ap);
-        fputc('\n', stderr);
     }
 
     ztca_usage(stderr, cmd);
@@ -169,6 +193,98 @@ ztca_parse_days(const char *s, int *out)
     *out = (int) v;
 
     return 0;
+}
+
+
+static void
+ztca_args_init(ztca_args_t *args, const char *name)
+{
+    args->cmd = ztca_find(name);
+    args->dir = NULL;
+    args->passfile = NULL;
+    args->days = 0;
+}
+
+
+/*
+ * Take one of the options the commands share (-d, --days,
+ * --passphrase-file, --help) or report an unknown one.  Returns
+ * ZTCA_OPT_NEXT when parsing goes on, else the exit status.
+ */
+static int
+ztca_common_opt(ztca_args_t *args, int c)
+{
+    switch (c) {
+    case 'd':
+        args->dir = optarg;
+        return ZTCA_OPT_NEXT;
+    case ZTCA_OPT_DAYS:
+        if (ztca_parse_days(optarg, &args->days) == -1) {
+            return ztca_usage_error(args->cmd, "bad --days \"%s\"", optarg);
+        }
+        return ZTCA_OPT_NEXT;
+    case ZTCA_OPT_PASSFILE:
+        args->passfile = optarg;
+        return ZTCA_OPT_NEXT;
+    case 'h':
+        ztca_usage(stdout, args->cmd);
+        return ZTCA_EXIT_OK;
+    default:
+        return ztca_usage_error(args->cmd, NULL);
+    }
+}
+
+
+/* Returns ZTCA_OPT_NEXT when no operand follows the options. */
+static int
+ztca_no_operands(const ztca_args_t *args, int argc, char **argv)
+{
+    if (optind != argc) {
+        return ztca_usage_error(args->cmd, "unexpected argument \"%s\"",
+                                argv[optind]);
+    }
+
+    return ZTCA_OPT_NEXT;
+}
+
+
+/*
+ * Read the --passphrase-file, if any, into pass and point *passphrase at
+ * it.  Returns 0, or -1 with pass wiped.
+ */
+static int
+ztca_passphrase(const ztca_args_t *args, char *pass, size_t size,
+    const char **passphrase)
+{
+    if (args->passfile == NULL) {
+        return 0;
+    }
+
+    if (ztca_read_passphrase(args->passfile, pass, size) == -1) {
+        OPENSSL_cleanse(pass, size);
+        return -1;
+    }
+
+    *passphrase = pass;
+
+    return 0;
+}
+
+
+/*
+ * The exit status for rc, the result of a CA call: reports err on
+ * failure.  Wipes pass either way.
+ */
+static int
+ztca_result(int rc, const ca_err_t *err, char *pass, size_t size)
+{
+    if (rc == -1) {
+        ztca_error("%s", err->msg);
+    }
+
+    OPENSSL_cleanse(pass, size);
+
+    return rc == -1 ? ZTCA_EXIT_FAIL : ZTCA_EXIT_OK;
 }
 
 
@@ -260,7 +376,7 @@ static int
 ztca_init(int argc, char **argv)
 {
     char             pass[ZTCA_PASS_MAX];
-    const char      *dir, *passfile;
+    ztca_args_t      args;
     ca_init_opts_t   opts;
     ca_err_t         err;
     int              c, rc;
@@ -276,75 +392,55 @@ ztca_init(int argc, char **argv)
     };
 
     memset(&opts, 0, sizeof(opts));
-    dir = NULL;
-    passfile = NULL;
+    ztca_args_init(&args, "init");
 
     while ((c = getopt_long(argc, argv, "d:h", longopts, NULL)) != -1) {
         switch (c) {
-        case 'd':
-            dir = optarg;
-            break;
         case ZTCA_OPT_CN:
             opts.common_name = optarg;
             break;
         case ZTCA_OPT_RSA:
             opts.key_type = CA_KEY_RSA_3072;
             break;
-        case ZTCA_OPT_DAYS:
-            if (ztca_parse_days(optarg, &opts.days) == -1) {
-                return ztca_usage_error(ztca_find("init"),
-                                        "bad --days \"%s\"", optarg);
-            }
-            break;
-        case ZTCA_OPT_PASSFILE:
-            passfile = optarg;
-            break;
-        case 'h':
-            ztca_usage(stdout, ztca_find("init"));
-            return ZTCA_EXIT_OK;
         default:
-            return ztca_usage_error(ztca_find("init"), NULL);
+            rc = ztca_common_opt(&args, c);
+            if (rc != ZTCA_OPT_NEXT) {
+                return rc;
+            }
         }
     }
 
-    if (optind != argc) {
-        return ztca_usage_error(ztca_find("init"), "unexpected argument "
-                                "\"%s\"", argv[optind]);
+    rc = ztca_no_operands(&args, argc, argv);
+    if (rc != ZTCA_OPT_NEXT) {
+        return rc;
     }
 
-    if (dir == NULL) {
-        return ztca_usage_error(ztca_find("init"), "-d DIR is required");
+    if (args.dir == NULL) {
+        return ztca_usage_error(args.cmd, "-d DIR is required");
     }
 
-    if (passfile != NULL) {
-        if (ztca_read_passphrase(passfile, pass, sizeof(pass)) == -1) {
-            OPENSSL_cleanse(pass, sizeof(pass));
-            return ZTCA_EXIT_FAIL;
-        }
-        opts.passphrase = pass;
+    opts.days = args.days;
+
+    if (ztca_passphrase(&args, pass, sizeof(pass), &opts.passphrase) == -1) {
+        return ZTCA_EXIT_FAIL;
     }
 
-    rc = ZTCA_EXIT_OK;
-    if (ca_init(dir, &opts, &err) == -1) {
-        ztca_error("%s", err.msg);
-        rc = ZTCA_EXIT_FAIL;
-    }
+    rc = ca_init(args.dir, &opts, &err);
 
-    OPENSSL_cleanse(pass, sizeof(pass));
-
-    return rc;
+    return ztca_result(rc, &err, pass, sizeof(pass));
 }
 
 
 static int
 ztca_server(int argc, char **argv)
 {
-    char         pass[ZTCA_PASS_MAX];
-    const char  *dns[ZTCA_MAX_NAMES], *ips[ZTCA_MAX_NAMES];
-    const char  *dir, *passfile, *key, *cert, *passphrase;
-    size_t       ndns, nips;
-    ca_err_t     err;
-    int          c, rc, days;
+    char          pass[ZTCA_PASS_MAX];
+    const char   *dns[ZTCA_MAX_NAMES], *ips[ZTCA_MAX_NAMES];
+    const char   *key, *cert, *passphrase;
+    ztca_args_t   args;
+    size_t        ndns, nips;
+    ca_err_t      err;
+    int           c, rc;
 
     static const struct option  longopts[] = {
         { "dir", required_argument, NULL, 'd' },
@@ -358,20 +454,15 @@ ztca_server(int argc, char **argv)
         { NULL, 0, NULL, 0 }
     };
 
-    dir = NULL;
-    passfile = NULL;
+    ztca_args_init(&args, "server");
     passphrase = NULL;
     key = NULL;
     cert = NULL;
     ndns = 0;
     nips = 0;
-    days = 0;
 
     while ((c = getopt_long(argc, argv, "d:h", longopts, NULL)) != -1) {
         switch (c) {
-        case 'd':
-            dir = optarg;
-            break;
         case ZTCA_OPT_KEY:
             key = optarg;
             break;
@@ -380,69 +471,49 @@ ztca_server(int argc, char **argv)
             break;
         case ZTCA_OPT_DNS:
             if (ndns == ZTCA_MAX_NAMES) {
-                return ztca_usage_error(ztca_find("server"), "more than %d "
-                                        "--dns names", ZTCA_MAX_NAMES);
+                return ztca_usage_error(args.cmd, "more than %d --dns names",
+                                        ZTCA_MAX_NAMES);
             }
             dns[ndns++] = optarg;
             break;
         case ZTCA_OPT_IP:
             if (nips == ZTCA_MAX_NAMES) {
-                return ztca_usage_error(ztca_find("server"), "more than %d "
-                                        "--ip addresses", ZTCA_MAX_NAMES);
+                return ztca_usage_error(args.cmd, "more than %d --ip "
+                                        "addresses", ZTCA_MAX_NAMES);
             }
             ips[nips++] = optarg;
             break;
-        case ZTCA_OPT_DAYS:
-            if (ztca_parse_days(optarg, &days) == -1) {
-                return ztca_usage_error(ztca_find("server"),
-                                        "bad --days \"%s\"", optarg);
-            }
-            break;
-        case ZTCA_OPT_PASSFILE:
-            passfile = optarg;
-            break;
-        case 'h':
-            ztca_usage(stdout, ztca_find("server"));
-            return ZTCA_EXIT_OK;
         default:
-            return ztca_usage_error(ztca_find("server"), NULL);
+            rc = ztca_common_opt(&args, c);
+            if (rc != ZTCA_OPT_NEXT) {
+                return rc;
+            }
         }
     }
 
-    if (optind != argc) {
-        return ztca_usage_error(ztca_find("server"), "unexpected argument "
-                                "\"%s\"", argv[optind]);
+    rc = ztca_no_operands(&args, argc, argv);
+    if (rc != ZTCA_OPT_NEXT) {
+        return rc;
     }
 
-    if (dir == NULL || key == NULL || cert == NULL) {
-        return ztca_usage_error(ztca_find("server"),
+    if (args.dir == NULL || key == NULL || cert == NULL) {
+        return ztca_usage_error(args.cmd,
                                 "-d DIR, --key and --cert are required");
     }
 
     if (ndns + nips == 0) {
-        return ztca_usage_error(ztca_find("server"),
+        return ztca_usage_error(args.cmd,
                                 "at least one --dns or --ip is required");
     }
 
-    if (passfile != NULL) {
-        if (ztca_read_passphrase(passfile, pass, sizeof(pass)) == -1) {
-            OPENSSL_cleanse(pass, sizeof(pass));
-            return ZTCA_EXIT_FAIL;
-        }
-        passphrase = pass;
+    if (ztca_passphrase(&args, pass, sizeof(pass), &passphrase) == -1) {
+        return ZTCA_EXIT_FAIL;
     }
 
-    rc = ZTCA_EXIT_OK;
-    if (ca_issue_server(dir, passphrase, dns, ndns, ips, nips, days, key,
-                        cert, &err) == -1)
-    {
-        ztca_error("%s", err.msg);
-        rc = ZTCA_EXIT_FAIL;
-    }
+    rc = ca_issue_server(args.dir, passphrase, dns, ndns, ips, nips,
+                         args.days, key, cert, &err);
 
-    OPENSSL_cleanse(pass, sizeof(pass));
-
-    return rc;
+    return ztca_result(rc, &err, pass, sizeof(pass));
 }
 
 
@@ -451,11 +522,11 @@ ztca_device(int argc, char **argv)
 {
     char             pass[ZTCA_PASS_MAX];
     char             na[32];
-    const char      *dir, *passfile, *key, *cert, *csr, *id, *cn;
-    const char      *passphrase;
+    const char      *key, *cert, *csr, *id, *cn, *passphrase;
+    ztca_args_t      args;
     ca_cert_info_t   info;
     ca_err_t         err;
-    int              c, rc, days;
+    int              c, rc;
 
     static const struct option  longopts[] = {
         { "dir", required_argument, NULL, 'd' },
@@ -470,21 +541,16 @@ ztca_device(int argc, char **argv)
         { NULL, 0, NULL, 0 }
     };
 
-    dir = NULL;
-    passfile = NULL;
+    ztca_args_init(&args, "device");
     passphrase = NULL;
     key = NULL;
     cert = NULL;
     csr = NULL;
     id = NULL;
     cn = NULL;
-    days = 0;
 
     while ((c = getopt_long(argc, argv, "d:h", longopts, NULL)) != -1) {
         switch (c) {
-        case 'd':
-            dir = optarg;
-            break;
         case ZTCA_OPT_CERT:
             cert = optarg;
             break;
@@ -500,54 +566,36 @@ ztca_device(int argc, char **argv)
         case ZTCA_OPT_CN:
             cn = optarg;
             break;
-        case ZTCA_OPT_DAYS:
-            if (ztca_parse_days(optarg, &days) == -1) {
-                return ztca_usage_error(ztca_find("device"),
-                                        "bad --days \"%s\"", optarg);
-            }
-            break;
-        case ZTCA_OPT_PASSFILE:
-            passfile = optarg;
-            break;
-        case 'h':
-            ztca_usage(stdout, ztca_find("device"));
-            return ZTCA_EXIT_OK;
         default:
-            return ztca_usage_error(ztca_find("device"), NULL);
+            rc = ztca_common_opt(&args, c);
+            if (rc != ZTCA_OPT_NEXT) {
+                return rc;
+            }
         }
     }
 
-    if (optind != argc) {
-        return ztca_usage_error(ztca_find("device"), "unexpected argument "
-                                "\"%s\"", argv[optind]);
+    rc = ztca_no_operands(&args, argc, argv);
+    if (rc != ZTCA_OPT_NEXT) {
+        return rc;
     }
 
-    if (dir == NULL || cert == NULL) {
-        return ztca_usage_error(ztca_find("device"),
-                                "-d DIR and --cert are required");
+    if (args.dir == NULL || cert == NULL) {
+        return ztca_usage_error(args.cmd, "-d DIR and --cert are required");
     }
 
     if ((key == NULL) == (csr == NULL)) {
-        return ztca_usage_error(ztca_find("device"),
+        return ztca_usage_error(args.cmd,
                                 "exactly one of --key and --csr is required");
     }
 
-    if (passfile != NULL) {
-        if (ztca_read_passphrase(passfile, pass, sizeof(pass)) == -1) {
-            OPENSSL_cleanse(pass, sizeof(pass));
-            return ZTCA_EXIT_FAIL;
-        }
-        passphrase = pass;
+    if (ztca_passphrase(&args, pass, sizeof(pass), &passphrase) == -1) {
+        return ZTCA_EXIT_FAIL;
     }
 
-    rc = ZTCA_EXIT_OK;
-    if (ca_issue_device(dir, passphrase, id, cn, csr, days, key, cert, &info,
-                        &err) == -1)
-    {
-        ztca_error("%s", err.msg);
-        rc = ZTCA_EXIT_FAIL;
+    rc = ca_issue_device(args.dir, passphrase, id, cn, csr, args.days, key,
+                         cert, &info, &err);
 
-    } else {
+    if (rc != -1) {
         ztca_time(info.not_after, na, sizeof(na));
         printf("device-id: %s\n", info.device_id);
         printf("fingerprint: %s\n", info.fp_hex);
@@ -555,19 +603,18 @@ ztca_device(int argc, char **argv)
         printf("not-after: %s\n", na);
     }
 
-    OPENSSL_cleanse(pass, sizeof(pass));
-
-    return rc;
+    return ztca_result(rc, &err, pass, sizeof(pass));
 }
 
 
 static int
 ztca_revoke(int argc, char **argv)
 {
-    const char      *dir, *serial;
+    const char      *serial;
+    ztca_args_t      args;
     ca_cert_info_t   info;
     ca_err_t         err;
-    int              c;
+    int              c, rc;
 
     static const struct option  longopts[] = {
         { "dir", required_argument, NULL, 'd' },
@@ -575,27 +622,21 @@ ztca_revoke(int argc, char **argv)
         { NULL, 0, NULL, 0 }
     };
 
-    dir = NULL;
+    ztca_args_init(&args, "revoke");
 
     while ((c = getopt_long(argc, argv, "d:h", longopts, NULL)) != -1) {
-        switch (c) {
-        case 'd':
-            dir = optarg;
-            break;
-        case 'h':
-            ztca_usage(stdout, ztca_find("revoke"));
-            return ZTCA_EXIT_OK;
-        default:
-            return ztca_usage_error(ztca_find("revoke"), NULL);
+        rc = ztca_common_opt(&args, c);
+        if (rc != ZTCA_OPT_NEXT) {
+            return rc;
         }
     }
 
-    if (dir == NULL) {
-        return ztca_usage_error(ztca_find("revoke"), "-d DIR is required");
+    if (args.dir == NULL) {
+        return ztca_usage_error(args.cmd, "-d DIR is required");
     }
 
     if (argc - optind != 1) {
-        return ztca_usage_error(ztca_find("revoke"),
+        return ztca_usage_error(args.cmd,
                                 "one SERIAL or CERTFILE is required");
     }
 
@@ -610,7 +651,7 @@ ztca_revoke(int argc, char **argv)
         serial = info.serial_hex;
     }
 
-    if (ca_revoke(dir, serial, &err) == -1) {
+    if (ca_revoke(args.dir, serial, &err) == -1) {
         ztca_error("%s", err.msg);
         return ZTCA_EXIT_FAIL;
     }
@@ -622,10 +663,11 @@ ztca_revoke(int argc, char **argv)
 static int
 ztca_crl(int argc, char **argv)
 {
-    char         pass[ZTCA_PASS_MAX];
-    const char  *dir, *out, *passfile, *passphrase;
-    ca_err_t     err;
-    int          c, rc, days;
+    char          pass[ZTCA_PASS_MAX];
+    const char   *out, *passphrase;
+    ztca_args_t   args;
+    ca_err_t      err;
+    int           c, rc;
 
     static const struct option  longopts[] = {
         { "dir", required_argument, NULL, 'd' },
@@ -636,92 +678,65 @@ ztca_crl(int argc, char **argv)
         { NULL, 0, NULL, 0 }
     };
 
-    dir = NULL;
+    ztca_args_init(&args, "crl");
     out = NULL;
-    passfile = NULL;
     passphrase = NULL;
-    days = 0;
 
     while ((c = getopt_long(argc, argv, "d:h", longopts, NULL)) != -1) {
-        switch (c) {
-        case 'd':
-            dir = optarg;
-            break;
-        case ZTCA_OPT_OUT:
+        if (c == ZTCA_OPT_OUT) {
             out = optarg;
-            break;
-        case ZTCA_OPT_DAYS:
-            if (ztca_parse_days(optarg, &days) == -1) {
-                return ztca_usage_error(ztca_find("crl"),
-                                        "bad --days \"%s\"", optarg);
-            }
-            break;
-        case ZTCA_OPT_PASSFILE:
-            passfile = optarg;
-            break;
-        case 'h':
-            ztca_usage(stdout, ztca_find("crl"));
-            return ZTCA_EXIT_OK;
-        default:
-            return ztca_usage_error(ztca_find("crl"), NULL);
+            continue;
+        }
+
+        rc = ztca_common_opt(&args, c);
+        if (rc != ZTCA_OPT_NEXT) {
+            return rc;
         }
     }
 
-    if (optind != argc) {
-        return ztca_usage_error(ztca_find("crl"), "unexpected argument "
-                                "\"%s\"", argv[optind]);
+    rc = ztca_no_operands(&args, argc, argv);
+    if (rc != ZTCA_OPT_NEXT) {
+        return rc;
     }
 
-    if (dir == NULL || out == NULL) {
-        return ztca_usage_error(ztca_find("crl"),
-                                "-d DIR and --out are required");
+    if (args.dir == NULL || out == NULL) {
+        return ztca_usage_error(args.cmd, "-d DIR and --out are required");
     }
 
-    if (passfile != NULL) {
-        if (ztca_read_passphrase(passfile, pass, sizeof(pass)) == -1) {
-            OPENSSL_cleanse(pass, sizeof(pass));
-            return ZTCA_EXIT_FAIL;
-        }
-        passphrase = pass;
+    if (ztca_passphrase(&args, pass, sizeof(pass), &passphrase) == -1) {
+        return ZTCA_EXIT_FAIL;
     }
 
-    rc = ZTCA_EXIT_OK;
-    if (ca_publish_crl(dir, passphrase, days, out, &err) == -1) {
-        ztca_error("%s", err.msg);
-        rc = ZTCA_EXIT_FAIL;
-    }
+    rc = ca_publish_crl(args.dir, passphrase, args.days, out, &err);
 
-    OPENSSL_cleanse(pass, sizeof(pass));
-
-    return rc;
+    return ztca_result(rc, &err, pass, sizeof(pass));
 }
 
 
 static int
 ztca_show(int argc, char **argv)
 {
+    ztca_args_t      args;
     ca_cert_info_t   info;
     ca_err_t         err;
-    int              c;
+    int              c, rc;
 
     static const struct option  longopts[] = {
         { "help", no_argument, NULL, 'h' },
         { NULL, 0, NULL, 0 }
     };
 
+    ztca_args_init(&args, "show");
+
     while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
-        switch (c) {
-        case 'h':
-            ztca_usage(stdout, ztca_find("show"));
-            return ZTCA_EXIT_OK;
-        default:
-            return ztca_usage_error(ztca_find("show"), NULL);
+        rc = ztca_common_opt(&args, c);
+        if (rc != ZTCA_OPT_NEXT) {
+            return rc;
         }
     }
 
     if (argc - optind != 1) {
-        return ztca_usage_error(ztca_find("show"),
-                                "one CERTFILE is required");
+        return ztca_usage_error(args.cmd, "one CERTFILE is required");
     }
 
     if (ca_cert_info_file(argv[optind], &info, &err) == -1) {

@@ -50,6 +50,8 @@ static ngx_int_t ngx_http_zt_set_headers(ngx_http_request_t *r,
 static void ngx_http_zt_cleanup(void *data);
 static ngx_int_t ngx_http_zt_variable(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data);
+static ngx_int_t ngx_http_zt_device_fp_variable(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data);
 static ngx_int_t ngx_http_zt_add_variables(ngx_conf_t *cf);
 static void *ngx_http_zt_create_main_conf(ngx_conf_t *cf);
 static char *ngx_http_zt_init_main_conf(ngx_conf_t *cf, void *conf);
@@ -116,6 +118,13 @@ static ngx_command_t  ngx_http_zt_commands[] = {
       0,
       NULL },
 
+    { ngx_string("zt_session_cookie"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_str_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_zt_main_conf_t, session_cookie),
+      NULL },
+
     { ngx_string("zt_send_buffer"),
       NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
       ngx_conf_set_size_slot,
@@ -171,6 +180,8 @@ enum {
     NGX_HTTP_ZT_VAR_STATUS
 };
 
+#define NGX_HTTP_ZT_DEFAULT_COOKIE  "__Host-zt_session"
+
 
 static ngx_http_variable_t  ngx_http_zt_vars[] = {
 
@@ -182,6 +193,9 @@ static ngx_http_variable_t  ngx_http_zt_vars[] = {
 
     { ngx_string("zt_status"), NULL, ngx_http_zt_variable,
       NGX_HTTP_ZT_VAR_STATUS, NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("zt_device_fp"), NULL, ngx_http_zt_device_fp_variable,
+      0, 0, 0 },
 
       ngx_http_null_variable
 };
@@ -259,6 +273,7 @@ static ngx_int_t
 ngx_http_zt_ask(ngx_http_request_t *r, ngx_http_zt_main_conf_t *zmcf,
     ngx_http_zt_loc_conf_t *zlcf, ngx_http_zt_ctx_t *ctx)
 {
+    ngx_str_t                  token;
     wire_req_t                 req;
     ngx_http_core_srv_conf_t  *cscf;
 
@@ -301,6 +316,14 @@ ngx_http_zt_ask(ngx_http_request_t *r, ngx_http_zt_main_conf_t *zmcf,
     if (r->headers_in.user_agent) {
         req.user_agent.data = (const char *) r->headers_in.user_agent->value.data;
         req.user_agent.len = r->headers_in.user_agent->value.len;
+    }
+
+    if (ngx_http_parse_multi_header_lines(&r->headers_in.cookies,
+                                          &zmcf->session_cookie, &token)
+        != NGX_DECLINED)
+    {
+        req.token.data = (const char *) token.data;
+        req.token.len = token.len;
     }
 
     return ngx_http_zt_channel_send(zmcf, ctx, &req, zlcf->timeout);
@@ -684,6 +707,52 @@ ngx_http_zt_variable(ngx_http_request_t *r, ngx_http_variable_value_t *v,
 }
 
 
+/*
+ * $zt_device_fp: the lowercase hex SHA-256 of the client certificate, only
+ * when nginx verified it; empty otherwise.  For the sign-in portal's
+ * location, so that a session can be bound to the device that signed in.
+ */
+static ngx_int_t
+ngx_http_zt_device_fp_variable(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data)
+{
+    u_char      *p;
+    wire_req_t   req;
+
+    ngx_memzero(&req, sizeof(wire_req_t));
+
+#if (NGX_HTTP_SSL)
+    if (r->connection->ssl) {
+        ngx_http_zt_cert(r, &req);
+    }
+#endif
+
+    if (req.cert_verify != WIRE_CERT_SUCCESS) {
+        v->len = 0;
+        v->data = (u_char *) "";
+        v->valid = 1;
+        v->no_cacheable = 0;
+        v->not_found = 0;
+        return NGX_OK;
+    }
+
+    p = ngx_pnalloc(r->pool, 2 * WIRE_FP_LEN);
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_hex_dump(p, req.cert_fp, WIRE_FP_LEN);
+
+    v->len = 2 * WIRE_FP_LEN;
+    v->data = p;
+    v->valid = 1;
+    v->no_cacheable = 0;
+    v->not_found = 0;
+
+    return NGX_OK;
+}
+
+
 static ngx_int_t
 ngx_http_zt_add_variables(ngx_conf_t *cf)
 {
@@ -732,6 +801,10 @@ static char *
 ngx_http_zt_init_main_conf(ngx_conf_t *cf, void *conf)
 {
     ngx_http_zt_main_conf_t  *zmcf = conf;
+
+    if (zmcf->session_cookie.data == NULL) {
+        ngx_str_set(&zmcf->session_cookie, NGX_HTTP_ZT_DEFAULT_COOKIE);
+    }
 
     ngx_conf_init_size_value(zmcf->send_buffer, 256 * 1024);
     ngx_conf_init_msec_value(zmcf->backoff_max, 1000);

@@ -25,6 +25,7 @@ typedef struct {
     size_t                      send_buffer;    /* zt_send_buffer */
     ngx_msec_t                  backoff_max;    /* zt_reconnect_backoff */
     ngx_array_t                *identity_headers; /* ngx_str_t, lowercase */
+    ngx_str_t                   session_cookie; /* zt_session_cookie */
     ngx_http_zt_channel_t      *channel;        /* this worker's, lazily */
 } ngx_http_zt_main_conf_t;
 

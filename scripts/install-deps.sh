@@ -8,7 +8,7 @@ set -eu
 PKGS="build-essential pkg-config clang libclang-rt-dev
 nginx nginx-dev libpcre3-dev zlib1g-dev
 libssl-dev openssl libjwt-dev libjansson-dev liboath-dev liblmdb-dev
-lmdb-utils libcmocka-dev libqrencode-dev
+lmdb-utils libcmocka-dev libqrencode-dev libmicrohttpd-dev
 python3 python3-pytest python3-cryptography
 curl wrk"
 

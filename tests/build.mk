@@ -62,6 +62,16 @@ FUZZ_L_OBJS       := $(FUZZ_LB)/wire/zt_wire.o \
 FUZZ_R_BINS       := $(addprefix $(FUZZ_RB)/,$(FUZZ_TARGETS))
 FUZZ_L_BINS       := $(addprefix $(FUZZ_LB)/,$(FUZZ_TARGETS))
 
+# The wire targets share one harness (tests/fuzz/fuzz_wire_common.c).
+FUZZ_WIRE_COMMON  := tests/fuzz/fuzz_wire_common.o
+FUZZ_R_OBJS       += $(FUZZ_RB)/$(FUZZ_WIRE_COMMON)
+FUZZ_L_OBJS       += $(FUZZ_LB)/$(FUZZ_WIRE_COMMON)
+
+$(FUZZ_RB)/fuzz_wire_req $(FUZZ_RB)/fuzz_wire_resp: \
+    $(FUZZ_RB)/$(FUZZ_WIRE_COMMON)
+$(FUZZ_LB)/fuzz_wire_req $(FUZZ_LB)/fuzz_wire_resp: \
+    $(FUZZ_LB)/$(FUZZ_WIRE_COMMON)
+
 $(FUZZ_R_OBJS): $(FUZZ_RB)/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) $(FUZZ_CFLAGS) $(FUZZ_REPLAY_SAN) -MMD -MP -c -o $@ $<

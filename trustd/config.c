@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "config.h"
 #include "log.h"
@@ -59,6 +60,30 @@ static int config_set_max_clients(config_parse_t *cp, const char *value);
 static int config_set_allow_ttl(config_parse_t *cp, const char *value);
 static int config_set_shutdown_timeout(config_parse_t *cp,
     const char *value);
+static int config_parse_uid(config_parse_t *cp, const char *value,
+    uid_t *uids, size_t *n);
+static int config_set_policy(config_parse_t *cp, const char *value);
+static int config_set_portal_url(config_parse_t *cp, const char *value);
+static int config_set_admin_listen(config_parse_t *cp, const char *value);
+static int config_set_admin_user(config_parse_t *cp, const char *value);
+static int config_duration(config_parse_t *cp, const char *value,
+    uint32_t min_ms, uint32_t max_ms, uint32_t *dst);
+static int config_number(config_parse_t *cp, const char *value,
+    unsigned min, unsigned max, unsigned *dst);
+static int config_set_identity_keys(config_parse_t *cp, const char *value);
+static int config_set_token_alg(config_parse_t *cp, const char *value);
+static int config_set_key_grace(config_parse_t *cp, const char *value);
+static int config_set_session_lifetime(config_parse_t *cp,
+    const char *value);
+static int config_set_session_idle(config_parse_t *cp, const char *value);
+static int config_set_totp_window(config_parse_t *cp, const char *value);
+static int config_set_lockout_threshold(config_parse_t *cp,
+    const char *value);
+static int config_set_lockout_time(config_parse_t *cp, const char *value);
+static int config_set_source_limit(config_parse_t *cp, const char *value);
+static int config_set_portal_listen(config_parse_t *cp, const char *value);
+static int config_set_portal_host(config_parse_t *cp, const char *value);
+static int config_set_assertion_ttl(config_parse_t *cp, const char *value);
 
 
 static const config_keyword_t  config_keywords[] = {
@@ -73,6 +98,22 @@ static const config_keyword_t  config_keywords[] = {
     { "max_clients",      config_set_max_clients,      0, 0 },
     { "allow_ttl",        config_set_allow_ttl,        0, 0 },
     { "shutdown_timeout", config_set_shutdown_timeout, 0, 0 },
+    { "policy",           config_set_policy,           0, 0 },
+    { "portal_url",       config_set_portal_url,       0, 0 },
+    { "admin_listen",     config_set_admin_listen,     0, 0 },
+    { "admin_user",       config_set_admin_user,       1, 0 },
+    { "identity_keys",    config_set_identity_keys,    0, 0 },
+    { "token_alg",        config_set_token_alg,        0, 0 },
+    { "key_grace",        config_set_key_grace,        0, 0 },
+    { "session_lifetime", config_set_session_lifetime, 0, 0 },
+    { "session_idle",     config_set_session_idle,     0, 0 },
+    { "totp_window",      config_set_totp_window,      0, 0 },
+    { "lockout_threshold", config_set_lockout_threshold, 0, 0 },
+    { "lockout_time",     config_set_lockout_time,     0, 0 },
+    { "source_limit",     config_set_source_limit,     0, 0 },
+    { "portal_listen",    config_set_portal_listen,    0, 0 },
+    { "portal_host",      config_set_portal_host,      1, 0 },
+    { "assertion_ttl",    config_set_assertion_ttl,    0, 0 },
     { NULL, NULL, 0, 0 }
 };
 
@@ -114,6 +155,14 @@ config_load(const char *path, config_t *cfg, config_err_t *err)
     cfg->log_target = CONFIG_LOG_TARGET_DEFAULT;
     cfg->max_clients = 1024;
     cfg->allow_ttl_ms = 1000;
+    cfg->key_grace_ms = 24u * 3600 * 1000;
+    cfg->session_lifetime_ms = 8u * 3600 * 1000;
+    cfg->session_idle_ms = 3600u * 1000;
+    cfg->totp_window = 1;
+    cfg->lockout_threshold = 5;
+    cfg->lockout_time_ms = 15u * 60 * 1000;
+    cfg->source_limit = 20;
+    cfg->assertion_ttl_ms = 60u * 1000;
     cfg->shutdown_timeout_ms = 2000;
 
     cp.file = path;
@@ -349,15 +398,15 @@ invalid:
 
 
 static int
-config_set_peer_user(config_parse_t *cp, const char *value)
+config_parse_uid(config_parse_t *cp, const char *value, uid_t *uids,
+    size_t *n)
 {
     struct passwd   *pw;
     unsigned long    uid;
     char            *end;
-    config_t        *cfg = cp->cfg;
 
-    if (cfg->npeers == CONFIG_MAX_PEERS) {
-        config_error(cp, "too many peer_user lines (at most %d)",
+    if (*n == CONFIG_MAX_PEERS) {
+        config_error(cp, "too many %s lines (at most %d)", cp->keyword,
                      CONFIG_MAX_PEERS);
         return -1;
     }
@@ -366,11 +415,11 @@ config_set_peer_user(config_parse_t *cp, const char *value)
         errno = 0;
         uid = strtoul(value, &end, 10);
         if (errno != 0 || *end != '\0' || uid >= (uid_t) -1) {
-            config_error(cp, "peer_user \"%s\": invalid uid", value);
+            config_error(cp, "%s \"%s\": invalid uid", cp->keyword, value);
             return -1;
         }
 
-        cfg->peer_uids[cfg->npeers++] = (uid_t) uid;
+        uids[(*n)++] = (uid_t) uid;
 
         return 0;
     }
@@ -378,11 +427,85 @@ config_set_peer_user(config_parse_t *cp, const char *value)
     errno = 0;
     pw = getpwnam(value);
     if (pw == NULL) {
-        config_error(cp, "peer_user \"%s\": unknown user", value);
+        config_error(cp, "%s \"%s\": unknown user", cp->keyword, value);
         return -1;
     }
 
-    cfg->peer_uids[cfg->npeers++] = pw->pw_uid;
+    uids[(*n)++] = pw->pw_uid;
+
+    return 0;
+}
+
+
+static int
+config_set_peer_user(config_parse_t *cp, const char *value)
+{
+    return config_parse_uid(cp, value, cp->cfg->peer_uids,
+                            &cp->cfg->npeers);
+}
+
+
+static int
+config_set_admin_user(config_parse_t *cp, const char *value)
+{
+    return config_parse_uid(cp, value, cp->cfg->admin_uids,
+                            &cp->cfg->nadmins);
+}
+
+
+static int
+config_set_policy(config_parse_t *cp, const char *value)
+{
+    return config_abs_path(cp, value, cp->cfg->policy,
+                           sizeof(cp->cfg->policy));
+}
+
+
+static int
+config_set_admin_listen(config_parse_t *cp, const char *value)
+{
+    return config_abs_path(cp, value, cp->cfg->admin_listen,
+                           sizeof(cp->cfg->admin_listen));
+}
+
+
+/*
+ * The sign-in portal that login and step-up decisions redirect to.  Only
+ * an https URL or a local absolute path: the target is ours, never taken
+ * from a request.
+ */
+static int
+config_set_portal_url(config_parse_t *cp, const char *value)
+{
+    size_t  i, len;
+
+    len = strlen(value);
+
+    if (len >= sizeof(cp->cfg->portal_url)) {
+        config_error(cp, "portal_url: too long (at most %zu bytes)",
+                     sizeof(cp->cfg->portal_url) - 1);
+        return -1;
+    }
+
+    if (!(strncmp(value, "https://", 8) == 0 && len > 8)
+        && !(value[0] == '/' && value[1] != '/' && value[1] != '\\'))
+    {
+        config_error(cp, "portal_url \"%s\": expected an https:// URL or "
+                     "a path starting with a single /", value);
+        return -1;
+    }
+
+    for (i = 0; i < len; i++) {
+        if ((unsigned char) value[i] <= 0x20 || value[i] == 0x7f
+            || value[i] == '?' || value[i] == '#')
+        {
+            config_error(cp, "portal_url \"%s\": no spaces, control "
+                         "characters, query or fragment allowed", value);
+            return -1;
+        }
+    }
+
+    memcpy(cp->cfg->portal_url, value, len + 1);
 
     return 0;
 }
@@ -587,6 +710,15 @@ config_parse_duration(const char *s, uint32_t max_ms, uint32_t *ms)
     } else if (strcmp(end, "s") == 0 || *end == '\0') {
         n *= 1000;
 
+    } else if (strcmp(end, "m") == 0) {
+        n *= 60 * 1000;
+
+    } else if (strcmp(end, "h") == 0) {
+        n *= 3600 * 1000;
+
+    } else if (strcmp(end, "d") == 0) {
+        n *= 86400 * 1000;
+
     } else {
         return -1;
     }
@@ -613,4 +745,208 @@ config_peer_allowed(const config_t *cfg, uid_t uid)
     }
 
     return 0;
+}
+
+
+int
+config_admin_allowed(const config_t *cfg, uid_t uid)
+{
+    size_t  i;
+
+    if (uid == 0 || uid == geteuid()) {
+        return 1;
+    }
+
+    for (i = 0; i < cfg->nadmins; i++) {
+        if (cfg->admin_uids[i] == uid) {
+            return 1;
+        }
+    }
+
+    return 0;
+}
+
+
+static int
+config_duration(config_parse_t *cp, const char *value, uint32_t min_ms,
+    uint32_t max_ms, uint32_t *dst)
+{
+    uint32_t  ms;
+
+    if (config_parse_duration(value, max_ms, &ms) != 0 || ms < min_ms) {
+        config_error(cp, "%s \"%s\": expected a duration (ms, s, m, h or d "
+                     "suffix) from %ums to %ums", cp->keyword, value,
+                     min_ms, max_ms);
+        return -1;
+    }
+
+    *dst = ms;
+
+    return 0;
+}
+
+
+static int
+config_number(config_parse_t *cp, const char *value, unsigned min,
+    unsigned max, unsigned *dst)
+{
+    unsigned long   n;
+    char           *end;
+
+    errno = 0;
+    n = strtoul(value, &end, 10);
+
+    if (value[0] < '0' || value[0] > '9' || errno != 0 || *end != '\0'
+        || n < min || n > max)
+    {
+        config_error(cp, "%s \"%s\": expected a number from %u to %u",
+                     cp->keyword, value, min, max);
+        return -1;
+    }
+
+    *dst = (unsigned) n;
+
+    return 0;
+}
+
+
+static int
+config_set_identity_keys(config_parse_t *cp, const char *value)
+{
+    return config_abs_path(cp, value, cp->cfg->identity_keys,
+                           sizeof(cp->cfg->identity_keys));
+}
+
+
+static int
+config_set_token_alg(config_parse_t *cp, const char *value)
+{
+    if (strcmp(value, "HS256") == 0) {
+        cp->cfg->token_alg = 0;
+
+    } else if (strcmp(value, "ES256") == 0) {
+        cp->cfg->token_alg = 1;
+
+    } else {
+        config_error(cp, "token_alg \"%s\": expected HS256 or ES256",
+                     value);
+        return -1;
+    }
+
+    return 0;
+}
+
+
+static int
+config_set_key_grace(config_parse_t *cp, const char *value)
+{
+    return config_duration(cp, value, 0, 30u * 86400 * 1000,
+                           &cp->cfg->key_grace_ms);
+}
+
+
+static int
+config_set_session_lifetime(config_parse_t *cp, const char *value)
+{
+    return config_duration(cp, value, 60 * 1000, 30u * 86400 * 1000,
+                           &cp->cfg->session_lifetime_ms);
+}
+
+
+static int
+config_set_session_idle(config_parse_t *cp, const char *value)
+{
+    return config_duration(cp, value, 60 * 1000, 30u * 86400 * 1000,
+                           &cp->cfg->session_idle_ms);
+}
+
+
+static int
+config_set_totp_window(config_parse_t *cp, const char *value)
+{
+    return config_number(cp, value, 0, 10, &cp->cfg->totp_window);
+}
+
+
+static int
+config_set_lockout_threshold(config_parse_t *cp, const char *value)
+{
+    return config_number(cp, value, 1, 1000, &cp->cfg->lockout_threshold);
+}
+
+
+static int
+config_set_lockout_time(config_parse_t *cp, const char *value)
+{
+    return config_duration(cp, value, 1000, 30u * 86400 * 1000,
+                           &cp->cfg->lockout_time_ms);
+}
+
+
+static int
+config_set_source_limit(config_parse_t *cp, const char *value)
+{
+    return config_number(cp, value, 1, 100000, &cp->cfg->source_limit);
+}
+
+
+static int
+config_set_portal_listen(config_parse_t *cp, const char *value)
+{
+    return config_abs_path(cp, value, cp->cfg->portal_listen,
+                           sizeof(cp->cfg->portal_listen));
+}
+
+
+/*
+ * A host the portal may send a browser back to after sign-in (the
+ * redirect allow-list): a DNS name or address, optionally with :port,
+ * lowercase, no scheme, path or wildcard.
+ */
+static int
+config_set_portal_host(config_parse_t *cp, const char *value)
+{
+    config_t  *cfg = cp->cfg;
+    size_t     i, len;
+
+    len = strlen(value);
+
+    if (cfg->nportal_hosts == CONFIG_MAX_HOSTS) {
+        config_error(cp, "too many portal_host lines (at most %d)",
+                     CONFIG_MAX_HOSTS);
+        return -1;
+    }
+
+    if (len == 0 || len >= sizeof(cfg->portal_hosts[0])) {
+        goto invalid;
+    }
+
+    for (i = 0; i < len; i++) {
+        if (!((value[i] >= 'a' && value[i] <= 'z')
+              || (value[i] >= '0' && value[i] <= '9')
+              || value[i] == '.' || value[i] == '-' || value[i] == ':'
+              || value[i] == '[' || value[i] == ']'))
+        {
+            goto invalid;
+        }
+    }
+
+    memcpy(cfg->portal_hosts[cfg->nportal_hosts++], value, len + 1);
+
+    return 0;
+
+invalid:
+
+    config_error(cp, "portal_host \"%s\": expected a lowercase host name "
+                 "or address, optionally with :port", value);
+
+    return -1;
+}
+
+
+static int
+config_set_assertion_ttl(config_parse_t *cp, const char *value)
+{
+    return config_duration(cp, value, 5000, 3600u * 1000,
+                           &cp->cfg->assertion_ttl_ms);
 }

@@ -16,6 +16,7 @@
 #define CONFIG_MAX_PEERS        32
 #define CONFIG_LISTEN_MAX       108     /* sizeof(sun_path) */
 #define CONFIG_PATH_MAX         4096
+#define CONFIG_MAX_HOSTS        32
 
 #define CONFIG_LOG_TARGET_DEFAULT   0   /* stderr with -f, else syslog */
 #define CONFIG_LOG_TARGET_STDERR    1
@@ -34,6 +35,26 @@ typedef struct {
     unsigned    max_clients;
     uint32_t    allow_ttl_ms;
     uint32_t    shutdown_timeout_ms;
+    char        policy[CONFIG_PATH_MAX];    /* "" = built-in device rule */
+    char        portal_url[1024];           /* "" = no portal */
+    char        admin_listen[CONFIG_LISTEN_MAX];    /* "" = none */
+    uid_t       admin_uids[CONFIG_MAX_PEERS];
+    size_t      nadmins;
+
+    /* identity (stage one): on when identity_keys is set */
+    char        identity_keys[CONFIG_PATH_MAX];     /* key directory */
+    int         token_alg;                  /* id_alg_t */
+    uint32_t    key_grace_ms;
+    uint32_t    session_lifetime_ms;
+    uint32_t    session_idle_ms;
+    unsigned    totp_window;
+    unsigned    lockout_threshold;
+    uint32_t    lockout_time_ms;
+    unsigned    source_limit;               /* attempts per minute */
+    char        portal_listen[CONFIG_LISTEN_MAX];   /* "" = no portal */
+    char        portal_hosts[CONFIG_MAX_HOSTS][256];
+    size_t      nportal_hosts;
+    uint32_t    assertion_ttl_ms;
 } config_t;
 
 typedef struct {
@@ -55,13 +76,16 @@ int config_load(const char *path, config_t *cfg, config_err_t *err);
 int config_parse_size(const char *s, size_t *out);
 
 /*
- * Parse a duration: a number with an ms or s suffix (a bare number is
- * seconds).  Returns 0 and sets *ms, or -1 (including a value over
+ * Parse a duration: a number with an ms, s, m, h or d suffix (a bare
+ * number is seconds).  Returns 0 and sets *ms, or -1 (including a value over
  * max_ms).
  */
 int config_parse_duration(const char *s, uint32_t max_ms, uint32_t *ms);
 
 /* 1 if uid is one of the configured peers. */
 int config_peer_allowed(const config_t *cfg, uid_t uid);
+
+/* 1 if uid may use the admin socket: root, trustd's own user, admin_user. */
+int config_admin_allowed(const config_t *cfg, uid_t uid);
 
 #endif /* ZT_CONFIG_H */

@@ -99,6 +99,10 @@ static int store_audit_decode(const MDB_val *key, const MDB_val *val,
 static int store_audit_append(store_t *st, MDB_txn *txn, const char *actor,
     const char *action, const char *subject, const char *detail,
     int64_t now, store_err_t *err);
+static int store_audit_commit(store_t *st, MDB_txn *txn, const char *actor,
+    const char *action, const char *subject, const char *detail,
+    int64_t now, const char *what, store_err_t *err);
+static int store_writable(const store_t *st, store_err_t *err);
 static int store_text_ok(const char *s, size_t size, int allow_empty);
 static int store_device_check(const store_device_t *dev, store_err_t *err);
 static int store_device_id_in_use(store_t *st, MDB_txn *txn,
@@ -947,6 +951,47 @@ store_audit_append(store_t *st, MDB_txn *txn, const char *actor,
 
 
 /*
+ * Append the audit record for the change made in txn and commit both;
+ * what says what failed if the commit does.  txn is ended after the call,
+ * committed or aborted.
+ */
+static int
+store_audit_commit(store_t *st, MDB_txn *txn, const char *actor,
+    const char *action, const char *subject, const char *detail,
+    int64_t now, const char *what, store_err_t *err)
+{
+    int  rc;
+
+    if (store_audit_append(st, txn, actor, action, subject, detail, now, err)
+        != 0)
+    {
+        mdb_txn_abort(txn);
+        return -1;
+    }
+
+    rc = mdb_txn_commit(txn);
+    if (rc != MDB_SUCCESS) {
+        store_mdb_err(st, err, rc, what);
+        return -1;
+    }
+
+    return 0;
+}
+
+
+static int
+store_writable(const store_t *st, store_err_t *err)
+{
+    if (st->flags & STORE_RDONLY) {
+        store_seterr(err, "store is open read-only");
+        return -1;
+    }
+
+    return 0;
+}
+
+
+/*
  * Text stored in a device record ends up in HTTP headers and terminal
  * tables: NUL-terminated within its field, no control characters.
  */
@@ -1153,8 +1198,7 @@ store_device_enroll(store_t *st, const store_device_t *dev,
     int64_t          now;
     int              rc;
 
-    if (st->flags & STORE_RDONLY) {
-        store_seterr(err, "store is open read-only");
+    if (store_writable(st, err) != 0) {
         return -1;
     }
 
@@ -1229,20 +1273,9 @@ store_device_enroll(store_t *st, const store_device_t *dev,
     snprintf(detail, sizeof(detail), "fingerprint %s owner %s", hex,
              rec.owner);
 
-    if (store_audit_append(st, txn, rec.enrolled_by, "device.enroll",
-                           rec.id, detail, now, err)
-        != 0)
-    {
-        goto failed;
-    }
-
-    rc = mdb_txn_commit(txn);
-    if (rc != MDB_SUCCESS) {
-        store_mdb_err(st, err, rc, "cannot enroll device");
-        return -1;
-    }
-
-    return 0;
+    return store_audit_commit(st, txn, rec.enrolled_by, "device.enroll",
+                              rec.id, detail, now, "cannot enroll device",
+                              err);
 
 failed:
 
@@ -1267,8 +1300,7 @@ store_device_set_status(store_t *st, const uint8_t fp[STORE_FP_LEN],
     int64_t          now;
     int              rc;
 
-    if (st->flags & STORE_RDONLY) {
-        store_seterr(err, "store is open read-only");
+    if (store_writable(st, err) != 0) {
         return -1;
     }
 
@@ -1336,19 +1368,8 @@ store_device_set_status(store_t *st, const uint8_t fp[STORE_FP_LEN],
              reason != NULL && reason[0] != '\0' ? ": " : "",
              reason != NULL ? reason : "");
 
-    if (store_audit_append(st, txn, actor, action, dev.id, detail, now, err)
-        != 0)
-    {
-        goto failed;
-    }
-
-    rc = mdb_txn_commit(txn);
-    if (rc != MDB_SUCCESS) {
-        store_mdb_err(st, err, rc, "cannot update device");
-        return -1;
-    }
-
-    return 0;
+    return store_audit_commit(st, txn, actor, action, dev.id, detail, now,
+                              "cannot update device", err);
 
 failed:
 

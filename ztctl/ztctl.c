@@ -13,6 +13,8 @@
 #include <errno.h>
 #include <getopt.h>
 #include <pwd.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -75,6 +77,11 @@ static void ztctl_cmd_usage(const ztctl_t *ctl, const ztctl_cmd_t *cmd,
 static int ztctl_usage_error(const ztctl_t *ctl, const ztctl_cmd_t *cmd,
     const char *msg);
 static int ztctl_open(ztctl_t *ctl, int write);
+static int ztctl_other_opt(const ztctl_t *ctl, const ztctl_cmd_t *cmd,
+    int ch);
+static int ztctl_store_failed(const store_err_t *err);
+static int ztctl_open_device(ztctl_t *ctl, int write, const char *arg,
+    store_device_t *dev);
 static int ztctl_default_actor(ztctl_t *ctl);
 static int ztctl_text_ok(const char *s, size_t max, int allow_empty);
 static int ztctl_name_ok(const char *s, size_t max);
@@ -94,6 +101,11 @@ static int ztctl_device_status(ztctl_t *ctl, const ztctl_cmd_t *cmd,
 static int ztctl_audit_tail(ztctl_t *ctl, const ztctl_cmd_t *cmd,
     int argc, char **argv);
 static int ztctl_audit_cb(const store_audit_t *rec, void *arg);
+static int ztctl_trustd(ztctl_t *ctl, const char *command);
+static int ztctl_policy_reload(ztctl_t *ctl, const ztctl_cmd_t *cmd,
+    int argc, char **argv);
+static int ztctl_policy_status(ztctl_t *ctl, const ztctl_cmd_t *cmd,
+    int argc, char **argv);
 
 
 static const ztctl_cmd_t  ztctl_device_cmds[] = {
@@ -126,9 +138,21 @@ static const ztctl_cmd_t  ztctl_audit_cmds[] = {
     { NULL, NULL, NULL, NULL }
 };
 
+static const ztctl_cmd_t  ztctl_policy_cmds[] = {
+    { "reload", ztctl_policy_reload, "",
+      "Ask the running trustd to reload its configuration and policy.\n"
+      "The reload is atomic: if the policy does not load, trustd keeps\n"
+      "the running one and the errors are printed here (exit 1).\n"
+      "Needs admin_listen in trustd.conf (-c)." },
+    { "status", ztctl_policy_status, "",
+      "Show the running trustd's pid and loaded policy version." },
+    { NULL, NULL, NULL, NULL }
+};
+
 static const ztctl_group_t  ztctl_groups[] = {
     { "device", ztctl_device_cmds, "enroll and manage devices" },
     { "audit", ztctl_audit_cmds, "read the audit log" },
+    { "policy", ztctl_policy_cmds, "reload the running trustd's policy" },
     { NULL, NULL, NULL }
 };
 
@@ -230,6 +254,51 @@ ztctl_open(ztctl_t *ctl, int write)
     }
 
     return ZTCTL_OK;
+}
+
+
+/*
+ * An option that no case of a command's getopt loop took: --help, or one
+ * the command does not know.  Returns the exit status.
+ */
+static int
+ztctl_other_opt(const ztctl_t *ctl, const ztctl_cmd_t *cmd, int ch)
+{
+    if (ch == 'h') {
+        ztctl_cmd_usage(ctl, cmd, stdout);
+        return ZTCTL_OK;
+    }
+
+    return ztctl_usage_error(ctl, cmd, "invalid option");
+}
+
+
+/* Report a failed store call; returns ZTCTL_FAILED. */
+static int
+ztctl_store_failed(const store_err_t *err)
+{
+    fprintf(stderr, "ztctl: %s\n", err->msg);
+
+    return ZTCTL_FAILED;
+}
+
+
+/*
+ * Open the store and find the device named by arg (see ztctl_resolve()).
+ * Returns a ZTCTL_* exit status, having reported any problem.
+ */
+static int
+ztctl_open_device(ztctl_t *ctl, int write, const char *arg,
+    store_device_t *dev)
+{
+    int  rc;
+
+    rc = ztctl_open(ctl, write);
+    if (rc != ZTCTL_OK) {
+        return rc;
+    }
+
+    return ztctl_resolve(ctl, arg, dev);
 }
 
 
@@ -480,11 +549,8 @@ ztctl_device_enroll(ztctl_t *ctl, const ztctl_cmd_t *cmd, int argc,
         case 'p':
             platform = optarg;
             break;
-        case 'h':
-            ztctl_cmd_usage(ctl, cmd, stdout);
-            return ZTCTL_OK;
         default:
-            return ztctl_usage_error(ctl, cmd, "invalid option");
+            return ztctl_other_opt(ctl, cmd, ch);
         }
     }
 
@@ -560,8 +626,7 @@ ztctl_device_enroll(ztctl_t *ctl, const ztctl_cmd_t *cmd, int argc,
     }
 
     if (store_device_enroll(ctl->store, &dev, ctl->actor, &err) != 0) {
-        fprintf(stderr, "ztctl: %s\n", err.msg);
-        return ZTCTL_FAILED;
+        return ztctl_store_failed(&err);
     }
 
     store_fp_hex(dev.fp, hex);
@@ -608,12 +673,7 @@ ztctl_device_list(ztctl_t *ctl, const ztctl_cmd_t *cmd, int argc,
     int          ch, rc;
 
     while ((ch = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
-        if (ch == 'h') {
-            ztctl_cmd_usage(ctl, cmd, stdout);
-            return ZTCTL_OK;
-        }
-
-        return ztctl_usage_error(ctl, cmd, "invalid option");
+        return ztctl_other_opt(ctl, cmd, ch);
     }
 
     if (optind != argc) {
@@ -633,8 +693,7 @@ ztctl_device_list(ztctl_t *ctl, const ztctl_cmd_t *cmd, int argc,
     if (store_device_list(ctl->store, ztctl_device_list_cb, &now, &err)
         != 0)
     {
-        fprintf(stderr, "ztctl: %s\n", err.msg);
-        return ZTCTL_FAILED;
+        return ztctl_store_failed(&err);
     }
 
     return ZTCTL_OK;
@@ -656,24 +715,14 @@ ztctl_device_show(ztctl_t *ctl, const ztctl_cmd_t *cmd, int argc,
     int             ch, rc;
 
     while ((ch = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
-        if (ch == 'h') {
-            ztctl_cmd_usage(ctl, cmd, stdout);
-            return ZTCTL_OK;
-        }
-
-        return ztctl_usage_error(ctl, cmd, "invalid option");
+        return ztctl_other_opt(ctl, cmd, ch);
     }
 
     if (argc - optind != 1) {
         return ztctl_usage_error(ctl, cmd, "expected one FP or ID");
     }
 
-    rc = ztctl_open(ctl, 0);
-    if (rc != ZTCTL_OK) {
-        return rc;
-    }
-
-    rc = ztctl_resolve(ctl, argv[optind], &dev);
+    rc = ztctl_open_device(ctl, 0, argv[optind], &dev);
     if (rc != ZTCTL_OK) {
         return rc;
     }
@@ -735,11 +784,8 @@ ztctl_device_status(ztctl_t *ctl, const ztctl_cmd_t *cmd, int argc,
         case 'r':
             reason = optarg;
             break;
-        case 'h':
-            ztctl_cmd_usage(ctl, cmd, stdout);
-            return ZTCTL_OK;
         default:
-            return ztctl_usage_error(ctl, cmd, "invalid option");
+            return ztctl_other_opt(ctl, cmd, ch);
         }
     }
 
@@ -752,12 +798,7 @@ ztctl_device_status(ztctl_t *ctl, const ztctl_cmd_t *cmd, int argc,
                                  "text of at most 199 bytes");
     }
 
-    rc = ztctl_open(ctl, 1);
-    if (rc != ZTCTL_OK) {
-        return rc;
-    }
-
-    rc = ztctl_resolve(ctl, argv[optind], &dev);
+    rc = ztctl_open_device(ctl, 1, argv[optind], &dev);
     if (rc != ZTCTL_OK) {
         return rc;
     }
@@ -770,8 +811,7 @@ ztctl_device_status(ztctl_t *ctl, const ztctl_cmd_t *cmd, int argc,
     }
 
     if (rc != 0) {
-        fprintf(stderr, "ztctl: %s\n", err.msg);
-        return ZTCTL_FAILED;
+        return ztctl_store_failed(&err);
     }
 
     printf("%s: %s -> %s\n", dev.id, store_device_status_name(dev.status),
@@ -828,11 +868,8 @@ ztctl_audit_tail(ztctl_t *ctl, const ztctl_cmd_t *cmd, int argc,
                                          "from 1 to 1000000");
             }
             break;
-        case 'h':
-            ztctl_cmd_usage(ctl, cmd, stdout);
-            return ZTCTL_OK;
         default:
-            return ztctl_usage_error(ctl, cmd, "invalid option");
+            return ztctl_other_opt(ctl, cmd, ch);
         }
     }
 
@@ -846,8 +883,7 @@ ztctl_audit_tail(ztctl_t *ctl, const ztctl_cmd_t *cmd, int argc,
     }
 
     if (store_audit_last_seq(ctl->store, &last, &err) != 0) {
-        fprintf(stderr, "ztctl: %s\n", err.msg);
-        return ZTCTL_FAILED;
+        return ztctl_store_failed(&err);
     }
 
     from = last >= n ? last - n + 1 : 1;
@@ -855,8 +891,7 @@ ztctl_audit_tail(ztctl_t *ctl, const ztctl_cmd_t *cmd, int argc,
     if (store_audit_list(ctl->store, from, n, ztctl_audit_cb, NULL, &err)
         != 0)
     {
-        fprintf(stderr, "ztctl: %s\n", err.msg);
-        return ZTCTL_FAILED;
+        return ztctl_store_failed(&err);
     }
 
     return ZTCTL_OK;
@@ -977,4 +1012,121 @@ main(int argc, char **argv)
     }
 
     return rc;
+}
+
+
+/*
+ * Send one command to the running trustd's admin socket (admin_listen in
+ * the configuration) and print its reply.  Returns ZTCTL_OK when the
+ * reply starts with "ok".
+ */
+static int
+ztctl_trustd(ztctl_t *ctl, const char *command)
+{
+    struct sockaddr_un   sun;
+    config_t             cfg;
+    config_err_t         cerr;
+    char                 buf[8192];
+    size_t               len;
+    ssize_t              n;
+    int                  fd, rc;
+
+    if (ctl->store_dir != NULL) {
+        fprintf(stderr, "ztctl: %s %s talks to trustd: give its "
+                "configuration with -c, not a store with -s\n", ctl->group,
+                command);
+        return ZTCTL_USAGE;
+    }
+
+    if (config_load(ctl->config_path, &cfg, &cerr) != 0) {
+        fprintf(stderr, "ztctl: %s\n", cerr.msg);
+        return ZTCTL_FAILED;
+    }
+
+    if (cfg.admin_listen[0] == '\0') {
+        fprintf(stderr, "ztctl: %s has no admin_listen: trustd offers no "
+                "admin socket (send it SIGHUP to reload instead)\n",
+                ctl->config_path);
+        return ZTCTL_FAILED;
+    }
+
+    memset(&sun, 0, sizeof(sun));
+    sun.sun_family = AF_UNIX;
+    memcpy(sun.sun_path, cfg.admin_listen, strlen(cfg.admin_listen) + 1);
+
+    fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd == -1) {
+        fprintf(stderr, "ztctl: socket: %s\n", strerror(errno));
+        return ZTCTL_FAILED;
+    }
+
+    if (connect(fd, (struct sockaddr *) &sun, sizeof(sun)) == -1) {
+        fprintf(stderr, "ztctl: trustd is not reachable at %s: %s\n",
+                cfg.admin_listen, strerror(errno));
+        close(fd);
+        return ZTCTL_FAILED;
+    }
+
+    len = strlen(command);
+    if (write(fd, command, len) != (ssize_t) len
+        || write(fd, "\n", 1) != 1)
+    {
+        fprintf(stderr, "ztctl: write to trustd: %s\n", strerror(errno));
+        close(fd);
+        return ZTCTL_FAILED;
+    }
+
+    len = 0;
+    while (len < sizeof(buf) - 1) {
+        n = read(fd, buf + len, sizeof(buf) - 1 - len);
+        if (n == -1 && errno == EINTR) {
+            continue;
+        }
+        if (n <= 0) {
+            break;
+        }
+        len += (size_t) n;
+    }
+
+    close(fd);
+    buf[len] = '\0';
+
+    if (len == 0) {
+        fprintf(stderr, "ztctl: trustd closed the connection without a "
+                "reply (is this user allowed by admin_user?)\n");
+        return ZTCTL_FAILED;
+    }
+
+    rc = strncmp(buf, "ok", 2) == 0 ? ZTCTL_OK : ZTCTL_FAILED;
+    fputs(buf, rc == ZTCTL_OK ? stdout : stderr);
+
+    return rc;
+}
+
+
+static int
+ztctl_policy_reload(ztctl_t *ctl, const ztctl_cmd_t *cmd, int argc,
+    char **argv)
+{
+    if (argc > 1) {
+        return ztctl_usage_error(ctl, cmd, "unexpected arguments");
+    }
+
+    (void) argv;
+
+    return ztctl_trustd(ctl, "reload");
+}
+
+
+static int
+ztctl_policy_status(ztctl_t *ctl, const ztctl_cmd_t *cmd, int argc,
+    char **argv)
+{
+    if (argc > 1) {
+        return ztctl_usage_error(ctl, cmd, "unexpected arguments");
+    }
+
+    (void) argv;
+
+    return ztctl_trustd(ctl, "status");
 }

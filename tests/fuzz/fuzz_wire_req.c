@@ -10,120 +10,42 @@
 
 #include "zt_wire.h"
 #include "fuzz.h"
+#include "fuzz_wire_common.h"
 
-#define FUZZ_FIELD_HDR  3               /* u8 tag + u16 len */
-
-static void fuzz_check_frame(const uint8_t *p, const uint8_t *end,
-    const wire_frame_t *f);
-static void fuzz_check_str(const wire_frame_t *f, const wire_str_t *s);
+static void fuzz_req_frame(const wire_frame_t *f);
 static void fuzz_check_req(const wire_frame_t *f, const wire_req_t *req);
 static size_t fuzz_req_size(const wire_req_t *req);
-static int fuzz_str_eq(const wire_str_t *a, const wire_str_t *b);
 static int fuzz_req_eq(const wire_req_t *a, const wire_req_t *b);
-static void fuzz_roundtrip(uint32_t id, const wire_req_t *req);
+static int fuzz_req_encode(uint8_t *p, uint8_t *end, uint32_t id,
+    const void *msg);
+static void fuzz_req_redecode(const wire_frame_t *f, const void *msg);
 
 
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    uint8_t        *buf;
-    const uint8_t  *p, *end;
-    wire_frame_t    f;
-    wire_req_t      req;
-    int             rc;
-
-    /* an exactly sized heap copy: ASan flags any read past the end */
-    buf = malloc(size ? size : 1);
-    if (buf == NULL) {
-        return 0;
-    }
-
-    if (size) {
-        memcpy(buf, data, size);
-    }
-
-    p = buf;
-    end = buf + size;
-
-    for ( ;; ) {
-        rc = wire_frame_peek(p, end, &f);
-
-        if (rc == WIRE_AGAIN) {
-            /* more bytes could complete it: none may be a whole frame */
-            if (end - p >= 4
-                && (size_t) (end - p) >= ((size_t) p[0] << 24
-                                          | (size_t) p[1] << 16
-                                          | (size_t) p[2] << 8
-                                          | (size_t) p[3]) + 4)
-            {
-                abort();
-            }
-            break;
-        }
-
-        if (rc != WIRE_OK) {
-            if (rc != WIRE_ETOOBIG && rc != WIRE_EVERSION
-                && rc != WIRE_EMALFORMED)
-            {
-                abort();
-            }
-            /* the receiver closes the connection: nothing to resync on */
-            break;
-        }
-
-        fuzz_check_frame(p, end, &f);
-
-        rc = wire_decode_req(&f, &req);
-
-        if (rc == WIRE_OK) {
-            fuzz_check_req(&f, &req);
-            fuzz_roundtrip(f.id, &req);
-
-        } else if (rc != WIRE_ETYPE && rc != WIRE_EMALFORMED
-                   && rc != WIRE_EFIELD && rc != WIRE_EMISSING)
-        {
-            abort();
-        }
-
-        /* keep going after a bad body: the framing is still known */
-        p += f.frame_len;
-    }
-
-    free(buf);
+    fuzz_wire_frames(data, size, fuzz_req_frame);
 
     return 0;
 }
 
 
-/* The frame peek found must lie inside the buffer it was given. */
 static void
-fuzz_check_frame(const uint8_t *p, const uint8_t *end, const wire_frame_t *f)
+fuzz_req_frame(const wire_frame_t *f)
 {
-    if (f->frame_len < WIRE_HDR_LEN || f->frame_len > WIRE_MAX_FRAME
-        || f->frame_len > (size_t) (end - p)
-        || f->body != p + WIRE_HDR_LEN
-        || f->body_end != p + f->frame_len
-        || p[4] != WIRE_VERSION || p[6] != 0 || p[7] != 0
-        || f->type != p[5])
-    {
-        abort();
-    }
-}
+    wire_req_t  req;
+    int         rc;
 
+    rc = wire_decode_req(f, &req);
 
-/* A decoded string points into the body of its frame, or is empty. */
-static void
-fuzz_check_str(const wire_frame_t *f, const wire_str_t *s)
-{
-    if (s->len == 0) {
-        return;
-    }
+    if (rc == WIRE_OK) {
+        fuzz_check_req(f, &req);
+        fuzz_wire_roundtrip(f->id, WIRE_DECIDE_REQ, &req,
+                            fuzz_req_size(&req), fuzz_req_encode,
+                            fuzz_req_redecode);
 
-    if ((const uint8_t *) s->data < f->body
-        || (const uint8_t *) s->data > f->body_end
-        || s->len > (size_t) (f->body_end - (const uint8_t *) s->data))
-    {
-        abort();
+    } else {
+        fuzz_wire_decode_failed(rc);
     }
 }
 
@@ -175,14 +97,6 @@ fuzz_req_size(const wire_req_t *req)
 
 
 static int
-fuzz_str_eq(const wire_str_t *a, const wire_str_t *b)
-{
-    return a->len == b->len
-           && (a->len == 0 || memcmp(a->data, b->data, a->len) == 0);
-}
-
-
-static int
 fuzz_req_eq(const wire_req_t *a, const wire_req_t *b)
 {
     return fuzz_str_eq(&a->method, &b->method)
@@ -200,64 +114,26 @@ fuzz_req_eq(const wire_req_t *a, const wire_req_t *b)
 }
 
 
-/*
- * decode(encode(req)) must equal req.  The output buffer is exactly the
- * expected size, so an encoder writing past it is caught by ASan, and one
- * byte less must give WIRE_ENOSPC.
- */
-static void
-fuzz_roundtrip(uint32_t id, const wire_req_t *req)
+static int
+fuzz_req_encode(uint8_t *p, uint8_t *end, uint32_t id, const void *msg)
 {
-    uint8_t       *out;
-    size_t         need;
-    wire_frame_t   f;
-    wire_req_t     again;
-    int            n;
+    return wire_encode_req(p, end, id, msg);
+}
 
-    need = fuzz_req_size(req);
 
-    out = malloc(need);
-    if (out == NULL) {
-        return;
-    }
+/* decode(encode(req)) must equal req. */
+static void
+fuzz_req_redecode(const wire_frame_t *f, const void *msg)
+{
+    wire_req_t  again;
 
-    n = wire_encode_req(out, out + need, id, req);
-
-    if (need > WIRE_MAX_FRAME) {
-        /*
-         * The encoder always writes the verify result, so a request that
-         * came in near the size limit without one can grow past it.
-         */
-        if (n != WIRE_EMALFORMED) {
-            abort();
-        }
-        free(out);
-        return;
-    }
-
-    if (n < 0 || (size_t) n != need) {
+    if (wire_decode_req(f, &again) != WIRE_OK) {
         abort();
     }
 
-    if (wire_frame_peek(out, out + need, &f) != WIRE_OK
-        || f.frame_len != need || f.id != id || f.type != WIRE_DECIDE_REQ)
-    {
+    fuzz_check_req(f, &again);
+
+    if (!fuzz_req_eq(msg, &again)) {
         abort();
     }
-
-    if (wire_decode_req(&f, &again) != WIRE_OK) {
-        abort();
-    }
-
-    fuzz_check_req(&f, &again);
-
-    if (!fuzz_req_eq(req, &again)) {
-        abort();
-    }
-
-    if (wire_encode_req(out, out + need - 1, id, req) != WIRE_ENOSPC) {
-        abort();
-    }
-
-    free(out);
 }

@@ -146,7 +146,7 @@ class Gateway:
     """One ztgate deployment in a temporary directory."""
 
     def __init__(self, tmp, timeout_ms=500, extra_loc="", trustd_extra="",
-                 fake_trustd=None, workers=2):
+                 fake_trustd=None, workers=2, policy=None):
         self.dir = str(tmp)
         self.ca = os.path.join(self.dir, "ca")
         self.store = os.path.join(self.dir, "store")
@@ -162,6 +162,9 @@ class Gateway:
         self.fake_trustd = fake_trustd
         self.fake = None
         self.workers = workers
+        self.policy = policy
+        self.policy_dir = os.path.join(self.dir, "policy")
+        self.admin_sock = os.path.join(self.dir, "admin.sock")
         self.user = pwd.getpwuid(os.geteuid()).pw_name
 
     # --- set-up -----------------------------------------------------------
@@ -197,20 +200,42 @@ class Gateway:
         der = ssl.PEM_cert_to_DER_cert(open(crt).read())
         return hashlib.sha256(der).hexdigest()
 
+    def write_policy(self, text, name="main.policy"):
+        os.makedirs(self.policy_dir, exist_ok=True)
+        with open(os.path.join(self.policy_dir, name), "w") as f:
+            f.write(text)
+
     def write_trustd_conf(self):
         self.trustd_conf = os.path.join(self.dir, "trustd.conf")
+        extra = self.trustd_extra
+        if self.policy is not None:
+            self.write_policy(self.policy)
+            extra += "\npolicy %s\nportal_url https://localhost/zt/login" \
+                     % self.policy_dir
         with open(self.trustd_conf, "w") as f:
             f.write(
                 "# written by the test harness\n"
                 "listen %s\n"
                 "listen_mode 0660\n"
                 "peer_user %s\n"
+                "admin_listen %s\n"
                 "store %s\n"
                 "store_map_size 64M\n"
                 "log_level debug\n"
                 "log_target stderr\n"
-                "%s\n" % (self.sock, self.user, self.store,
-                          self.trustd_extra))
+                "%s\n" % (self.sock, self.user, self.admin_sock, self.store,
+                          extra))
+
+    def reload_trustd(self):
+        """SIGHUP trustd and wait until it has acted on it."""
+        before = self.trustd_log().count("received SIGHUP")
+        self.procs["trustd"].send_signal(signal.SIGHUP)
+        wait_for(lambda: self.trustd_log().count("received SIGHUP") > before
+                 and ("reloaded" in self.trustd_log().split(
+                     "received SIGHUP")[-1]
+                      or "reload failed" in self.trustd_log().split(
+                          "received SIGHUP")[-1]),
+                 what="trustd to reload")
 
     def write_nginx_conf(self):
         self.nginx_conf = os.path.join(self.dir, "nginx.conf")

@@ -131,3 +131,19 @@ def test_module_sends_the_normalized_path_and_request_facts(make_gateway):
     assert f[ztwire.F_USER_AGENT] == b"probe/1"
     assert f[ztwire.F_CERT_VERIFY] == bytes([ztwire.CERT_NONE])
     assert ztwire.F_CERT_FP not in f
+
+
+def test_session_cookie_travels_to_trustd_as_the_token(make_gateway):
+    seen = []
+
+    def record(rid, fields):
+        seen.append(dict(fields))
+        return allow(rid, fields)
+
+    gw = make_gateway(fake_trustd=record)
+
+    gw.get("/", headers={"Cookie": "a=1; __Host-zt_session=tok.en.sig; b=2"})
+    gw.get("/")
+
+    assert seen[0][ztwire.F_TOKEN] == b"tok.en.sig"
+    assert ztwire.F_TOKEN not in seen[1]

@@ -38,12 +38,20 @@ static size_t test_header(uint8_t *p, const char *name, size_t nlen,
     const char *value, size_t vlen);
 static size_t test_frame(uint8_t *out, uint8_t type, uint32_t id,
     const uint8_t *body, size_t body_len);
+typedef size_t (*test_field_pt)(uint8_t *p, uint8_t tag);
+
+static size_t test_body(uint8_t *p, test_field_pt field, uint8_t first,
+    uint8_t last, uint8_t skip, uint8_t dup);
 static size_t test_req_field(uint8_t *p, uint8_t tag);
 static size_t test_req_body(uint8_t *p, uint8_t skip, uint8_t dup);
 static size_t test_resp_field(uint8_t *p, uint8_t tag);
 static size_t test_resp_body(uint8_t *p, uint8_t skip, uint8_t dup);
 static uint8_t *test_copy(const uint8_t *p, size_t len);
 static int test_peek(const uint8_t *frame, size_t len);
+static uint8_t *test_copy_frame(const uint8_t *frame, size_t len,
+    wire_frame_t *f);
+static uint8_t *test_body_frame(uint8_t type, const uint8_t *body,
+    size_t len, size_t *n);
 static int test_decode_req(const uint8_t *frame, size_t len);
 static int test_decode_resp(const uint8_t *frame, size_t len);
 static int test_decode_resp_body(const uint8_t *body, size_t len);
@@ -85,6 +93,12 @@ static void test_reason_redirect_text(void **state);
 static void test_too_many_headers(void **state);
 static void test_status_range(void **state);
 static void test_decision_range(void **state);
+typedef int (*test_encode_pt)(uint8_t *p, uint8_t *end, const void *msg);
+
+static int test_encode_req_at(uint8_t *p, uint8_t *end, const void *msg);
+static int test_encode_resp_at(uint8_t *p, uint8_t *end, const void *msg);
+static void test_assert_enospc(test_encode_pt encode, const void *msg,
+    int need);
 static void test_req_enospc(void **state);
 static void test_resp_enospc(void **state);
 static void test_id_preserved(void **state);
@@ -196,25 +210,35 @@ test_req_field(uint8_t *p, uint8_t tag)
 }
 
 
-/* Every request field once, except skip, and dup twice. */
+/* Every field from first to last once, except skip, and dup twice. */
 static size_t
-test_req_body(uint8_t *p, uint8_t skip, uint8_t dup)
+test_body(uint8_t *p, test_field_pt field, uint8_t first, uint8_t last,
+    uint8_t skip, uint8_t dup)
 {
     uint8_t  tag;
     size_t   n;
 
     n = 0;
 
-    for (tag = WIRE_F_METHOD; tag <= WIRE_F_USER_AGENT; tag++) {
+    for (tag = first; tag <= last; tag++) {
         if (tag != skip) {
-            n += test_req_field(p + n, tag);
+            n += field(p + n, tag);
         }
         if (tag == dup) {
-            n += test_req_field(p + n, tag);
+            n += field(p + n, tag);
         }
     }
 
     return n;
+}
+
+
+/* Every request field once, except skip, and dup twice. */
+static size_t
+test_req_body(uint8_t *p, uint8_t skip, uint8_t dup)
+{
+    return test_body(p, test_req_field, WIRE_F_METHOD, WIRE_F_USER_AGENT,
+                     skip, dup);
 }
 
 
@@ -254,21 +278,8 @@ test_resp_field(uint8_t *p, uint8_t tag)
 static size_t
 test_resp_body(uint8_t *p, uint8_t skip, uint8_t dup)
 {
-    uint8_t  tag;
-    size_t   n;
-
-    n = 0;
-
-    for (tag = WIRE_F_DECISION; tag <= WIRE_F_REASON; tag++) {
-        if (tag != skip) {
-            n += test_resp_field(p + n, tag);
-        }
-        if (tag == dup) {
-            n += test_resp_field(p + n, tag);
-        }
-    }
-
-    return n;
+    return test_body(p, test_resp_field, WIRE_F_DECISION, WIRE_F_REASON,
+                     skip, dup);
 }
 
 
@@ -303,6 +314,23 @@ test_peek(const uint8_t *frame, size_t len)
 }
 
 
+/*
+ * An exact copy of frame, peeked into *f: the peek must succeed and take
+ * all of len.  The caller frees the copy.
+ */
+static uint8_t *
+test_copy_frame(const uint8_t *frame, size_t len, wire_frame_t *f)
+{
+    uint8_t  *c;
+
+    c = test_copy(frame, len);
+    assert_int_equal(wire_frame_peek(c, c + len, f), WIRE_OK);
+    assert_int_equal(f->frame_len, len);
+
+    return c;
+}
+
+
 /* Peeks (which must succeed and take all of len) and decodes. */
 static int
 test_decode_req(const uint8_t *frame, size_t len)
@@ -312,9 +340,7 @@ test_decode_req(const uint8_t *frame, size_t len)
     wire_req_t     req;
     int            rc;
 
-    c = test_copy(frame, len);
-    assert_int_equal(wire_frame_peek(c, c + len, &f), WIRE_OK);
-    assert_int_equal(f.frame_len, len);
+    c = test_copy_frame(frame, len, &f);
     rc = wire_decode_req(&f, &req);
     free(c);
 
@@ -330,13 +356,25 @@ test_decode_resp(const uint8_t *frame, size_t len)
     wire_resp_t    resp;
     int            rc;
 
-    c = test_copy(frame, len);
-    assert_int_equal(wire_frame_peek(c, c + len, &f), WIRE_OK);
-    assert_int_equal(f.frame_len, len);
+    c = test_copy_frame(frame, len, &f);
     rc = wire_decode_resp(&f, &resp);
     free(c);
 
     return rc;
+}
+
+
+/* body framed as type with id 7, *n bytes; the caller frees it. */
+static uint8_t *
+test_body_frame(uint8_t type, const uint8_t *body, size_t len, size_t *n)
+{
+    uint8_t  *frame;
+
+    frame = malloc(WIRE_HDR_LEN + len);
+    assert_non_null(frame);
+    *n = test_frame(frame, type, 7, body, len);
+
+    return frame;
 }
 
 
@@ -347,9 +385,7 @@ test_decode_req_body(const uint8_t *body, size_t len)
     size_t    n;
     int       rc;
 
-    frame = malloc(WIRE_HDR_LEN + len);
-    assert_non_null(frame);
-    n = test_frame(frame, WIRE_DECIDE_REQ, 7, body, len);
+    frame = test_body_frame(WIRE_DECIDE_REQ, body, len, &n);
     rc = test_decode_req(frame, n);
     free(frame);
 
@@ -364,9 +400,7 @@ test_decode_resp_body(const uint8_t *body, size_t len)
     size_t    n;
     int       rc;
 
-    frame = malloc(WIRE_HDR_LEN + len);
-    assert_non_null(frame);
-    n = test_frame(frame, WIRE_DECIDE_RESP, 7, body, len);
+    frame = test_body_frame(WIRE_DECIDE_RESP, body, len, &n);
     rc = test_decode_resp(frame, n);
     free(frame);
 
@@ -1315,13 +1349,50 @@ test_decision_range(void **state)
 }
 
 
+static int
+test_encode_req_at(uint8_t *p, uint8_t *end, const void *msg)
+{
+    return wire_encode_req(p, end, 1, msg);
+}
+
+
+static int
+test_encode_resp_at(uint8_t *p, uint8_t *end, const void *msg)
+{
+    return wire_encode_resp(p, end, 1, msg);
+}
+
+
+/*
+ * Every buffer shorter than need gives WIRE_ENOSPC, one of need bytes
+ * takes all of it.  The buffers are exactly sized: ASan catches a write
+ * past the end.
+ */
+static void
+test_assert_enospc(test_encode_pt encode, const void *msg, int need)
+{
+    uint8_t  *buf;
+    size_t    size;
+
+    for (size = 0; size < (size_t) need; size++) {
+        buf = malloc(size ? size : 1);
+        assert_non_null(buf);
+        assert_int_equal(encode(buf, buf + size, msg), WIRE_ENOSPC);
+        free(buf);
+    }
+
+    buf = malloc((size_t) need);
+    assert_non_null(buf);
+    assert_int_equal(encode(buf, buf + need, msg), need);
+    free(buf);
+}
+
+
 static void
 test_req_enospc(void **state)
 {
-    uint8_t     *buf;
-    wire_req_t   req;
-    size_t       size;
-    int          need;
+    wire_req_t  req;
+    int         need;
 
     (void) state;
 
@@ -1329,29 +1400,15 @@ test_req_enospc(void **state)
     need = test_encode_req(&req);
     assert_true(need > 0);
 
-    /* exactly sized buffers: ASan catches a write past the end */
-    for (size = 0; size < (size_t) need; size++) {
-        buf = malloc(size ? size : 1);
-        assert_non_null(buf);
-        assert_int_equal(wire_encode_req(buf, buf + size, 1, &req),
-                         WIRE_ENOSPC);
-        free(buf);
-    }
-
-    buf = malloc((size_t) need);
-    assert_non_null(buf);
-    assert_int_equal(wire_encode_req(buf, buf + need, 1, &req), need);
-    free(buf);
+    test_assert_enospc(test_encode_req_at, &req, need);
 }
 
 
 static void
 test_resp_enospc(void **state)
 {
-    uint8_t      *buf;
-    wire_resp_t   resp;
-    size_t        size;
-    int           need;
+    wire_resp_t  resp;
+    int          need;
 
     (void) state;
 
@@ -1359,18 +1416,7 @@ test_resp_enospc(void **state)
     need = test_encode_resp(&resp);
     assert_true(need > 0);
 
-    for (size = 0; size < (size_t) need; size++) {
-        buf = malloc(size ? size : 1);
-        assert_non_null(buf);
-        assert_int_equal(wire_encode_resp(buf, buf + size, 1, &resp),
-                         WIRE_ENOSPC);
-        free(buf);
-    }
-
-    buf = malloc((size_t) need);
-    assert_non_null(buf);
-    assert_int_equal(wire_encode_resp(buf, buf + need, 1, &resp), need);
-    free(buf);
+    test_assert_enospc(test_encode_resp_at, &resp, need);
 }
 
 
