@@ -39,11 +39,18 @@ CLEAN_EXTRA :=
 
 all: bins module
 
+# trustd's object directory: its fragments and the daemon's share it
+TRUSTD_OB   := $(B)/trustd-obj
+
 include wire/build.mk
+include policy/build.mk
 include certs/build.mk
+include trustd/identity.mk
+include trustd/portal.mk
 include trustd/build.mk
 include ztctl/build.mk
 include ngx_module/build.mk
+include bench/build.mk
 include tests/build.mk
 
 bins: $(BINS)

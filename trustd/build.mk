@@ -4,7 +4,6 @@
 #
 # The binary is $(B)/trustd, so the objects cannot live in $(B)/trustd/
 # as the generic rule would put them: they go to $(B)/trustd-obj/.
-TRUSTD_OB       := $(B)/trustd-obj
 TRUSTD_LIB_OBJS := $(TRUSTD_OB)/store.o $(TRUSTD_OB)/config.o \
                    $(TRUSTD_OB)/log.o $(TRUSTD_OB)/decide.o
 TRUSTD_LIB      := $(B)/libtrustd.a
@@ -18,9 +17,11 @@ $(TRUSTD_OB)/%.o: trustd/%.c
 $(TRUSTD_LIB): $(TRUSTD_LIB_OBJS)
 	ar rcs $@ $^
 
-$(B)/trustd: $(TRUSTD_OBJS) $(TRUSTD_LIB) $(WIRE_LIB)
-	$(CC) $(LDFLAGS) -o $@ $(TRUSTD_OBJS) $(TRUSTD_LIB) $(WIRE_LIB) \
-	    $(LMDB_LIBS)
+$(B)/trustd: $(TRUSTD_OBJS) $(PORTAL_OBJS) $(TRUSTD_LIB) $(POLICY_LIB) \
+    $(IDENTITY_LIB) $(WIRE_LIB)
+	$(CC) $(LDFLAGS) -o $@ $(TRUSTD_OBJS) $(PORTAL_OBJS) $(TRUSTD_LIB) \
+	    $(POLICY_LIB) $(IDENTITY_LIB) $(WIRE_LIB) $(LMDB_LIBS) \
+	    $(PORTAL_LIBS) $(IDENTITY_LIBS)
 
 BINS += $(B)/trustd
 
@@ -42,8 +43,8 @@ $(B)/tests/unit/test_store: $(B)/tests/unit/test_store.o \
 
 $(B)/tests/unit/test_decide: $(B)/tests/unit/test_decide.o \
     $(TRUSTD_OB)/decide.o $(TRUSTD_TEST_STORE) $(TRUSTD_OB)/log.o \
-    $(WIRE_LIB)
+    $(POLICY_LIB) $(IDENTITY_LIB) $(WIRE_LIB)
 	@mkdir -p $(dir $@)
-	$(CC) $(LDFLAGS) -o $@ $^ -lcmocka $(LMDB_LIBS)
+	$(CC) $(LDFLAGS) -o $@ $^ -lcmocka $(LMDB_LIBS) $(IDENTITY_LIBS)
 
 UNIT_TESTS += $(B)/tests/unit/test_store $(B)/tests/unit/test_decide

@@ -2,7 +2,10 @@
  * The decision.  See decide.h.
  */
 
+#include <arpa/inet.h>
+#include <stdio.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <time.h>
 
 #include "decide.h"
@@ -14,6 +17,31 @@ static void decide_set(wire_resp_t *resp, uint8_t decision, uint16_t status,
 static void decide_header(wire_resp_t *resp, const char *name,
     const char *value);
 static void decide_log(const wire_req_t *req, const wire_resp_t *resp);
+static int decide_device(const wire_req_t *req, decide_ctx_t *ctx,
+    pol_device_status_t *status, store_err_t *err);
+static int decide_identity(const decide_conf_t *conf, const wire_req_t *req,
+    decide_ctx_t *ctx, int64_t now, store_err_t *err);
+static const char *decide_assertion(const decide_conf_t *conf,
+    const wire_req_t *req, decide_ctx_t *ctx, int64_t now);
+static void decide_identity_headers(const decide_conf_t *conf,
+    const wire_req_t *req, wire_resp_t *resp, decide_ctx_t *ctx,
+    int64_t now);
+static void decide_seen(decide_ctx_t *ctx, int64_t now);
+static void decide_signin(const decide_conf_t *conf, const wire_req_t *req,
+    int step_up, const char *why, wire_resp_t *resp, decide_ctx_t *ctx);
+static void decide_device_headers(wire_resp_t *resp, decide_ctx_t *ctx);
+static void decide_builtin(const decide_conf_t *conf, const wire_req_t *req,
+    pol_device_status_t status, wire_resp_t *resp, decide_ctx_t *ctx,
+    int64_t now);
+static void decide_input(const wire_req_t *req, pol_device_status_t status,
+    decide_ctx_t *ctx);
+static int decide_urlencode(char *buf, size_t size, size_t *len,
+    const char *s, size_t n);
+static int decide_redirect(const decide_conf_t *conf, const wire_req_t *req,
+    int step_up, decide_ctx_t *ctx);
+static void decide_policy(const decide_conf_t *conf, const wire_req_t *req,
+    pol_device_status_t status, wire_resp_t *resp, decide_ctx_t *ctx,
+    int64_t now);
 
 
 static void
@@ -64,75 +92,696 @@ decide_log(const wire_req_t *req, const wire_resp_t *resp)
 }
 
 
+/*
+ * Look up the device behind a verified certificate in the decision's view.
+ * Returns 0 with *status set (NONE when there is no verified certificate,
+ * UNKNOWN when it is not enrolled), or -1 on a store error.
+ */
+static int
+decide_device(const wire_req_t *req, decide_ctx_t *ctx,
+    pol_device_status_t *status, store_err_t *err)
+{
+    int  rc;
+
+    *status = POL_DEVICE_NONE;
+
+    if (req->cert_verify != WIRE_CERT_SUCCESS || !req->has_cert_fp) {
+        return 0;
+    }
+
+    rc = store_device_get(ctx->view, req->cert_fp, &ctx->device, err);
+
+    if (rc < 0) {
+        return -1;
+    }
+
+    if (rc == STORE_NOTFOUND) {
+        *status = POL_DEVICE_UNKNOWN;
+        return 0;
+    }
+
+    switch (ctx->device.status) {
+    case STORE_DEVICE_ACTIVE:
+        *status = POL_DEVICE_ACTIVE;
+        break;
+    case STORE_DEVICE_QUARANTINED:
+        *status = POL_DEVICE_QUARANTINED;
+        break;
+    default:
+        *status = POL_DEVICE_REVOKED;
+        break;
+    }
+
+    return 0;
+}
+
+
+/*
+ * The signed-in user behind the request's session token, if any, checked
+ * in the decision's view: the token (pinned algorithm, signature verified
+ * once and then remembered), the session (exists, not revoked, not expired,
+ * not idle too long), its device binding (the token's cnf and the session's
+ * device must be the certificate nginx verified now), and the user (exists,
+ * not disabled).  Sets ctx->authenticated.  A refused token is not an
+ * error: the request is simply not signed in.  Returns -1 on a store
+ * error.
+ */
+static int
+decide_identity(const decide_conf_t *conf, const wire_req_t *req,
+    decide_ctx_t *ctx, int64_t now, store_err_t *err)
+{
+    id_err_t     ierr;
+    const char  *why;
+    int          rc;
+
+    ctx->authenticated = 0;
+
+    if (conf->keys == NULL || req->token.len == 0) {
+        return 0;
+    }
+
+    if (ctx->tokens == NULL
+        && id_token_cache_create(4096, &ctx->tokens, &ierr) != 0)
+    {
+        log_error("token cache: %s", ierr.msg);
+        return 0;
+    }
+
+    rc = id_token_check(conf->keys, ctx->tokens, req->token.data,
+                        req->token.len, now, &ctx->claims, &ierr);
+    if (rc != ID_TOKEN_OK) {
+        log_info("session token refused from %.*s: %s",
+                 (int) req->client_addr.len, req->client_addr.data,
+                 rc == ID_TOKEN_INVALID ? ierr.msg : "internal error");
+        return 0;
+    }
+
+    rc = store_session_get(ctx->view, ctx->claims.sid, &ctx->session, err);
+    if (rc < 0) {
+        return -1;
+    }
+
+    why = NULL;
+
+    if (rc == STORE_NOTFOUND) {
+        why = "unknown session";
+
+    } else if (ctx->session.revoked) {
+        why = "session revoked";
+
+    } else if (ctx->session.expires_at <= now) {
+        why = "session expired";
+
+    } else if (conf->session_idle_ms
+               && ctx->session.last_seen
+                  + (int64_t) (conf->session_idle_ms / 1000) < now)
+    {
+        why = "session idle too long";
+
+    } else if (strcmp(ctx->session.user, ctx->claims.user) != 0) {
+        why = "token and session name different users";
+
+    } else if (ctx->claims.has_cnf || ctx->session.has_device) {
+        if (req->cert_verify != WIRE_CERT_SUCCESS || !req->has_cert_fp
+            || !ctx->claims.has_cnf || !ctx->session.has_device
+            || memcmp(ctx->claims.cnf_fp, req->cert_fp, STORE_FP_LEN) != 0
+            || memcmp(ctx->session.device_fp, req->cert_fp, STORE_FP_LEN)
+               != 0)
+        {
+            why = "session is bound to another device";
+        }
+    }
+
+    if (why == NULL) {
+        rc = store_user_get(ctx->view, ctx->session.user, &ctx->user, err);
+        if (rc < 0) {
+            return -1;
+        }
+
+        if (rc == STORE_NOTFOUND) {
+            why = "user no longer exists";
+
+        } else if (ctx->user.disabled) {
+            why = "user disabled";
+        }
+    }
+
+    if (why != NULL) {
+        log_info("session %.8s... of %s refused: %s", ctx->claims.sid,
+                 ctx->claims.user, why);
+        return 0;
+    }
+
+    ctx->authenticated = 1;
+
+    return 0;
+}
+
+
+/* The device identity headers every allow carries when a device is known. */
+static void
+decide_device_headers(wire_resp_t *resp, decide_ctx_t *ctx)
+{
+    store_fp_hex(ctx->device.fp, ctx->fp_hex);
+    decide_header(resp, "X-ZT-Device-Id", ctx->device.id);
+    decide_header(resp, "X-ZT-Device-Fingerprint", ctx->fp_hex);
+    decide_header(resp, "X-ZT-Device-Owner", ctx->device.owner);
+}
+
+
+/*
+ * The upstream assertion for this session and host: an ES256 JWT signed
+ * by trustd, remembered per (session, host) for half its lifetime so that
+ * the hot path signs rarely.  Returns NULL if none could be made.
+ */
+static const char *
+decide_assertion(const decide_conf_t *conf, const wire_req_t *req,
+    decide_ctx_t *ctx, int64_t now)
+{
+    decide_assertion_t  *a;
+    const char          *groups[STORE_MAX_GROUPS], *amr[4];
+    char                 key[sizeof(a->key)];
+    uint32_t             h;
+    size_t               i, namr;
+    id_err_t             ierr;
+    int                  ttl, n;
+
+    n = snprintf(key, sizeof(key), "%s %.*s", ctx->session.sid,
+                 (int) req->host.len, req->host.data);
+    if (n < 0 || (size_t) n >= sizeof(key)) {
+        return NULL;
+    }
+
+    h = 2166136261u;
+    for (i = 0; key[i]; i++) {
+        h = (h ^ (unsigned char) key[i]) * 16777619u;
+    }
+
+    a = &ctx->assertions[h % DECIDE_ASSERTIONS];
+
+    if (a->fresh_until > now && strcmp(a->key, key) == 0) {
+        return a->jwt;
+    }
+
+    for (i = 0; i < ctx->user.ngroups; i++) {
+        groups[i] = ctx->user.groups[i];
+    }
+
+    namr = 0;
+    if (ctx->session.methods & POL_AUTH_PASSWORD) {
+        amr[namr++] = "pwd";
+    }
+    if (ctx->session.methods & POL_AUTH_TOTP) {
+        amr[namr++] = "otp";
+    }
+    if (ctx->session.methods & POL_AUTH_WEBAUTHN) {
+        amr[namr++] = "hwk";
+    }
+    if (ctx->session.methods & POL_AUTH_CERT) {
+        amr[namr++] = "mtls";
+    }
+
+    ttl = (int) (conf->assertion_ttl_ms / 1000);
+
+    a->key[0] = '\0';
+    a->fresh_until = 0;
+
+    if (id_assertion_issue(conf->keys, key + STORE_SID_LEN + 1,
+                           ctx->session.user, groups, ctx->user.ngroups,
+                           ctx->session.sid,
+                           ctx->session.has_device ? ctx->device.id : NULL,
+                           amr, namr, now, ttl, a->jwt, sizeof(a->jwt),
+                           &ierr)
+        != 0)
+    {
+        log_error("cannot sign the upstream assertion: %s", ierr.msg);
+        return NULL;
+    }
+
+    memcpy(a->key, key, (size_t) n + 1);
+    a->fresh_until = now + ttl / 2;
+
+    return a->jwt;
+}
+
+
+/* Headers naming the signed-in user for the upstream application. */
+static void
+decide_identity_headers(const decide_conf_t *conf, const wire_req_t *req,
+    wire_resp_t *resp, decide_ctx_t *ctx, int64_t now)
+{
+    const char  *jwt;
+    size_t       len, i, n;
+
+    if (!ctx->authenticated) {
+        return;
+    }
+
+    len = 0;
+    ctx->groups[0] = '\0';
+
+    for (i = 0; i < ctx->user.ngroups; i++) {
+        n = strlen(ctx->user.groups[i]);
+        if (len + n + 2 > sizeof(ctx->groups)) {
+            break;
+        }
+        if (len) {
+            ctx->groups[len++] = ',';
+        }
+        memcpy(ctx->groups + len, ctx->user.groups[i], n + 1);
+        len += n;
+    }
+
+    decide_header(resp, "X-ZT-User", ctx->session.user);
+    decide_header(resp, "X-ZT-Groups", ctx->groups);
+    decide_header(resp, "X-ZT-Session", ctx->session.sid);
+
+    jwt = decide_assertion(conf, req, ctx, now);
+    if (jwt != NULL) {
+        decide_header(resp, "X-ZT-Assertion", jwt);
+    }
+}
+
+
+/* Remember that this session was used now, for the batched touch. */
+static void
+decide_seen(decide_ctx_t *ctx, int64_t now)
+{
+    unsigned  i;
+
+    if (ctx->session.last_seen + DECIDE_TOUCH_EVERY > now
+        || ctx->ntouch == DECIDE_TOUCH_MAX)
+    {
+        return;
+    }
+
+    for (i = 0; i < ctx->ntouch; i++) {
+        if (strcmp(ctx->touch[i], ctx->session.sid) == 0) {
+            return;
+        }
+    }
+
+    memcpy(ctx->touch[ctx->ntouch++], ctx->session.sid, STORE_SID_LEN + 1);
+}
+
+
+void
+decide_touch(store_t *st, decide_ctx_t *ctx)
+{
+    const char   *sids[DECIDE_TOUCH_MAX];
+    store_err_t   err;
+    unsigned      i;
+
+    if (ctx->ntouch == 0) {
+        return;
+    }
+
+    for (i = 0; i < ctx->ntouch; i++) {
+        sids[i] = ctx->touch[i];
+    }
+
+    if (store_session_touch(st, sids, ctx->ntouch, (int64_t) time(NULL),
+                            &err)
+        != 0)
+    {
+        log_error("cannot record session activity: %s", err.msg);
+    }
+
+    ctx->ntouch = 0;
+}
+
+
+/*
+ * Without a policy.  With identity on: a signed-in user is allowed (and
+ * sent to sign in otherwise).  Without it: an active enrolled device is
+ * allowed, nothing else.
+ */
+static void
+decide_builtin(const decide_conf_t *conf, const wire_req_t *req,
+    pol_device_status_t status, wire_resp_t *resp, decide_ctx_t *ctx,
+    int64_t now)
+{
+    if (conf->keys != NULL) {
+        if (!ctx->authenticated) {
+            decide_signin(conf, req, 0, "built-in rule", resp, ctx);
+            return;
+        }
+
+        decide_set(resp, WIRE_ALLOW, 200, WIRE_R_POLICY,
+                   "built-in rule: signed-in user");
+        resp->ttl_ms = conf->allow_ttl_ms;
+        if (status == POL_DEVICE_ACTIVE) {
+            decide_device_headers(resp, ctx);
+        }
+        decide_identity_headers(conf, req, resp, ctx, now);
+        decide_header(resp, "X-ZT-Decision", "allow");
+        return;
+    }
+
+    switch (status) {
+    case POL_DEVICE_NONE:
+        if (req->cert_verify == WIRE_CERT_NONE) {
+            decide_set(resp, WIRE_DENY, 403, WIRE_R_NO_CERT,
+                       "no device certificate");
+        } else {
+            decide_set(resp, WIRE_DENY, 403, WIRE_R_CERT_UNVERIFIED,
+                       "device certificate not verified");
+        }
+        return;
+
+    case POL_DEVICE_UNKNOWN:
+        decide_set(resp, WIRE_DENY, 403, WIRE_R_DEVICE_UNKNOWN,
+                   "device not enrolled");
+        return;
+
+    case POL_DEVICE_QUARANTINED:
+        decide_set(resp, WIRE_DENY, 403, WIRE_R_DEVICE_QUARANTINED,
+                   "device quarantined");
+        return;
+
+    case POL_DEVICE_REVOKED:
+        /* decide() handled it; kept for completeness */
+        decide_set(resp, WIRE_DENY, 403, WIRE_R_DEVICE_REVOKED,
+                   "device revoked");
+        return;
+
+    case POL_DEVICE_ACTIVE:
+        break;
+    }
+
+    decide_set(resp, WIRE_ALLOW, 200, WIRE_R_DEVICE_OK, "enrolled device");
+    resp->ttl_ms = conf->allow_ttl_ms;
+    decide_device_headers(resp, ctx);
+    decide_header(resp, "X-ZT-Decision", "allow");
+}
+
+
+static void
+decide_input(const wire_req_t *req, pol_device_status_t status,
+    decide_ctx_t *ctx)
+{
+    pol_input_t  *in = &ctx->in;
+    char          addr[64];
+    unsigned      i;
+
+    pol_input_init(in);
+
+    in->method.data = req->method.data;
+    in->method.len = req->method.len;
+    in->host.data = req->host.data;
+    in->host.len = req->host.len;
+    in->path.data = req->path.data;
+    in->path.len = req->path.len;
+    in->now = (int64_t) time(NULL);
+
+    if (req->client_addr.len < sizeof(addr)) {
+        memcpy(addr, req->client_addr.data, req->client_addr.len);
+        addr[req->client_addr.len] = '\0';
+
+        if (inet_pton(AF_INET, addr, in->addr) == 1) {
+            in->addr_family = 4;
+
+        } else if (inet_pton(AF_INET6, addr, in->addr) == 1) {
+            in->addr_family = 6;
+        }
+    }
+
+    in->device_status = status;
+
+    if (status != POL_DEVICE_NONE) {
+        in->auth_methods |= POL_AUTH_CERT;
+    }
+
+    if (ctx->authenticated) {
+        in->authenticated = 1;
+        in->user.data = ctx->session.user;
+        in->user.len = strlen(ctx->session.user);
+        in->auth_methods |= ctx->session.methods;
+        in->mfa_time = ctx->session.mfa_at;
+
+        for (i = 0; i < ctx->user.ngroups && i < POL_MAX_GROUPS; i++) {
+            in->groups[i].data = ctx->user.groups[i];
+            in->groups[i].len = strlen(ctx->user.groups[i]);
+        }
+
+        in->ngroups = i;
+    }
+
+    if (status == POL_DEVICE_ACTIVE || status == POL_DEVICE_QUARANTINED) {
+        in->device_id.data = ctx->device.id;
+        in->device_id.len = strlen(ctx->device.id);
+        in->device_owner.data = ctx->device.owner;
+        in->device_owner.len = strlen(ctx->device.owner);
+    }
+}
+
+
+/* Append s to buf[*len..size) percent-encoding all but unreserved bytes. */
+static int
+decide_urlencode(char *buf, size_t size, size_t *len, const char *s,
+    size_t n)
+{
+    static const char  hex[] = "0123456789ABCDEF";
+    unsigned char      c;
+    size_t             i;
+
+    for (i = 0; i < n; i++) {
+        c = (unsigned char) s[i];
+
+        if (*len + 4 > size) {
+            return -1;
+        }
+
+        if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z')
+            || (c >= '0' && c <= '9') || c == '-' || c == '.' || c == '_'
+            || c == '~' || c == '/')
+        {
+            buf[(*len)++] = (char) c;
+
+        } else {
+            buf[(*len)++] = '%';
+            buf[(*len)++] = hex[c >> 4];
+            buf[(*len)++] = hex[c & 0xf];
+        }
+    }
+
+    buf[*len] = '\0';
+
+    return 0;
+}
+
+
+/*
+ * The portal URL for a login or step-up, carrying where to return: built
+ * only from the configured portal and the request nginx decided on, so it
+ * can never be made to point elsewhere.
+ */
+static int
+decide_redirect(const decide_conf_t *conf, const wire_req_t *req,
+    int step_up, decide_ctx_t *ctx)
+{
+    char    *b = ctx->redirect;
+    size_t   size = sizeof(ctx->redirect), len, path_len;
+    int      n;
+
+    n = snprintf(b, size, "%s?%snext=", conf->portal_url,
+                 step_up ? "step-up=1&" : "");
+    if (n < 0 || (size_t) n >= size) {
+        return -1;
+    }
+
+    len = (size_t) n;
+
+    if (decide_urlencode(b, size, &len, req->scheme.data, req->scheme.len)
+        || decide_urlencode(b, size, &len, "://", 3)
+        || decide_urlencode(b, size, &len, req->host.data, req->host.len)
+        || decide_urlencode(b, size, &len, req->path.data, req->path.len))
+    {
+        return -1;
+    }
+
+    path_len = len;
+
+    if (req->query.len
+        && (decide_urlencode(b, size, &len, "?", 1)
+            || decide_urlencode(b, size, &len, req->query.data,
+                                req->query.len)))
+    {
+        /* too long to return to exactly: return to the path alone */
+        b[path_len] = '\0';
+    }
+
+    return 0;
+}
+
+
+/*
+ * Send the browser to sign in (or to step up) at the portal; without a
+ * portal, a deny that says so.  why names what asked for it.
+ */
+static void
+decide_signin(const decide_conf_t *conf, const wire_req_t *req, int step_up,
+    const char *why, wire_resp_t *resp, decide_ctx_t *ctx)
+{
+    char  what[256];
+
+    snprintf(what, sizeof(what), "%s", why);
+
+    if (conf->portal_url == NULL || conf->portal_url[0] == '\0'
+        || decide_redirect(conf, req, step_up, ctx) != 0)
+    {
+        snprintf(ctx->reason, sizeof(ctx->reason),
+                 "%s requires %s, but no sign-in portal is configured "
+                 "(portal_url)", what, step_up ? "a step-up" : "sign-in");
+        decide_set(resp, WIRE_DENY, 403, WIRE_R_POLICY, ctx->reason);
+        return;
+    }
+
+    snprintf(ctx->reason, sizeof(ctx->reason), "%s", what);
+    decide_set(resp, step_up ? WIRE_STEP_UP : WIRE_LOGIN, 302,
+               WIRE_R_POLICY, ctx->reason);
+    resp->redirect.data = ctx->redirect;
+    resp->redirect.len = strlen(ctx->redirect);
+}
+
+
+static void
+decide_policy(const decide_conf_t *conf, const wire_req_t *req,
+    pol_device_status_t status, wire_resp_t *resp, decide_ctx_t *ctx,
+    int64_t now)
+{
+    pol_decision_t  *pd = &ctx->pd;
+    unsigned         i;
+
+    decide_input(req, status, ctx);
+    pol_eval(conf->policy, &ctx->in, pd);
+
+    for (i = 0; i < pd->nreports; i++) {
+        log_info("report-only: rule \"%.*s\" would %s %.*s %.*s%.*s "
+                 "(enforced: %s by rule \"%.*s\")",
+                 (int) pd->reports[i].rule.len, pd->reports[i].rule.data,
+                 pol_outcome_name(pd->reports[i].outcome),
+                 (int) req->method.len, req->method.data,
+                 (int) req->host.len, req->host.data,
+                 (int) req->path.len, req->path.data,
+                 pol_outcome_name(pd->outcome),
+                 (int) pd->rule.len, pd->rule.data);
+    }
+
+    switch (pd->outcome) {
+
+    case POL_ALLOW:
+        snprintf(ctx->reason, sizeof(ctx->reason), "rule \"%.*s\"",
+                 (int) pd->rule.len, pd->rule.data);
+        decide_set(resp, WIRE_ALLOW, 200, WIRE_R_POLICY, ctx->reason);
+
+        resp->ttl_ms = conf->allow_ttl_ms;
+        if (pd->ttl_ms >= 0 && pd->ttl_ms < (int64_t) conf->allow_ttl_ms) {
+            resp->ttl_ms = (uint32_t) pd->ttl_ms;
+        }
+
+        if (status == POL_DEVICE_ACTIVE || status == POL_DEVICE_QUARANTINED) {
+            decide_device_headers(resp, ctx);
+        }
+
+        decide_identity_headers(conf, req, resp, ctx, now);
+
+        for (i = 0; i < pd->nheaders && resp->nheaders < WIRE_MAX_HEADERS - 1;
+             i++)
+        {
+            resp->headers[resp->nheaders].name.data = pd->headers[i].name.data;
+            resp->headers[resp->nheaders].name.len = pd->headers[i].name.len;
+            resp->headers[resp->nheaders].value.data =
+                pd->headers[i].value.data;
+            resp->headers[resp->nheaders].value.len =
+                pd->headers[i].value.len;
+            resp->nheaders++;
+        }
+
+        decide_header(resp, "X-ZT-Decision", "allow");
+        return;
+
+    case POL_LOGIN:
+    case POL_STEP_UP:
+        snprintf(ctx->reason, sizeof(ctx->reason), "rule \"%.*s\"",
+                 (int) pd->rule.len, pd->rule.data);
+        decide_signin(conf, req, pd->outcome == POL_STEP_UP, ctx->reason,
+                      resp, ctx);
+        return;
+
+    default: /* POL_DENY */
+        if (pd->rule.len) {
+            snprintf(ctx->reason, sizeof(ctx->reason), "rule \"%.*s\": %.*s",
+                     (int) pd->rule.len, pd->rule.data,
+                     (int) pd->reason.len, pd->reason.data);
+            decide_set(resp, WIRE_DENY, (uint16_t) pd->status, WIRE_R_POLICY,
+                       ctx->reason);
+
+        } else {
+            snprintf(ctx->reason, sizeof(ctx->reason), "%.*s",
+                     (int) pd->reason.len, pd->reason.data);
+            decide_set(resp, WIRE_DENY, (uint16_t) pd->status, WIRE_R_NO_RULE,
+                       ctx->reason);
+        }
+        return;
+    }
+}
+
+
 int
 decide(store_t *st, const decide_conf_t *conf, const wire_req_t *req,
     wire_resp_t *resp, decide_ctx_t *ctx)
 {
-    store_device_t  *dev = &ctx->device;
-    store_err_t      err;
-    int              rc;
+    pol_device_status_t  status;
+    store_err_t          err;
+    int64_t              now;
+    int                  rc;
 
-    if (req->cert_verify == WIRE_CERT_NONE) {
-        decide_set(resp, WIRE_DENY, 403, WIRE_R_NO_CERT,
-                   "no device certificate");
-        goto done;
-    }
+    now = (int64_t) time(NULL);
+    ctx->authenticated = 0;
 
-    if (req->cert_verify != WIRE_CERT_SUCCESS || !req->has_cert_fp) {
-        decide_set(resp, WIRE_DENY, 403, WIRE_R_CERT_UNVERIFIED,
-                   "device certificate not verified");
-        goto done;
-    }
-
+    /* one read view for every fact this decision needs */
     if (store_view_begin(st, &ctx->view, &err) != 0) {
         goto store_failed;
     }
 
-    rc = store_device_get(ctx->view, req->cert_fp, dev, &err);
+    rc = decide_device(req, ctx, &status, &err);
+    if (rc == 0) {
+        rc = decide_identity(conf, req, ctx, now, &err);
+    }
 
-    /* the record is copied out: end the snapshot before anything else */
+    /* records are copied out: end the snapshot before deciding */
     store_view_end(ctx->view);
 
-    if (rc < 0) {
+    if (rc != 0) {
         goto store_failed;
     }
 
-    if (rc == STORE_NOTFOUND) {
-        decide_set(resp, WIRE_DENY, 403, WIRE_R_DEVICE_UNKNOWN,
-                   "device not enrolled");
-        goto done;
-    }
-
-    switch (dev->status) {
-    case STORE_DEVICE_ACTIVE:
-        break;
-
-    case STORE_DEVICE_QUARANTINED:
-        decide_set(resp, WIRE_DENY, 403, WIRE_R_DEVICE_QUARANTINED,
-                   "device quarantined");
-        goto done;
-
-    case STORE_DEVICE_REVOKED:
-    default:
+    /* no policy can readmit a revoked or expired device */
+    if (status == POL_DEVICE_REVOKED) {
         decide_set(resp, WIRE_DENY, 403, WIRE_R_DEVICE_REVOKED,
                    "device revoked");
         goto done;
     }
 
-    if (dev->expires_at != 0 && dev->expires_at < (int64_t) time(NULL)) {
+    if (status != POL_DEVICE_NONE && status != POL_DEVICE_UNKNOWN
+        && ctx->device.expires_at != 0 && ctx->device.expires_at < now)
+    {
         decide_set(resp, WIRE_DENY, 403, WIRE_R_DEVICE_EXPIRED,
                    "device enrollment expired");
         goto done;
     }
 
-    decide_set(resp, WIRE_ALLOW, 200, WIRE_R_DEVICE_OK, "enrolled device");
-    resp->ttl_ms = conf->allow_ttl_ms;
+    if (ctx->authenticated) {
+        decide_seen(ctx, now);
+    }
 
-    store_fp_hex(dev->fp, ctx->fp_hex);
-    decide_header(resp, "X-ZT-Device-Id", dev->id);
-    decide_header(resp, "X-ZT-Device-Fingerprint", ctx->fp_hex);
-    decide_header(resp, "X-ZT-Device-Owner", dev->owner);
-    decide_header(resp, "X-ZT-Decision", "allow");
+    if (conf->policy == NULL) {
+        decide_builtin(conf, req, status, resp, ctx, now);
+
+    } else {
+        decide_policy(conf, req, status, resp, ctx, now);
+    }
 
     goto done;
 
@@ -155,4 +804,6 @@ decide_ctx_free(decide_ctx_t *ctx)
 {
     store_view_free(ctx->view);
     ctx->view = NULL;
+    id_token_cache_free(ctx->tokens);
+    ctx->tokens = NULL;
 }

@@ -1,6 +1,10 @@
 /*
- * The decision: given a request from the module, answer allow or deny.
- * In this version the answer depends on the device certificate only.
+ * The decision: given a request from the module, answer allow, deny, login
+ * or step-up.  Device facts come from the store; with a policy configured
+ * the policy decides, otherwise the built-in rule does: with identity on, a
+ * signed-in user is required (login otherwise); without it, an active
+ * enrolled device whose certificate nginx verified.
+ * A revoked or expired device is denied before any policy is consulted.
  */
 
 #ifndef ZT_DECIDE_H
@@ -9,7 +13,13 @@
 #include <stdint.h>
 
 #include "zt_wire.h"
+#include "policy/policy.h"
+#include "identity.h"
 #include "store.h"
+
+#define DECIDE_ASSERTIONS   64      /* remembered upstream assertions */
+#define DECIDE_TOUCH_MAX    256     /* sessions seen, pending a touch */
+#define DECIDE_TOUCH_EVERY  60      /* seconds between last_seen updates */
 
 /*
  * Per-caller decision state, reused for every decision so that the hot
@@ -18,14 +28,42 @@
  * thread.  Release it with decide_ctx_free().
  */
 typedef struct {
-    store_view_t    *view;
-    store_device_t   device;
-    char             fp_hex[2 * STORE_FP_LEN + 1];
+    char             key[STORE_SID_LEN + 1 + 256];  /* sid + ' ' + host */
+    int64_t          fresh_until;
+    char             jwt[ID_TOKEN_MAX];
+} decide_assertion_t;
+
+typedef struct {
+    store_view_t       *view;
+    store_device_t      device;
+    char                fp_hex[2 * STORE_FP_LEN + 1];
+    pol_input_t         in;
+    pol_decision_t      pd;
+    char                reason[512];
+    char                redirect[2048];
+
+    /* identity: the session behind a token, checked in the same view */
+    id_token_cache_t   *tokens;         /* created on first use */
+    id_claims_t         claims;
+    store_session_t     session;
+    store_user_t        user;
+    int                 authenticated;
+    char                groups[STORE_MAX_GROUPS * STORE_NAME_MAX];
+    decide_assertion_t  assertions[DECIDE_ASSERTIONS];
+
+    /* sessions whose last_seen should move forward (see decide_touch) */
+    char                touch[DECIDE_TOUCH_MAX][STORE_SID_LEN + 1];
+    unsigned            ntouch;
 } decide_ctx_t;
 
 /* What the decision needs from the configuration. */
 typedef struct {
-    uint32_t    allow_ttl_ms;
+    uint32_t          allow_ttl_ms; /* default, and cap for rule TTLs */
+    const pol_t      *policy;       /* NULL: the built-in rule */
+    const char       *portal_url;   /* "" or NULL: no sign-in portal */
+    const id_keys_t  *keys;         /* NULL: identity (stage one) off */
+    uint32_t          session_idle_ms;
+    uint32_t          assertion_ttl_ms;
 } decide_conf_t;
 
 /*
@@ -37,7 +75,15 @@ typedef struct {
 int decide(store_t *st, const decide_conf_t *conf, const wire_req_t *req,
     wire_resp_t *resp, decide_ctx_t *ctx);
 
-/* Release the context's view.  The context may be used again after. */
+/* Release the context's view and caches.  It may be used again after. */
 void decide_ctx_free(decide_ctx_t *ctx);
+
+/*
+ * Write the last_seen times of the sessions decisions have seen since the
+ * previous call, in one store transaction (the idle timeout's clock: it
+ * moves forward at most every DECIDE_TOUCH_EVERY seconds, and is written
+ * in batches, never per request).
+ */
+void decide_touch(store_t *st, decide_ctx_t *ctx);
 
 #endif /* ZT_DECIDE_H */

@@ -263,6 +263,11 @@ main(int argc, char **argv)
     log_info("store %s open (map size %zu MiB)", cfg.store,
              store_map_size(st) / (1024 * 1024));
 
+    if (server_attach_store(srv, st, &serr) != 0) {
+        log_error("%s", serr.msg);
+        goto done;
+    }
+
     if (status_fd != -1) {
         ok = 'Y';
         if (write(status_fd, &ok, 1) != 1) {

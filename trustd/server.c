@@ -27,7 +27,9 @@
 
 #include "zt_wire.h"
 #include "decide.h"
+#include "identity.h"
 #include "log.h"
+#include "portal.h"
 #include "server.h"
 
 
@@ -38,12 +40,18 @@
 #define SERVER_ACCEPT_BATCH     64
 #define SERVER_OUT_KEEP         65536   /* drained buffers above: freed */
 #define SERVER_CONN_FAILED      (-100)  /* not a wire_rc: local failure */
+#define SERVER_ADMIN_MODE       0660
+#define SERVER_ADMIN_LINE       256
+#define SERVER_ADMIN_CONNS      4
+#define SERVER_REPLY_SIZE       8192
 
 typedef enum {
     SERVER_EV_LISTEN = 1,
     SERVER_EV_SIGNAL,
     SERVER_EV_TIMER,
-    SERVER_EV_CONN
+    SERVER_EV_CONN,
+    SERVER_EV_ADMIN_LISTEN,
+    SERVER_EV_ADMIN
 } server_ev_type_t;
 
 /* The first member of everything registered with epoll. */
@@ -53,6 +61,15 @@ typedef struct {
 } server_ev_t;
 
 typedef struct server_conn_s  server_conn_t;
+
+/* A connection on the admin socket: one command line, one reply. */
+typedef struct {
+    server_ev_t      ev;            /* first; fd -1 when the slot is free */
+    uid_t            uid;
+    pid_t            pid;
+    size_t           len;
+    char             buf[SERVER_ADMIN_LINE];
+} server_admin_t;
 
 struct server_conn_s {
     server_ev_t      ev;            /* first: epoll data points here */
@@ -90,13 +107,34 @@ struct server_s {
     time_t           last_full_warn;
     decide_ctx_t     dctx;
     decide_conf_t    dconf;
+    pol_t           *policy;        /* NULL: the built-in device rule */
+    id_keys_t       *keys;          /* NULL: identity off */
+    portal_t        *portal;        /* NULL: no sign-in portal here */
+    server_ev_t      admin;         /* admin listening socket */
+    dev_t            admin_dev;
+    ino_t            admin_ino;
+    int              admin_bound;
+    server_admin_t   admins[SERVER_ADMIN_CONNS];
+    char             reply[SERVER_REPLY_SIZE];
     uint8_t          frame[WIRE_MAX_FRAME];     /* one encoded answer */
 };
 
 
 static void server_seterr(server_err_t *err, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
+static int server_bind(const char *path, mode_t mode, int *fdp, dev_t *dev,
+    ino_t *ino, server_err_t *err);
 static int server_listen(server_t *srv, server_err_t *err);
+static void server_unlink_path(const char *path, int *bound, dev_t dev,
+    ino_t ino);
+static int server_load_policy(const config_t *cfg, pol_t **pol, char *msg,
+    size_t size);
+static void server_identity_conf(server_t *srv);
+static void server_admin_accept(server_t *srv);
+static void server_admin_read(server_t *srv, server_admin_t *a);
+static void server_admin_close(server_t *srv, server_admin_t *a);
+static void server_admin_command(server_t *srv, server_admin_t *a,
+    const char *cmd);
 static int server_epoll_add(server_t *srv, server_ev_t *ev, uint32_t events);
 static void server_unlink_socket(server_t *srv);
 static void server_accept(server_t *srv);
@@ -117,7 +155,7 @@ static void server_conn_close(server_t *srv, server_conn_t *c);
 static size_t server_conn_pending(const server_conn_t *c);
 static void server_signal(server_t *srv);
 static void server_timer(server_t *srv);
-static void server_reload(server_t *srv);
+static int server_reload(server_t *srv);
 static void server_shutdown(server_t *srv);
 static int64_t server_now_ms(void);
 
@@ -151,6 +189,7 @@ server_init(server_t **srvp, const config_t *cfg, const server_opts_t *opts,
     server_t            *srv;
     sigset_t             mask;
     struct itimerspec    its;
+    unsigned             i;
 
     *srvp = NULL;
 
@@ -169,7 +208,44 @@ server_init(server_t **srvp, const config_t *cfg, const server_opts_t *opts,
     srv->sig.fd = -1;
     srv->timer.type = SERVER_EV_TIMER;
     srv->timer.fd = -1;
+    srv->admin.type = SERVER_EV_ADMIN_LISTEN;
+    srv->admin.fd = -1;
     srv->dconf.allow_ttl_ms = cfg->allow_ttl_ms;
+    srv->dconf.portal_url = srv->cfg.portal_url;
+
+    for (i = 0; i < SERVER_ADMIN_CONNS; i++) {
+        srv->admins[i].ev.type = SERVER_EV_ADMIN;
+        srv->admins[i].ev.fd = -1;
+    }
+
+    /* a policy that does not load is a start-up error, before listening */
+    if (server_load_policy(&srv->cfg, &srv->policy, srv->reply,
+                           sizeof(srv->reply)) != 0)
+    {
+        server_seterr(err, "%s", srv->reply);
+        goto failed;
+    }
+
+    srv->dconf.policy = srv->policy;
+
+    if (srv->cfg.identity_keys[0] != '\0') {
+        id_err_t  ierr;
+
+        if (id_keys_load(srv->cfg.identity_keys, (id_alg_t) srv->cfg.token_alg,
+                         (int64_t) (srv->cfg.key_grace_ms / 1000), 1,
+                         &srv->keys, &ierr)
+            != 0)
+        {
+            server_seterr(err, "identity keys: %s", ierr.msg);
+            goto failed;
+        }
+
+        log_info("identity on: session tokens %s, keys in %s",
+                 id_alg_name((id_alg_t) srv->cfg.token_alg),
+                 srv->cfg.identity_keys);
+    }
+
+    server_identity_conf(srv);
 
     srv->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
     if (srv->spare_fd == -1) {
@@ -216,7 +292,9 @@ server_init(server_t **srvp, const config_t *cfg, const server_opts_t *opts,
 
     if (server_epoll_add(srv, &srv->sig, EPOLLIN) != 0
         || server_epoll_add(srv, &srv->timer, EPOLLIN) != 0
-        || server_epoll_add(srv, &srv->listen, EPOLLIN) != 0)
+        || server_epoll_add(srv, &srv->listen, EPOLLIN) != 0
+        || (srv->admin.fd != -1
+            && server_epoll_add(srv, &srv->admin, EPOLLIN) != 0))
     {
         server_seterr(err, "epoll_ctl: %s", strerror(errno));
         goto failed;
@@ -252,12 +330,17 @@ server_epoll_add(server_t *srv, server_ev_t *ev, uint32_t events)
  * removed, but only after a connect shows that nothing listens on it:
  * two daemons must never serve the same socket.
  */
+/*
+ * Bind and listen on a Unix socket at path with the given mode.  A stale
+ * socket file is removed only if nothing answers on it.  On success *fdp is
+ * the listening socket and *dev, *ino identify the file we created.
+ */
 static int
-server_listen(server_t *srv, server_err_t *err)
+server_bind(const char *path, mode_t mode, int *fdp, dev_t *dev, ino_t *ino,
+    server_err_t *err)
 {
     struct sockaddr_un   sun;
     struct stat          sb;
-    const char          *path = srv->cfg.listen;
     mode_t               old;
     int                  fd, rc, e;
 
@@ -321,10 +404,10 @@ server_listen(server_t *srv, server_err_t *err)
         return -1;
     }
 
-    srv->listen.fd = fd;
+    *fdp = fd;
 
     /* the socket file must never exist with a wider mode, even briefly */
-    old = umask(~srv->cfg.listen_mode & 0777);
+    old = umask(~mode & 0777);
     rc = bind(fd, (struct sockaddr *) &sun, sizeof(sun));
     e = errno;
     umask(old);
@@ -334,47 +417,80 @@ server_listen(server_t *srv, server_err_t *err)
         return -1;
     }
 
-    if (chmod(path, srv->cfg.listen_mode) == -1
-        || lstat(path, &sb) == -1)
-    {
+    if (chmod(path, mode) == -1 || lstat(path, &sb) == -1) {
         server_seterr(err, "chmod %s: %s", path, strerror(errno));
         unlink(path);
         return -1;
     }
 
-    srv->sock_dev = sb.st_dev;
-    srv->sock_ino = sb.st_ino;
-    srv->sock_bound = 1;
+    *dev = sb.st_dev;
+    *ino = sb.st_ino;
 
     if (listen(fd, SOMAXCONN) == -1) {
         server_seterr(err, "listen %s: %s", path, strerror(errno));
+        unlink(path);
         return -1;
     }
 
-    log_info("listening on %s (mode %04o)", path,
-             (unsigned) srv->cfg.listen_mode);
+    log_info("listening on %s (mode %04o)", path, (unsigned) mode);
 
     return 0;
 }
 
 
-/* Remove the socket file, unless another process has replaced it. */
+static int
+server_listen(server_t *srv, server_err_t *err)
+{
+    if (server_bind(srv->cfg.listen, srv->cfg.listen_mode, &srv->listen.fd,
+                    &srv->sock_dev, &srv->sock_ino, err) != 0)
+    {
+        return -1;
+    }
+
+    srv->sock_bound = 1;
+
+    if (srv->cfg.admin_listen[0] == '\0') {
+        return 0;
+    }
+
+    if (server_bind(srv->cfg.admin_listen, SERVER_ADMIN_MODE,
+                    &srv->admin.fd, &srv->admin_dev, &srv->admin_ino, err)
+        != 0)
+    {
+        return -1;
+    }
+
+    srv->admin_bound = 1;
+
+    return 0;
+}
+
+
+/* Remove a socket file, unless another process has replaced it. */
 static void
-server_unlink_socket(server_t *srv)
+server_unlink_path(const char *path, int *bound, dev_t dev, ino_t ino)
 {
     struct stat  sb;
 
-    if (!srv->sock_bound) {
+    if (!*bound) {
         return;
     }
 
-    srv->sock_bound = 0;
+    *bound = 0;
 
-    if (lstat(srv->cfg.listen, &sb) == 0
-        && sb.st_dev == srv->sock_dev && sb.st_ino == srv->sock_ino)
-    {
-        unlink(srv->cfg.listen);
+    if (lstat(path, &sb) == 0 && sb.st_dev == dev && sb.st_ino == ino) {
+        unlink(path);
     }
+}
+
+
+static void
+server_unlink_socket(server_t *srv)
+{
+    server_unlink_path(srv->cfg.listen, &srv->sock_bound, srv->sock_dev,
+                       srv->sock_ino);
+    server_unlink_path(srv->cfg.admin_listen, &srv->admin_bound,
+                       srv->admin_dev, srv->admin_ino);
 }
 
 
@@ -422,12 +538,20 @@ server_run(server_t *srv, store_t *st)
                 server_conn_event(srv, (server_conn_t *) ev,
                                   events[i].events);
                 break;
+
+            case SERVER_EV_ADMIN_LISTEN:
+                server_admin_accept(srv);
+                break;
+
+            case SERVER_EV_ADMIN:
+                server_admin_read(srv, (server_admin_t *) ev);
+                break;
             }
         }
 
         if (srv->reload) {
             srv->reload = 0;
-            server_reload(srv);
+            (void) server_reload(srv);
         }
     }
 
@@ -481,6 +605,8 @@ server_timer(server_t *srv)
         return;
     }
 
+    decide_touch(srv->store, &srv->dctx);
+
     if (store_maintain(srv->store, &cleared, &err) != 0) {
         log_error("store maintenance: %s", err.msg);
         return;
@@ -493,19 +619,46 @@ server_timer(server_t *srv)
 }
 
 
-static void
+/*
+ * Re-read the configuration and the policy, and switch to both only if
+ * both load: a failed reload changes nothing.  The switch happens between
+ * event batches of this single thread, so no decision ever sees a half-
+ * loaded policy.  Returns 0 or -1; srv->reply says what happened.
+ */
+static int
 server_reload(server_t *srv)
 {
     config_t         cfg;
     config_err_t     err;
     server_conn_t   *c, *next;
     config_t        *cur = &srv->cfg;
+    pol_t           *pol, *old;
 
     if (config_load(srv->opts.config_path, &cfg, &err) != 0) {
         log_error("reload failed, keeping the running configuration: %s",
                   err.msg);
-        return;
+        snprintf(srv->reply, sizeof(srv->reply), "error %s\n", err.msg);
+        return -1;
     }
+
+    if (server_load_policy(&cfg, &pol, srv->reply, sizeof(srv->reply))
+        != 0)
+    {
+        log_error("reload failed, keeping the running configuration and "
+                  "policy %s", srv->policy ? pol_version(srv->policy)
+                                           : "(built-in)");
+        return -1;
+    }
+
+    old = srv->policy;
+    srv->policy = pol;
+    srv->dconf.policy = pol;
+    pol_free(old);
+
+    memcpy(cur->policy, cfg.policy, sizeof(cfg.policy));
+    memcpy(cur->portal_url, cfg.portal_url, sizeof(cfg.portal_url));
+    memcpy(cur->admin_uids, cfg.admin_uids, sizeof(cfg.admin_uids));
+    cur->nadmins = cfg.nadmins;
 
     if (strcmp(cfg.listen, cur->listen) != 0
         || cfg.listen_mode != cur->listen_mode)
@@ -551,10 +704,45 @@ server_reload(server_t *srv)
         }
     }
 
+    if (strcmp(cfg.admin_listen, cur->admin_listen) != 0
+        || strcmp(cfg.portal_listen, cur->portal_listen) != 0
+        || strcmp(cfg.identity_keys, cur->identity_keys) != 0
+        || cfg.token_alg != cur->token_alg)
+    {
+        log_warn("reload: a change of admin_listen, portal_listen, "
+                 "identity_keys or token_alg needs a restart");
+    }
+
+    cur->key_grace_ms = cfg.key_grace_ms;
+    cur->session_lifetime_ms = cfg.session_lifetime_ms;
+    cur->session_idle_ms = cfg.session_idle_ms;
+    cur->totp_window = cfg.totp_window;
+    cur->lockout_threshold = cfg.lockout_threshold;
+    cur->lockout_time_ms = cfg.lockout_time_ms;
+    cur->source_limit = cfg.source_limit;
+    cur->assertion_ttl_ms = cfg.assertion_ttl_ms;
+    memcpy(cur->portal_hosts, cfg.portal_hosts, sizeof(cfg.portal_hosts));
+    cur->nportal_hosts = cfg.nportal_hosts;
+
+    server_identity_conf(srv);
+    portal_reconfigure(srv->portal, cur);
+
     log_info("configuration reloaded (log_level %s, allow_ttl %ums, "
              "max_clients %u, %zu peer user%s)",
              log_level_name(cur->log_level), cur->allow_ttl_ms,
              cur->max_clients, cur->npeers, cur->npeers == 1 ? "" : "s");
+
+    if (srv->policy) {
+        snprintf(srv->reply, sizeof(srv->reply),
+                 "ok policy %s (%u apps, %u rules)\n",
+                 pol_version(srv->policy), pol_napps(srv->policy),
+                 pol_nrules(srv->policy));
+    } else {
+        snprintf(srv->reply, sizeof(srv->reply),
+                 "ok built-in device rule (no policy configured)\n");
+    }
+
+    return 0;
 }
 
 
@@ -1181,6 +1369,8 @@ server_shutdown(server_t *srv)
 void
 server_free(server_t *srv)
 {
+    unsigned  i;
+
     if (srv == NULL) {
         return;
     }
@@ -1189,7 +1379,21 @@ server_free(server_t *srv)
         server_conn_close(srv, srv->conns);
     }
 
+    portal_stop(srv->portal);
+    srv->portal = NULL;
     decide_ctx_free(&srv->dctx);
+    pol_free(srv->policy);
+    id_keys_free(srv->keys);
+
+    for (i = 0; i < SERVER_ADMIN_CONNS; i++) {
+        if (srv->admins[i].ev.fd != -1) {
+            close(srv->admins[i].ev.fd);
+        }
+    }
+
+    if (srv->admin.fd != -1) {
+        close(srv->admin.fd);
+    }
 
     if (srv->listen.fd != -1) {
         close(srv->listen.fd);
@@ -1214,4 +1418,253 @@ server_free(server_t *srv)
     }
 
     free(srv);
+}
+
+
+/*
+ * Load the policy named by cfg (none: *pol = NULL, the built-in rule).
+ * Every diagnostic is logged; on failure msg holds "error ..." lines for
+ * the admin socket.  On success *pol is owned by the caller.
+ */
+static int
+server_load_policy(const config_t *cfg, pol_t **pol, char *msg, size_t size)
+{
+    pol_diags_t  *diags;
+    char          line[600];
+    size_t        len;
+    unsigned      i;
+    int           rc, n;
+
+    *pol = NULL;
+
+    if (cfg->policy[0] == '\0') {
+        return 0;
+    }
+
+    diags = calloc(1, sizeof(*diags));
+    if (diags == NULL) {
+        snprintf(msg, size, "error out of memory loading the policy\n");
+        return -1;
+    }
+
+    rc = pol_load(cfg->policy, pol, diags);
+
+    n = snprintf(msg, size, rc == 0 ? "" : "error policy %s did not load "
+                 "(%u error%s):\n", cfg->policy, diags->nerrors,
+                 diags->nerrors == 1 ? "" : "s");
+    len = (n > 0 && (size_t) n < size) ? (size_t) n : 0;
+
+    for (i = 0; i < diags->ndiags; i++) {
+        pol_diag_format(&diags->diags[i], line, sizeof(line));
+
+        if (diags->diags[i].warning) {
+            log_warn("policy: %s", line);
+        } else {
+            log_error("policy: %s", line);
+        }
+
+        if (rc != 0) {
+            n = snprintf(msg + len, size - len, "%s\n", line);
+            if (n > 0 && (size_t) n < size - len) {
+                len += (size_t) n;
+            }
+        }
+    }
+
+    if (rc != 0) {
+        free(diags);
+        return -1;
+    }
+
+    log_info("policy %s loaded: version %s, %u apps, %u rules, %u warning%s",
+             cfg->policy, pol_version(*pol), pol_napps(*pol),
+             pol_nrules(*pol), diags->nwarnings,
+             diags->nwarnings == 1 ? "" : "s");
+
+    free(diags);
+
+    return 0;
+}
+
+
+static void
+server_admin_accept(server_t *srv)
+{
+    struct ucred     cred;
+    socklen_t        len;
+    server_admin_t  *a;
+    unsigned         i;
+    int              fd;
+
+    for (;;) {
+        fd = accept4(srv->admin.fd, NULL, NULL,
+                     SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (fd == -1) {
+            if (errno != EAGAIN && errno != EINTR) {
+                log_warn("admin accept: %s", strerror(errno));
+            }
+            return;
+        }
+
+        len = sizeof(cred);
+        if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) == -1
+            || !config_admin_allowed(&srv->cfg, cred.uid))
+        {
+            log_warn("admin socket: refused peer uid %ld pid %ld",
+                     (long) cred.uid, (long) cred.pid);
+            close(fd);
+            continue;
+        }
+
+        a = NULL;
+        for (i = 0; i < SERVER_ADMIN_CONNS; i++) {
+            if (srv->admins[i].ev.fd == -1) {
+                a = &srv->admins[i];
+                break;
+            }
+        }
+
+        if (a == NULL) {
+            (void) send(fd, "error busy\n", 11, MSG_NOSIGNAL | MSG_DONTWAIT);
+            close(fd);
+            continue;
+        }
+
+        a->ev.fd = fd;
+        a->uid = cred.uid;
+        a->pid = cred.pid;
+        a->len = 0;
+
+        if (server_epoll_add(srv, &a->ev, EPOLLIN) != 0) {
+            log_warn("admin socket: epoll_ctl: %s", strerror(errno));
+            server_admin_close(srv, a);
+        }
+    }
+}
+
+
+static void
+server_admin_read(server_t *srv, server_admin_t *a)
+{
+    char     *nl;
+    ssize_t   n;
+
+    for (;;) {
+        n = read(a->ev.fd, a->buf + a->len, sizeof(a->buf) - 1 - a->len);
+
+        if (n == -1 && (errno == EAGAIN || errno == EINTR)) {
+            return;
+        }
+
+        if (n <= 0) {
+            server_admin_close(srv, a);
+            return;
+        }
+
+        a->len += (size_t) n;
+        a->buf[a->len] = '\0';
+
+        nl = strchr(a->buf, '\n');
+        if (nl != NULL) {
+            *nl = '\0';
+            server_admin_command(srv, a, a->buf);
+            return;
+        }
+
+        if (a->len == sizeof(a->buf) - 1) {
+            snprintf(srv->reply, sizeof(srv->reply),
+                     "error command line too long\n");
+            server_admin_command(srv, a, NULL);
+            return;
+        }
+    }
+}
+
+
+/*
+ * Run one admin command and answer it.  The reply is a few KiB at most
+ * and the socket is fresh, so one non-blocking send() takes it whole.
+ */
+static void
+server_admin_command(server_t *srv, server_admin_t *a, const char *cmd)
+{
+    size_t  len;
+
+    if (cmd == NULL) {
+        /* srv->reply already holds the error */
+
+    } else if (strcmp(cmd, "reload") == 0) {
+        log_info("reload requested on the admin socket by uid %ld pid %ld",
+                 (long) a->uid, (long) a->pid);
+        (void) server_reload(srv);
+
+    } else if (strcmp(cmd, "status") == 0) {
+        snprintf(srv->reply, sizeof(srv->reply),
+                 "ok pid %ld policy %s connections %u\n", (long) getpid(),
+                 srv->policy ? pol_version(srv->policy) : "built-in",
+                 srv->nconns);
+
+    } else {
+        snprintf(srv->reply, sizeof(srv->reply),
+                 "error unknown command (expected reload or status)\n");
+    }
+
+    len = strlen(srv->reply);
+    if (send(a->ev.fd, srv->reply, len, MSG_NOSIGNAL | MSG_DONTWAIT)
+        != (ssize_t) len)
+    {
+        log_warn("admin socket: could not send the whole reply");
+    }
+
+    server_admin_close(srv, a);
+}
+
+
+static void
+server_admin_close(server_t *srv, server_admin_t *a)
+{
+    (void) epoll_ctl(srv->epfd, EPOLL_CTL_DEL, a->ev.fd, NULL);
+    close(a->ev.fd);
+    a->ev.fd = -1;
+    a->len = 0;
+}
+
+
+/* The decision's view of the identity settings. */
+static void
+server_identity_conf(server_t *srv)
+{
+    srv->dconf.keys = srv->keys;
+    srv->dconf.session_idle_ms = srv->cfg.session_idle_ms;
+    srv->dconf.assertion_ttl_ms = srv->cfg.assertion_ttl_ms;
+}
+
+
+int
+server_attach_store(server_t *srv, store_t *st, server_err_t *err)
+{
+    char  msg[512];
+
+    srv->store = st;
+
+    if (srv->cfg.portal_listen[0] == '\0') {
+        return 0;
+    }
+
+    if (srv->keys == NULL) {
+        server_seterr(err, "portal_listen needs identity_keys");
+        return -1;
+    }
+
+    if (portal_start(&srv->portal, &srv->cfg, st, srv->keys, msg,
+                     sizeof(msg))
+        != 0)
+    {
+        server_seterr(err, "portal: %s", msg);
+        return -1;
+    }
+
+    log_info("sign-in portal on %s", srv->cfg.portal_listen);
+
+    return 0;
 }

@@ -38,6 +38,14 @@ int server_init(server_t **srv, const config_t *cfg,
     const server_opts_t *opts, server_err_t *err);
 
 /*
+ * Give the server its store (owned by the caller; it must outlive the
+ * server) and start the sign-in portal if one is configured, so that a
+ * portal that cannot start is a start-up error.  Call from the main
+ * thread, after server_init() and before server_run().
+ */
+int server_attach_store(server_t *srv, store_t *st, server_err_t *err);
+
+/*
  * Serve decisions from st until SIGTERM or SIGINT, then stop accepting,
  * answer the requests already received, flush answers for up to
  * shutdown_timeout and close every connection.  SIGHUP re-reads the

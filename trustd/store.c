@@ -5,6 +5,8 @@
  *     meta      "schema_version" -> u32 big-endian
  *     devices   32-byte certificate fingerprint -> device record
  *     audit     u64 big-endian sequence number -> audit record
+ *     users     user name (no NUL) -> user record          (schema 2)
+ *     sessions  32-character session id -> session record  (schema 2)
  *
  * Records are serialized explicitly, big-endian, starting with a record
  * version byte, so that the on-disk format does not depend on the
@@ -15,6 +17,21 @@
  *                enrolled_by, each as u16 length + bytes
  *     audit v1:  u8 version, i64 time, then actor, action, subject,
  *                detail, each as u16 length + bytes
+ *     user v1:   u8 version, u8 totp_state, u8 totp_algo, u8 totp_digits,
+ *                u8 disabled, u32 failures, u64 totp_last_counter,
+ *                i64 last_failure, i64 locked_until, i64 created_at,
+ *                i64 updated_at, then display, pwhash, created_by as
+ *                u16 length + bytes, totp_sealed as u16 length + bytes,
+ *                u8 ngroups and that many groups as u16 length + bytes
+ *     session v1: u8 version, u8 flags (1 has_device, 2 revoked),
+ *                u32 methods, i64 created_at, i64 mfa_at, i64 last_seen,
+ *                i64 expires_at, i64 revoked_at, 32-byte device
+ *                fingerprint (zero without a device), then user, source
+ *                as u16 length + bytes
+ *
+ * Schema history: 1 meta, devices, audit; 2 adds users and sessions.
+ * store_open() with write access migrates an older store in the same
+ * write transaction that opens it.
  */
 
 #include <errno.h>
@@ -34,8 +51,16 @@
 #define STORE_MAX_DBS           16
 #define STORE_DEVICE_REC_V1     1
 #define STORE_AUDIT_REC_V1      1
+#define STORE_USER_REC_V1       1
+#define STORE_SESSION_REC_V1    1
 #define STORE_REC_MAX           1024
+#define STORE_USER_REC_MAX      2048
 #define STORE_SCHEMA_KEY        "schema_version"
+#define STORE_TOTP_ALGO_MAX     2       /* id_totp_algo_t: SHA-1/256/512 */
+#define STORE_SESSION_HAS_DEVICE  0x01
+#define STORE_SESSION_REVOKED     0x02
+#define STORE_LOGIN_ACTOR       "portal"
+#define STORE_SYSTEM_ACTOR      "system"
 
 
 struct store_s {
@@ -43,6 +68,9 @@ struct store_s {
     MDB_dbi      meta;
     MDB_dbi      devices;
     MDB_dbi      audit;
+    MDB_dbi      users;
+    MDB_dbi      sessions;
+    int          identity;      /* users and sessions are open */
     unsigned     flags;
 };
 
@@ -79,9 +107,21 @@ static void store_mdb_err(store_t *st, store_err_t *err, int rc,
 static int store_txn_begin(store_t *st, unsigned flags, MDB_txn **txn,
     store_err_t *err);
 static int store_open_dbs(store_t *st, store_err_t *err);
-static int store_check_schema(store_t *st, MDB_txn *txn, int create,
+static int store_schema_read(store_t *st, MDB_txn *txn, uint32_t *version,
     store_err_t *err);
+static int store_schema_write(store_t *st, MDB_txn *txn, uint32_t version,
+    store_err_t *err);
+static int store_open_identity_dbs(store_t *st, MDB_txn *txn,
+    unsigned dbflags, store_err_t *err);
+static int store_migrate(store_t *st, MDB_txn *txn, uint32_t from,
+    store_err_t *err);
+static void store_put_u8(store_wr_t *w, uint8_t v);
 static void store_put_u16(store_wr_t *w, uint16_t v);
+static void store_put_u32(store_wr_t *w, uint32_t v);
+static void store_put_bytes(store_wr_t *w, const uint8_t *p, size_t len);
+static int store_get_u32(store_rd_t *r, uint32_t *v);
+static int store_get_bytes(store_rd_t *r, uint8_t *dst, size_t size,
+    size_t *len);
 static void store_put_u64(store_wr_t *w, uint64_t v);
 static void store_put_str(store_wr_t *w, const char *s);
 static int store_get_u8(store_rd_t *r, uint8_t *v);
@@ -112,6 +152,32 @@ static int store_device_iterate(store_t *st, MDB_txn *txn,
     store_device_cb cb, void *arg, store_err_t *err);
 static void store_be64(uint8_t *p, uint64_t v);
 static uint64_t store_get_be64(const uint8_t *p);
+static void store_clean(char *dst, size_t size, const char *src);
+static int store_identity_ready(const store_t *st, store_err_t *err);
+static int store_user_check(const store_user_t *u, store_err_t *err);
+static size_t store_user_encode(const store_user_t *u, uint8_t *buf,
+    size_t size);
+static int store_user_decode(const MDB_val *key, const MDB_val *val,
+    store_user_t *u, store_err_t *err);
+static int store_user_read(store_t *st, MDB_txn *txn, const char *name,
+    store_user_t *u, store_err_t *err);
+static int store_user_put(store_t *st, MDB_txn *txn, const store_user_t *u,
+    unsigned flags, const char *what, store_err_t *err);
+static int store_user_write(store_t *st, const store_user_t *u,
+    const char *actor, const char *action, const char *detail, int revoke,
+    unsigned *revoked, store_err_t *err);
+static int store_session_check(const store_session_t *s, store_err_t *err);
+static size_t store_session_encode(const store_session_t *s, uint8_t *buf,
+    size_t size);
+static int store_session_decode(const MDB_val *key, const MDB_val *val,
+    store_session_t *s, store_err_t *err);
+static int store_session_read(store_t *st, MDB_txn *txn, const char *sid,
+    store_session_t *s, store_err_t *err);
+static int store_session_put(store_t *st, MDB_txn *txn,
+    const store_session_t *s, unsigned flags, const char *what,
+    store_err_t *err);
+static int store_session_revoke_all(store_t *st, MDB_txn *txn,
+    const char *user, int64_t now, unsigned *count, store_err_t *err);
 
 
 static void
@@ -326,11 +392,17 @@ failed:
 }
 
 
-/* Open the named databases once; the handles live as long as the env. */
+/*
+ * Open the named databases once; the handles live as long as the env.
+ * With write access this is one write transaction that also creates a
+ * new store or migrates an older one, so a crash leaves the store either
+ * as it was or fully upgraded.
+ */
 static int
 store_open_dbs(store_t *st, store_err_t *err)
 {
     MDB_txn   *txn;
+    uint32_t   version;
     unsigned   dbflags, txnflags;
     int        rc, create;
 
@@ -358,13 +430,51 @@ store_open_dbs(store_t *st, store_err_t *err)
         goto failed;
     }
 
-    if (store_check_schema(st, txn, create, err) != 0) {
+    rc = store_schema_read(st, txn, &version, err);
+    if (rc == -1) {
+        goto failed;
+    }
+
+    if (rc == STORE_NOTFOUND) {
+        if (!create) {
+            store_seterr(err, "store has not been initialized (no schema)");
+            goto failed;
+        }
+
+        /* a new store */
+        if (store_open_identity_dbs(st, txn, MDB_CREATE, err) != 0
+            || store_schema_write(st, txn, STORE_SCHEMA_VERSION, err) != 0)
+        {
+            goto failed;
+        }
+
+    } else if (version > STORE_SCHEMA_VERSION) {
+        store_seterr(err, "store schema version %u is newer than this "
+                     "program supports (%u); upgrade ztgate",
+                     version, STORE_SCHEMA_VERSION);
+        goto failed;
+
+    } else if (version == 0) {
+        store_seterr(err, "store schema version %u is invalid", version);
+        goto failed;
+
+    } else if (version < STORE_SCHEMA_VERSION) {
+        /*
+         * A read-only opener cannot migrate: it sees what the old
+         * schema has (no users, no sessions) until a writer opens it.
+         */
+        if (create && store_migrate(st, txn, version, err) != 0) {
+            goto failed;
+        }
+
+    } else if (store_open_identity_dbs(st, txn, 0, err) != 0) {
         goto failed;
     }
 
     /* committing (even a read-only txn) keeps the dbi handles open */
     rc = mdb_txn_commit(txn);
     if (rc != MDB_SUCCESS) {
+        st->identity = 0;
         store_mdb_err(st, err, rc, "cannot initialize store");
         return -1;
     }
@@ -373,45 +483,28 @@ store_open_dbs(store_t *st, store_err_t *err)
 
 failed:
 
+    st->identity = 0;
     mdb_txn_abort(txn);
 
     return -1;
 }
 
 
+/* 0 and *version, STORE_NOTFOUND for a store without one, or -1. */
 static int
-store_check_schema(store_t *st, MDB_txn *txn, int create, store_err_t *err)
+store_schema_read(store_t *st, MDB_txn *txn, uint32_t *version,
+    store_err_t *err)
 {
-    MDB_val    key, val;
-    uint8_t    buf[4];
-    uint32_t   version;
-    int        rc;
+    MDB_val   key, val;
+    uint8_t  *p;
+    int       rc;
 
     key.mv_data = (void *) STORE_SCHEMA_KEY;
     key.mv_size = sizeof(STORE_SCHEMA_KEY) - 1;
 
     rc = mdb_get(txn, st->meta, &key, &val);
-
     if (rc == MDB_NOTFOUND) {
-        if (!create) {
-            store_seterr(err, "store has not been initialized (no schema)");
-            return -1;
-        }
-
-        buf[0] = (uint8_t) (STORE_SCHEMA_VERSION >> 24);
-        buf[1] = (uint8_t) (STORE_SCHEMA_VERSION >> 16);
-        buf[2] = (uint8_t) (STORE_SCHEMA_VERSION >> 8);
-        buf[3] = (uint8_t) STORE_SCHEMA_VERSION;
-        val.mv_data = buf;
-        val.mv_size = sizeof(buf);
-
-        rc = mdb_put(txn, st->meta, &key, &val, 0);
-        if (rc != MDB_SUCCESS) {
-            store_mdb_err(st, err, rc, "cannot write store schema version");
-            return -1;
-        }
-
-        return 0;
+        return STORE_NOTFOUND;
     }
 
     if (rc != MDB_SUCCESS) {
@@ -424,21 +517,110 @@ store_check_schema(store_t *st, MDB_txn *txn, int create, store_err_t *err)
         return -1;
     }
 
-    version = ((uint32_t) ((uint8_t *) val.mv_data)[0] << 24)
-              | ((uint32_t) ((uint8_t *) val.mv_data)[1] << 16)
-              | ((uint32_t) ((uint8_t *) val.mv_data)[2] << 8)
-              | (uint32_t) ((uint8_t *) val.mv_data)[3];
+    p = val.mv_data;
+    *version = ((uint32_t) p[0] << 24) | ((uint32_t) p[1] << 16)
+               | ((uint32_t) p[2] << 8) | (uint32_t) p[3];
 
-    if (version > STORE_SCHEMA_VERSION) {
-        store_seterr(err, "store schema version %u is newer than this "
-                     "program supports (%u); upgrade ztgate",
-                     version, STORE_SCHEMA_VERSION);
+    return 0;
+}
+
+
+static int
+store_schema_write(store_t *st, MDB_txn *txn, uint32_t version,
+    store_err_t *err)
+{
+    MDB_val  key, val;
+    uint8_t  buf[4];
+    int      rc;
+
+    buf[0] = (uint8_t) (version >> 24);
+    buf[1] = (uint8_t) (version >> 16);
+    buf[2] = (uint8_t) (version >> 8);
+    buf[3] = (uint8_t) version;
+
+    key.mv_data = (void *) STORE_SCHEMA_KEY;
+    key.mv_size = sizeof(STORE_SCHEMA_KEY) - 1;
+    val.mv_data = buf;
+    val.mv_size = sizeof(buf);
+
+    rc = mdb_put(txn, st->meta, &key, &val, 0);
+    if (rc != MDB_SUCCESS) {
+        store_mdb_err(st, err, rc, "cannot write store schema version");
         return -1;
     }
 
-    if (version < STORE_SCHEMA_VERSION) {
-        /* version 1 is the first; there is nothing to migrate from yet */
-        store_seterr(err, "store schema version %u is invalid", version);
+    return 0;
+}
+
+
+/* The databases of schema 2.  Without MDB_CREATE a missing one is damage. */
+static int
+store_open_identity_dbs(store_t *st, MDB_txn *txn, unsigned dbflags,
+    store_err_t *err)
+{
+    int  rc;
+
+    rc = mdb_dbi_open(txn, "users", dbflags, &st->users);
+    if (rc == MDB_SUCCESS) {
+        rc = mdb_dbi_open(txn, "sessions", dbflags, &st->sessions);
+    }
+
+    if (rc == MDB_NOTFOUND) {
+        store_seterr(err, "store is damaged: schema version %u without "
+                     "its users and sessions databases",
+                     STORE_SCHEMA_VERSION);
+        return -1;
+    }
+
+    if (rc != MDB_SUCCESS) {
+        store_mdb_err(st, err, rc, "cannot open store databases");
+        return -1;
+    }
+
+    st->identity = 1;
+
+    return 0;
+}
+
+
+/*
+ * Bring a store of schema version from up to STORE_SCHEMA_VERSION inside
+ * txn, one step per version, and record it in the audit log.
+ */
+static int
+store_migrate(store_t *st, MDB_txn *txn, uint32_t from, store_err_t *err)
+{
+    uint32_t  v;
+    char      detail[64];
+
+    for (v = from; v < STORE_SCHEMA_VERSION; v++) {
+        switch (v) {
+
+        case 1:
+            /* 1 -> 2: users and sessions, both empty */
+            if (store_open_identity_dbs(st, txn, MDB_CREATE, err) != 0) {
+                return -1;
+            }
+            break;
+
+        default:
+            store_seterr(err, "no migration from store schema version %u",
+                         v);
+            return -1;
+        }
+    }
+
+    if (store_schema_write(st, txn, STORE_SCHEMA_VERSION, err) != 0) {
+        return -1;
+    }
+
+    snprintf(detail, sizeof(detail), "schema %u -> %u", from,
+             STORE_SCHEMA_VERSION);
+
+    if (store_audit_append(st, txn, STORE_SYSTEM_ACTOR, "store.migrate",
+                           "store", detail, (int64_t) time(NULL), err)
+        != 0)
+    {
         return -1;
     }
 
@@ -594,6 +776,18 @@ store_get_be64(const uint8_t *p)
 
 
 static void
+store_put_u8(store_wr_t *w, uint8_t v)
+{
+    if (w->end - w->p < 1) {
+        w->overflow = 1;
+        return;
+    }
+
+    *w->p++ = v;
+}
+
+
+static void
 store_put_u16(store_wr_t *w, uint16_t v)
 {
     if (w->end - w->p < 2) {
@@ -617,6 +811,45 @@ store_put_u64(store_wr_t *w, uint64_t v)
 
     store_be64(w->p, v);
     w->p += 8;
+}
+
+
+static void
+store_put_u32(store_wr_t *w, uint32_t v)
+{
+    if (w->end - w->p < 4) {
+        w->overflow = 1;
+        return;
+    }
+
+    w->p[0] = (uint8_t) (v >> 24);
+    w->p[1] = (uint8_t) (v >> 16);
+    w->p[2] = (uint8_t) (v >> 8);
+    w->p[3] = (uint8_t) v;
+    w->p += 4;
+}
+
+
+/* Opaque bytes: u16 length + bytes. */
+static void
+store_put_bytes(store_wr_t *w, const uint8_t *p, size_t len)
+{
+    if (len > UINT16_MAX) {
+        w->overflow = 1;
+        return;
+    }
+
+    store_put_u16(w, (uint16_t) len);
+
+    if (w->overflow || (size_t) (w->end - w->p) < len) {
+        w->overflow = 1;
+        return;
+    }
+
+    if (len > 0) {
+        memcpy(w->p, p, len);
+        w->p += len;
+    }
 }
 
 
@@ -681,6 +914,45 @@ store_get_u64(store_rd_t *r, uint64_t *v)
 
     *v = store_get_be64(r->p);
     r->p += 8;
+
+    return 0;
+}
+
+
+static int
+store_get_u32(store_rd_t *r, uint32_t *v)
+{
+    if (r->end - r->p < 4) {
+        return -1;
+    }
+
+    *v = ((uint32_t) r->p[0] << 24) | ((uint32_t) r->p[1] << 16)
+         | ((uint32_t) r->p[2] << 8) | (uint32_t) r->p[3];
+    r->p += 4;
+
+    return 0;
+}
+
+
+/* Opaque bytes written by store_put_bytes(); at most size of them. */
+static int
+store_get_bytes(store_rd_t *r, uint8_t *dst, size_t size, size_t *len)
+{
+    uint16_t  n;
+
+    if (store_get_u16(r, &n) != 0
+        || (size_t) (r->end - r->p) < n
+        || (size_t) n > size)
+    {
+        return -1;
+    }
+
+    if (n > 0) {
+        memcpy(dst, r->p, n);
+        r->p += n;
+    }
+
+    *len = n;
 
     return 0;
 }
@@ -1583,6 +1855,1734 @@ store_fp_hex(const uint8_t fp[STORE_FP_LEN], char hex[2 * STORE_FP_LEN + 1])
 }
 
 
+/* ---- identity: users and sessions ------------------------------------ */
+
+int
+store_user_name_ok(const char *name)
+{
+    size_t  len;
+
+    len = strlen(name);
+
+    if (len == 0 || len >= STORE_NAME_MAX) {
+        return 0;
+    }
+
+    if (!((name[0] >= 'a' && name[0] <= 'z')
+          || (name[0] >= '0' && name[0] <= '9')))
+    {
+        return 0;
+    }
+
+    return strspn(name, "abcdefghijklmnopqrstuvwxyz0123456789._-") == len;
+}
+
+
+int
+store_group_name_ok(const char *name)
+{
+    size_t  len;
+
+    len = strlen(name);
+
+    if (len == 0 || len >= STORE_NAME_MAX) {
+        return 0;
+    }
+
+    if (!((name[0] >= 'a' && name[0] <= 'z')
+          || (name[0] >= '0' && name[0] <= '9')))
+    {
+        return 0;
+    }
+
+    return strspn(name, "abcdefghijklmnopqrstuvwxyz0123456789._-@") == len;
+}
+
+
+int
+store_sid_ok(const char *sid)
+{
+    size_t  len;
+
+    len = strlen(sid);
+
+    return len == STORE_SID_LEN
+           && strspn(sid, "0123456789abcdef") == STORE_SID_LEN;
+}
+
+
+const char *
+store_totp_state_name(store_totp_state_t state)
+{
+    switch (state) {
+    case STORE_TOTP_NONE:    return "none";
+    case STORE_TOTP_PENDING: return "pending";
+    case STORE_TOTP_ACTIVE:  return "active";
+    default:                 return "invalid";
+    }
+}
+
+
+/*
+ * Copy text that comes from the network (a source address, a reason) into
+ * an audit field: control characters become '?', too long is truncated.
+ */
+static void
+store_clean(char *dst, size_t size, const char *src)
+{
+    size_t  i;
+
+    if (src == NULL) {
+        src = "";
+    }
+
+    for (i = 0; i + 1 < size && src[i] != '\0'; i++) {
+        dst[i] = ((unsigned char) src[i] < 0x20 || src[i] == 0x7f)
+                 ? '?' : src[i];
+    }
+
+    dst[i] = '\0';
+}
+
+
+/* A read-only opener of a schema 1 store has no users and sessions. */
+static int
+store_identity_ready(const store_t *st, store_err_t *err)
+{
+    if (!st->identity) {
+        store_seterr(err, "store schema version 1 has no users or sessions "
+                     "yet; open it once with write access to upgrade it");
+        return 0;
+    }
+
+    return 1;
+}
+
+
+static int
+store_user_check(const store_user_t *u, store_err_t *err)
+{
+    unsigned  i, j;
+
+    if (!store_text_ok(u->name, sizeof(u->name), 0)
+        || !store_user_name_ok(u->name))
+    {
+        store_seterr(err, "invalid user name \"%.*s\": use a-z, 0-9 and "
+                     ". _ - (1 to %d characters, starting with a letter "
+                     "or a digit)", (int) (STORE_NAME_MAX - 1),
+                     store_text_ok(u->name, sizeof(u->name), 1)
+                     ? u->name : "?", STORE_NAME_MAX - 1);
+        return -1;
+    }
+
+    if (!store_text_ok(u->display, sizeof(u->display), 1)) {
+        store_seterr(err, "user %s: the display name must be text of at "
+                     "most %zu bytes without control characters", u->name,
+                     sizeof(u->display) - 1);
+        return -1;
+    }
+
+    if (u->ngroups > STORE_MAX_GROUPS) {
+        store_seterr(err, "user %s: at most %d groups", u->name,
+                     STORE_MAX_GROUPS);
+        return -1;
+    }
+
+    for (i = 0; i < u->ngroups; i++) {
+        if (!store_text_ok(u->groups[i], sizeof(u->groups[i]), 0)
+            || !store_group_name_ok(u->groups[i]))
+        {
+            store_seterr(err, "user %s: invalid group name \"%.*s\": use "
+                         "a-z, 0-9 and . _ - @ (1 to %d characters, "
+                         "starting with a letter or a digit)", u->name,
+                         (int) (STORE_NAME_MAX - 1),
+                         store_text_ok(u->groups[i], sizeof(u->groups[i]),
+                                       1)
+                         ? u->groups[i] : "?", STORE_NAME_MAX - 1);
+            return -1;
+        }
+
+        for (j = 0; j < i; j++) {
+            if (strcmp(u->groups[i], u->groups[j]) == 0) {
+                store_seterr(err, "user %s: group \"%s\" given twice",
+                             u->name, u->groups[i]);
+                return -1;
+            }
+        }
+    }
+
+    if (!store_text_ok(u->pwhash, sizeof(u->pwhash), 1)) {
+        store_seterr(err, "user %s: malformed password hash", u->name);
+        return -1;
+    }
+
+    if (u->totp_state != STORE_TOTP_NONE
+        && u->totp_state != STORE_TOTP_PENDING
+        && u->totp_state != STORE_TOTP_ACTIVE)
+    {
+        store_seterr(err, "user %s: invalid TOTP state %d", u->name,
+                     (int) u->totp_state);
+        return -1;
+    }
+
+    if (u->totp_sealed_len > sizeof(u->totp_sealed)) {
+        store_seterr(err, "user %s: sealed TOTP secret too long", u->name);
+        return -1;
+    }
+
+    if (u->totp_state != STORE_TOTP_NONE
+        && (u->totp_sealed_len == 0
+            || u->totp_algo > STORE_TOTP_ALGO_MAX
+            || u->totp_digits < 6 || u->totp_digits > 8))
+    {
+        store_seterr(err, "user %s: an enrolled authenticator needs a "
+                     "sealed secret, a known algorithm and 6 to 8 digits",
+                     u->name);
+        return -1;
+    }
+
+    if (u->totp_algo > 255 || u->totp_digits > 255) {
+        store_seterr(err, "user %s: invalid TOTP parameters", u->name);
+        return -1;
+    }
+
+    if (!store_text_ok(u->created_by, sizeof(u->created_by), 1)) {
+        store_seterr(err, "user %s: invalid created_by", u->name);
+        return -1;
+    }
+
+    return 0;
+}
+
+
+static size_t
+store_user_encode(const store_user_t *u, uint8_t *buf, size_t size)
+{
+    store_wr_t  w;
+    unsigned    i;
+
+    w.p = buf;
+    w.end = buf + size;
+    w.overflow = 0;
+
+    store_put_u8(&w, STORE_USER_REC_V1);
+    store_put_u8(&w, (uint8_t) u->totp_state);
+    store_put_u8(&w, (uint8_t) u->totp_algo);
+    store_put_u8(&w, (uint8_t) u->totp_digits);
+    store_put_u8(&w, u->disabled ? 1 : 0);
+    store_put_u32(&w, (uint32_t) u->failures);
+    store_put_u64(&w, u->totp_last_counter);
+    store_put_u64(&w, (uint64_t) u->last_failure);
+    store_put_u64(&w, (uint64_t) u->locked_until);
+    store_put_u64(&w, (uint64_t) u->created_at);
+    store_put_u64(&w, (uint64_t) u->updated_at);
+    store_put_str(&w, u->display);
+    store_put_str(&w, u->pwhash);
+    store_put_str(&w, u->created_by);
+    store_put_bytes(&w, u->totp_sealed, u->totp_sealed_len);
+    store_put_u8(&w, (uint8_t) u->ngroups);
+
+    for (i = 0; i < u->ngroups && i < STORE_MAX_GROUPS; i++) {
+        store_put_str(&w, u->groups[i]);
+    }
+
+    if (w.overflow) {
+        return 0;
+    }
+
+    return (size_t) (w.p - buf);
+}
+
+
+static int
+store_user_decode(const MDB_val *key, const MDB_val *val, store_user_t *u,
+    store_err_t *err)
+{
+    store_rd_t  r;
+    uint8_t     version, state, algo, digits, disabled, ngroups;
+    uint32_t    failures;
+    uint64_t    last_failure, locked_until, created, updated;
+    unsigned    i;
+
+    memset(u, 0, sizeof(*u));
+
+    if (key->mv_size == 0 || key->mv_size >= sizeof(u->name)) {
+        store_seterr(err, "corrupt user record: key of %zu bytes",
+                     key->mv_size);
+        return -1;
+    }
+
+    memcpy(u->name, key->mv_data, key->mv_size);
+    u->name[key->mv_size] = '\0';
+
+    if (!store_user_name_ok(u->name)) {
+        memset(u, 0, sizeof(*u));
+        store_seterr(err, "corrupt user record: invalid key");
+        return -1;
+    }
+
+    r.p = val->mv_data;
+    r.end = r.p + val->mv_size;
+
+    if (store_get_u8(&r, &version) != 0) {
+        goto corrupt;
+    }
+
+    if (version != STORE_USER_REC_V1) {
+        store_seterr(err, "user %s: record version %u not supported",
+                     u->name, version);
+        memset(u, 0, sizeof(*u));
+        return -1;
+    }
+
+    if (store_get_u8(&r, &state) != 0
+        || state > STORE_TOTP_ACTIVE
+        || store_get_u8(&r, &algo) != 0
+        || store_get_u8(&r, &digits) != 0
+        || store_get_u8(&r, &disabled) != 0
+        || disabled > 1
+        || store_get_u32(&r, &failures) != 0
+        || store_get_u64(&r, &u->totp_last_counter) != 0
+        || store_get_u64(&r, &last_failure) != 0
+        || store_get_u64(&r, &locked_until) != 0
+        || store_get_u64(&r, &created) != 0
+        || store_get_u64(&r, &updated) != 0
+        || store_get_str(&r, u->display, sizeof(u->display)) != 0
+        || store_get_str(&r, u->pwhash, sizeof(u->pwhash)) != 0
+        || store_get_str(&r, u->created_by, sizeof(u->created_by)) != 0
+        || store_get_bytes(&r, u->totp_sealed, sizeof(u->totp_sealed),
+                           &u->totp_sealed_len) != 0
+        || store_get_u8(&r, &ngroups) != 0
+        || ngroups > STORE_MAX_GROUPS)
+    {
+        goto corrupt;
+    }
+
+    for (i = 0; i < ngroups; i++) {
+        if (store_get_str(&r, u->groups[i], sizeof(u->groups[i])) != 0) {
+            goto corrupt;
+        }
+    }
+
+    if (r.p != r.end) {
+        goto corrupt;
+    }
+
+    u->totp_state = (store_totp_state_t) state;
+    u->totp_algo = algo;
+    u->totp_digits = digits;
+    u->disabled = disabled;
+    u->failures = failures;
+    u->last_failure = (int64_t) last_failure;
+    u->locked_until = (int64_t) locked_until;
+    u->created_at = (int64_t) created;
+    u->updated_at = (int64_t) updated;
+    u->ngroups = ngroups;
+
+    return 0;
+
+corrupt:
+
+    store_seterr(err, "user %s: corrupt record (%zu bytes)", u->name,
+                 val->mv_size);
+    memset(u, 0, sizeof(*u));
+
+    return -1;
+}
+
+
+/* Read user name in txn: 0, STORE_NOTFOUND (also for an invalid name), -1. */
+static int
+store_user_read(store_t *st, MDB_txn *txn, const char *name,
+    store_user_t *u, store_err_t *err)
+{
+    MDB_val  key, val;
+    int      rc;
+
+    if (!store_user_name_ok(name)) {
+        store_seterr(err, "no such user (not a valid user name)");
+        return STORE_NOTFOUND;
+    }
+
+    key.mv_data = (void *) (uintptr_t) name;
+    key.mv_size = strlen(name);
+
+    rc = mdb_get(txn, st->users, &key, &val);
+    if (rc == MDB_NOTFOUND) {
+        store_seterr(err, "no user \"%s\"", name);
+        return STORE_NOTFOUND;
+    }
+
+    if (rc != MDB_SUCCESS) {
+        store_mdb_err(st, err, rc, "cannot read user");
+        return -1;
+    }
+
+    return store_user_decode(&key, &val, u, err);
+}
+
+
+static int
+store_user_put(store_t *st, MDB_txn *txn, const store_user_t *u,
+    unsigned flags, const char *what, store_err_t *err)
+{
+    MDB_val  key, val;
+    uint8_t  buf[STORE_USER_REC_MAX];
+    size_t   len;
+    int      rc;
+
+    len = store_user_encode(u, buf, sizeof(buf));
+    if (len == 0) {
+        store_seterr(err, "user %s: record too large", u->name);
+        return -1;
+    }
+
+    key.mv_data = (void *) (uintptr_t) u->name;
+    key.mv_size = strlen(u->name);
+    val.mv_data = buf;
+    val.mv_size = len;
+
+    rc = mdb_put(txn, st->users, &key, &val, flags);
+    if (rc == MDB_KEYEXIST) {
+        store_seterr(err, "user %s already exists", u->name);
+        return -1;
+    }
+
+    if (rc != MDB_SUCCESS) {
+        store_mdb_err(st, err, rc, what);
+        return -1;
+    }
+
+    return 0;
+}
+
+
+int
+store_user_get(store_view_t *v, const char *name, store_user_t *out,
+    store_err_t *err)
+{
+    if (v == NULL || !v->active) {
+        store_seterr(err, "user lookup outside a read view");
+        return -1;
+    }
+
+    if (!store_identity_ready(v->st, err)) {
+        return STORE_NOTFOUND;
+    }
+
+    return store_user_read(v->st, v->txn, name, out, err);
+}
+
+
+int
+store_user_find(store_t *st, const char *name, store_user_t *out,
+    store_err_t *err)
+{
+    MDB_txn  *txn;
+    int       rc;
+
+    if (!store_identity_ready(st, err)) {
+        return STORE_NOTFOUND;
+    }
+
+    if (store_txn_begin(st, MDB_RDONLY, &txn, err) != 0) {
+        return -1;
+    }
+
+    rc = store_user_read(st, txn, name, out, err);
+
+    mdb_txn_abort(txn);
+
+    return rc;
+}
+
+
+int
+store_user_create(store_t *st, const store_user_t *u, const char *actor,
+    store_err_t *err)
+{
+    store_user_t   rec;
+    MDB_txn       *txn;
+    char           detail[256];
+    size_t         len;
+    unsigned       i;
+    int64_t        now;
+
+    if (store_writable(st, err) != 0) {
+        return -1;
+    }
+
+    rec = *u;
+    snprintf(rec.created_by, sizeof(rec.created_by), "%s",
+             actor != NULL && actor[0] != '\0' ? actor : "unknown");
+
+    if (store_user_check(&rec, err) != 0) {
+        return -1;
+    }
+
+    now = (int64_t) time(NULL);
+    rec.created_at = now;
+    rec.updated_at = now;
+
+    len = (size_t) snprintf(detail, sizeof(detail), "groups ");
+    for (i = 0; i < rec.ngroups && len < sizeof(detail); i++) {
+        len += (size_t) snprintf(detail + len, sizeof(detail) - len, "%s%s",
+                                 i > 0 ? "," : "", rec.groups[i]);
+    }
+
+    if (rec.ngroups == 0) {
+        snprintf(detail, sizeof(detail), "no groups");
+    }
+
+    if (store_txn_begin(st, 0, &txn, err) != 0) {
+        return -1;
+    }
+
+    if (store_user_put(st, txn, &rec, MDB_NOOVERWRITE, "cannot create user",
+                       err)
+        != 0)
+    {
+        mdb_txn_abort(txn);
+        return -1;
+    }
+
+    return store_audit_commit(st, txn, rec.created_by, "user.create",
+                              rec.name, detail, now, "cannot create user",
+                              err);
+}
+
+
+static int
+store_user_write(store_t *st, const store_user_t *u, const char *actor,
+    const char *action, const char *detail, int revoke, unsigned *revoked,
+    store_err_t *err)
+{
+    store_user_t   old, rec;
+    MDB_txn       *txn;
+    char           text[256];
+    unsigned       n;
+    int64_t        now;
+    int            rc;
+
+    if (revoked != NULL) {
+        *revoked = 0;
+    }
+
+    if (store_writable(st, err) != 0) {
+        return -1;
+    }
+
+    if (action == NULL || action[0] == '\0') {
+        store_seterr(err, "user update without an audit action");
+        return -1;
+    }
+
+    rec = *u;
+
+    if (store_user_check(&rec, err) != 0) {
+        return -1;
+    }
+
+    now = (int64_t) time(NULL);
+
+    if (store_txn_begin(st, 0, &txn, err) != 0) {
+        return -1;
+    }
+
+    rc = store_user_read(st, txn, rec.name, &old, err);
+    if (rc != 0) {
+        mdb_txn_abort(txn);
+        return rc;
+    }
+
+    memcpy(rec.created_by, old.created_by, sizeof(rec.created_by));
+    rec.created_at = old.created_at;
+    rec.updated_at = now;
+
+    /* a copy read before a sign-in must not reopen the code it used */
+    if (rec.totp_sealed_len == old.totp_sealed_len
+        && memcmp(rec.totp_sealed, old.totp_sealed, rec.totp_sealed_len)
+           == 0
+        && rec.totp_last_counter < old.totp_last_counter)
+    {
+        rec.totp_last_counter = old.totp_last_counter;
+    }
+
+    if (store_user_put(st, txn, &rec, 0, "cannot update user", err) != 0) {
+        goto failed;
+    }
+
+    store_clean(text, sizeof(text), detail);
+
+    if (revoke) {
+        if (store_session_revoke_all(st, txn, rec.name, now, &n, err) != 0)
+        {
+            goto failed;
+        }
+
+        if (revoked != NULL) {
+            *revoked = n;
+        }
+
+        store_clean(text, sizeof(text) - 32, detail);
+        snprintf(text + strlen(text), sizeof(text) - strlen(text),
+                 "%s%u sessions revoked", text[0] != '\0' ? "; " : "", n);
+    }
+
+    return store_audit_commit(st, txn, actor, action, rec.name, text, now,
+                              "cannot update user", err);
+
+failed:
+
+    mdb_txn_abort(txn);
+
+    return -1;
+}
+
+
+int
+store_user_update(store_t *st, const store_user_t *u, const char *actor,
+    const char *action, const char *detail, store_err_t *err)
+{
+    return store_user_write(st, u, actor, action, detail, 0, NULL, err);
+}
+
+
+int
+store_user_update_revoke(store_t *st, const store_user_t *u,
+    const char *actor, const char *action, const char *detail,
+    unsigned *revoked, store_err_t *err)
+{
+    return store_user_write(st, u, actor, action, detail, 1, revoked, err);
+}
+
+
+int
+store_user_delete(store_t *st, const char *name, const char *actor,
+    store_err_t *err)
+{
+    store_user_t   u;
+    MDB_txn       *txn;
+    MDB_val        key;
+    char           detail[64];
+    unsigned       n;
+    int64_t        now;
+    int            rc;
+
+    if (store_writable(st, err) != 0) {
+        return -1;
+    }
+
+    now = (int64_t) time(NULL);
+
+    if (store_txn_begin(st, 0, &txn, err) != 0) {
+        return -1;
+    }
+
+    rc = store_user_read(st, txn, name, &u, err);
+    if (rc != 0) {
+        mdb_txn_abort(txn);
+        return rc;
+    }
+
+    key.mv_data = u.name;
+    key.mv_size = strlen(u.name);
+
+    rc = mdb_del(txn, st->users, &key, NULL);
+    if (rc != MDB_SUCCESS) {
+        store_mdb_err(st, err, rc, "cannot delete user");
+        goto failed;
+    }
+
+    if (store_session_revoke_all(st, txn, u.name, now, &n, err) != 0) {
+        goto failed;
+    }
+
+    snprintf(detail, sizeof(detail), "%u sessions revoked", n);
+
+    return store_audit_commit(st, txn, actor, "user.delete", u.name, detail,
+                              now, "cannot delete user", err);
+
+failed:
+
+    mdb_txn_abort(txn);
+
+    return -1;
+}
+
+
+int
+store_user_list(store_t *st, store_user_cb cb, void *arg, store_err_t *err)
+{
+    MDB_txn        *txn;
+    MDB_cursor     *cur;
+    MDB_val         key, val;
+    store_user_t    u;
+    int             rc, ret;
+    MDB_cursor_op   op;
+
+    if (!st->identity) {
+        return 0;
+    }
+
+    if (store_txn_begin(st, MDB_RDONLY, &txn, err) != 0) {
+        return -1;
+    }
+
+    ret = -1;
+
+    rc = mdb_cursor_open(txn, st->users, &cur);
+    if (rc != MDB_SUCCESS) {
+        store_mdb_err(st, err, rc, "cannot read users");
+        goto done;
+    }
+
+    for (op = MDB_FIRST; ; op = MDB_NEXT) {
+        rc = mdb_cursor_get(cur, &key, &val, op);
+        if (rc == MDB_NOTFOUND) {
+            break;
+        }
+
+        if (rc != MDB_SUCCESS) {
+            store_mdb_err(st, err, rc, "cannot read users");
+            goto close;
+        }
+
+        if (store_user_decode(&key, &val, &u, err) != 0) {
+            goto close;
+        }
+
+        if (cb(&u, arg) != 0) {
+            break;
+        }
+    }
+
+    ret = 0;
+
+close:
+
+    mdb_cursor_close(cur);
+
+done:
+
+    mdb_txn_abort(txn);
+
+    return ret;
+}
+
+
+int
+store_login_failed(store_t *st, const char *name, int64_t now,
+    unsigned threshold, int64_t lock_seconds, const char *source,
+    const char *why, store_err_t *err)
+{
+    store_user_t   u;
+    MDB_txn       *txn;
+    const char    *subject;
+    char           src[64], reason[128], detail[256];
+    int            rc, locked;
+
+    if (store_writable(st, err) != 0) {
+        return -1;
+    }
+
+    if (!store_identity_ready(st, err)) {
+        return -1;
+    }
+
+    store_clean(src, sizeof(src), source);
+    store_clean(reason, sizeof(reason), why);
+
+    if (store_txn_begin(st, 0, &txn, err) != 0) {
+        return -1;
+    }
+
+    rc = store_user_read(st, txn, name, &u, err);
+    if (rc == -1) {
+        goto failed;
+    }
+
+    if (rc == STORE_NOTFOUND) {
+        /* attempts on names that do not exist are worth seeing too */
+        subject = store_user_name_ok(name) ? name : "-";
+        snprintf(detail, sizeof(detail), "from %s: %s (unknown user)",
+                 src[0] != '\0' ? src : "-", reason);
+
+        if (store_audit_commit(st, txn, STORE_LOGIN_ACTOR, "login.failure",
+                               subject, detail, now,
+                               "cannot record a failed sign-in", err)
+            != 0)
+        {
+            return -1;
+        }
+
+        store_seterr(err, "no user \"%s\"", subject);
+
+        return STORE_NOTFOUND;
+    }
+
+    if (u.failures < UINT32_MAX) {
+        u.failures++;
+    }
+
+    u.last_failure = now;
+    locked = 0;
+
+    if (threshold > 0 && lock_seconds > 0 && u.failures >= threshold
+        && u.locked_until <= now)
+    {
+        u.locked_until = now > INT64_MAX - lock_seconds
+                         ? INT64_MAX : now + lock_seconds;
+        locked = 1;
+    }
+
+    if (store_user_put(st, txn, &u, 0, "cannot record a failed sign-in",
+                       err)
+        != 0)
+    {
+        goto failed;
+    }
+
+    snprintf(detail, sizeof(detail), "from %s: %s (failure %u)",
+             src[0] != '\0' ? src : "-", reason, u.failures);
+
+    if (!locked) {
+        return store_audit_commit(st, txn, STORE_LOGIN_ACTOR,
+                                  "login.failure", u.name, detail, now,
+                                  "cannot record a failed sign-in", err);
+    }
+
+    if (store_audit_append(st, txn, STORE_LOGIN_ACTOR, "login.failure",
+                           u.name, detail, now, err)
+        != 0)
+    {
+        goto failed;
+    }
+
+    snprintf(detail, sizeof(detail), "%u failures: locked for %lld s",
+             u.failures, (long long) lock_seconds);
+
+    return store_audit_commit(st, txn, STORE_LOGIN_ACTOR, "user.locked",
+                              u.name, detail, now,
+                              "cannot record a failed sign-in", err);
+
+failed:
+
+    mdb_txn_abort(txn);
+
+    return -1;
+}
+
+
+int
+store_login_succeeded(store_t *st, const char *name, uint64_t counter,
+    int64_t now, const char *source, store_err_t *err)
+{
+    store_user_t   u;
+    MDB_txn       *txn;
+    char           src[64], detail[256];
+    int            rc, unlocked;
+
+    if (store_writable(st, err) != 0) {
+        return -1;
+    }
+
+    if (!store_identity_ready(st, err)) {
+        return -1;
+    }
+
+    store_clean(src, sizeof(src), source);
+
+    if (store_txn_begin(st, 0, &txn, err) != 0) {
+        return -1;
+    }
+
+    rc = store_user_read(st, txn, name, &u, err);
+    if (rc != 0) {
+        mdb_txn_abort(txn);
+        return rc;
+    }
+
+    if (u.disabled) {
+        store_seterr(err, "user %s is disabled", u.name);
+        goto failed;
+    }
+
+    if (u.locked_until > now) {
+        store_seterr(err, "user %s is locked", u.name);
+        goto failed;
+    }
+
+    /* the check that makes one code good for one sign-in only */
+    if (counter != 0 && counter <= u.totp_last_counter) {
+        mdb_txn_abort(txn);
+        store_seterr(err, "user %s: TOTP code already used", u.name);
+        return STORE_REPLAY;
+    }
+
+    if (counter != 0) {
+        u.totp_last_counter = counter;
+    }
+
+    unlocked = u.locked_until != 0;
+    u.failures = 0;
+    u.locked_until = 0;
+
+    if (store_user_put(st, txn, &u, 0, "cannot record a sign-in", err) != 0)
+    {
+        goto failed;
+    }
+
+    snprintf(detail, sizeof(detail), "from %s%s%s",
+             src[0] != '\0' ? src : "-", counter != 0 ? " with TOTP" : "",
+             unlocked ? "; lock had expired: unlocked" : "");
+
+    return store_audit_commit(st, txn, STORE_LOGIN_ACTOR, "login.success",
+                              u.name, detail, now,
+                              "cannot record a sign-in", err);
+
+failed:
+
+    mdb_txn_abort(txn);
+
+    return -1;
+}
+
+
+static int
+store_session_check(const store_session_t *s, store_err_t *err)
+{
+    if (!store_text_ok(s->sid, sizeof(s->sid), 0) || !store_sid_ok(s->sid))
+    {
+        store_seterr(err, "invalid session id: %d lowercase hex digits "
+                     "expected", STORE_SID_LEN);
+        return -1;
+    }
+
+    if (!store_text_ok(s->user, sizeof(s->user), 0)
+        || !store_user_name_ok(s->user))
+    {
+        store_seterr(err, "session: invalid user name");
+        return -1;
+    }
+
+    if (!store_text_ok(s->source, sizeof(s->source), 1)) {
+        store_seterr(err, "session: the source must be text without "
+                     "control characters");
+        return -1;
+    }
+
+    if (s->expires_at <= 0) {
+        store_seterr(err, "session: an expiry time is required");
+        return -1;
+    }
+
+    return 0;
+}
+
+
+static size_t
+store_session_encode(const store_session_t *s, uint8_t *buf, size_t size)
+{
+    store_wr_t  w;
+    uint8_t     flags, fp[STORE_FP_LEN];
+
+    w.p = buf;
+    w.end = buf + size;
+    w.overflow = 0;
+
+    flags = (s->has_device ? STORE_SESSION_HAS_DEVICE : 0)
+            | (s->revoked ? STORE_SESSION_REVOKED : 0);
+
+    if (s->has_device) {
+        memcpy(fp, s->device_fp, sizeof(fp));
+    } else {
+        memset(fp, 0, sizeof(fp));
+    }
+
+    store_put_u8(&w, STORE_SESSION_REC_V1);
+    store_put_u8(&w, flags);
+    store_put_u32(&w, (uint32_t) s->methods);
+    store_put_u64(&w, (uint64_t) s->created_at);
+    store_put_u64(&w, (uint64_t) s->mfa_at);
+    store_put_u64(&w, (uint64_t) s->last_seen);
+    store_put_u64(&w, (uint64_t) s->expires_at);
+    store_put_u64(&w, (uint64_t) s->revoked_at);
+
+    if (w.overflow || (size_t) (w.end - w.p) < sizeof(fp)) {
+        return 0;
+    }
+
+    memcpy(w.p, fp, sizeof(fp));
+    w.p += sizeof(fp);
+
+    store_put_str(&w, s->user);
+    store_put_str(&w, s->source);
+
+    if (w.overflow) {
+        return 0;
+    }
+
+    return (size_t) (w.p - buf);
+}
+
+
+static int
+store_session_decode(const MDB_val *key, const MDB_val *val,
+    store_session_t *s, store_err_t *err)
+{
+    store_rd_t  r;
+    uint8_t     version, flags;
+    uint32_t    methods;
+    uint64_t    created, mfa, seen, expires, revoked;
+
+    memset(s, 0, sizeof(*s));
+
+    if (key->mv_size != STORE_SID_LEN) {
+        store_seterr(err, "corrupt session record: key of %zu bytes",
+                     key->mv_size);
+        return -1;
+    }
+
+    memcpy(s->sid, key->mv_data, STORE_SID_LEN);
+    s->sid[STORE_SID_LEN] = '\0';
+
+    if (!store_sid_ok(s->sid)) {
+        memset(s, 0, sizeof(*s));
+        store_seterr(err, "corrupt session record: invalid key");
+        return -1;
+    }
+
+    r.p = val->mv_data;
+    r.end = r.p + val->mv_size;
+
+    if (store_get_u8(&r, &version) != 0) {
+        goto corrupt;
+    }
+
+    if (version != STORE_SESSION_REC_V1) {
+        store_seterr(err, "session %.*s: record version %u not supported",
+                     STORE_SID_AUDIT_LEN, s->sid, version);
+        memset(s, 0, sizeof(*s));
+        return -1;
+    }
+
+    if (store_get_u8(&r, &flags) != 0
+        || (flags & ~(STORE_SESSION_HAS_DEVICE | STORE_SESSION_REVOKED))
+        || store_get_u32(&r, &methods) != 0
+        || store_get_u64(&r, &created) != 0
+        || store_get_u64(&r, &mfa) != 0
+        || store_get_u64(&r, &seen) != 0
+        || store_get_u64(&r, &expires) != 0
+        || store_get_u64(&r, &revoked) != 0
+        || (size_t) (r.end - r.p) < STORE_FP_LEN)
+    {
+        goto corrupt;
+    }
+
+    memcpy(s->device_fp, r.p, STORE_FP_LEN);
+    r.p += STORE_FP_LEN;
+
+    if (store_get_str(&r, s->user, sizeof(s->user)) != 0
+        || store_get_str(&r, s->source, sizeof(s->source)) != 0
+        || r.p != r.end
+        || !store_user_name_ok(s->user))
+    {
+        goto corrupt;
+    }
+
+    s->has_device = (flags & STORE_SESSION_HAS_DEVICE) != 0;
+    s->revoked = (flags & STORE_SESSION_REVOKED) != 0;
+    s->methods = methods;
+    s->created_at = (int64_t) created;
+    s->mfa_at = (int64_t) mfa;
+    s->last_seen = (int64_t) seen;
+    s->expires_at = (int64_t) expires;
+    s->revoked_at = (int64_t) revoked;
+
+    return 0;
+
+corrupt:
+
+    store_seterr(err, "session %.*s: corrupt record (%zu bytes)",
+                 STORE_SID_AUDIT_LEN, s->sid, val->mv_size);
+    memset(s, 0, sizeof(*s));
+
+    return -1;
+}
+
+
+/* Read session sid in txn: 0, STORE_NOTFOUND (also invalid sid), -1. */
+static int
+store_session_read(store_t *st, MDB_txn *txn, const char *sid,
+    store_session_t *s, store_err_t *err)
+{
+    MDB_val  key, val;
+    int      rc;
+
+    if (!store_sid_ok(sid)) {
+        store_seterr(err, "no such session");
+        return STORE_NOTFOUND;
+    }
+
+    key.mv_data = (void *) (uintptr_t) sid;
+    key.mv_size = STORE_SID_LEN;
+
+    rc = mdb_get(txn, st->sessions, &key, &val);
+    if (rc == MDB_NOTFOUND) {
+        store_seterr(err, "no session %.*s", STORE_SID_AUDIT_LEN, sid);
+        return STORE_NOTFOUND;
+    }
+
+    if (rc != MDB_SUCCESS) {
+        store_mdb_err(st, err, rc, "cannot read session");
+        return -1;
+    }
+
+    return store_session_decode(&key, &val, s, err);
+}
+
+
+static int
+store_session_put(store_t *st, MDB_txn *txn, const store_session_t *s,
+    unsigned flags, const char *what, store_err_t *err)
+{
+    MDB_val  key, val;
+    uint8_t  buf[STORE_REC_MAX];
+    size_t   len;
+    int      rc;
+
+    len = store_session_encode(s, buf, sizeof(buf));
+    if (len == 0) {
+        store_seterr(err, "session record too large");
+        return -1;
+    }
+
+    key.mv_data = (void *) (uintptr_t) s->sid;
+    key.mv_size = STORE_SID_LEN;
+    val.mv_data = buf;
+    val.mv_size = len;
+
+    rc = mdb_put(txn, st->sessions, &key, &val, flags);
+    if (rc == MDB_KEYEXIST) {
+        store_seterr(err, "session %.*s already exists",
+                     STORE_SID_AUDIT_LEN, s->sid);
+        return -1;
+    }
+
+    if (rc != MDB_SUCCESS) {
+        store_mdb_err(st, err, rc, what);
+        return -1;
+    }
+
+    return 0;
+}
+
+
+/*
+ * Revoke every session of user inside txn (a scan: sessions are keyed by
+ * sid).  *count receives how many were revoked.
+ */
+static int
+store_session_revoke_all(store_t *st, MDB_txn *txn, const char *user,
+    int64_t now, unsigned *count, store_err_t *err)
+{
+    store_session_t   s;
+    MDB_cursor       *cur;
+    MDB_val           key, val;
+    uint8_t           buf[STORE_REC_MAX];
+    size_t            len;
+    int               rc;
+    MDB_cursor_op     op;
+
+    *count = 0;
+
+    rc = mdb_cursor_open(txn, st->sessions, &cur);
+    if (rc != MDB_SUCCESS) {
+        store_mdb_err(st, err, rc, "cannot read sessions");
+        return -1;
+    }
+
+    for (op = MDB_FIRST; ; op = MDB_NEXT) {
+        rc = mdb_cursor_get(cur, &key, &val, op);
+        if (rc == MDB_NOTFOUND) {
+            break;
+        }
+
+        if (rc != MDB_SUCCESS) {
+            store_mdb_err(st, err, rc, "cannot read sessions");
+            goto failed;
+        }
+
+        if (store_session_decode(&key, &val, &s, err) != 0) {
+            goto failed;
+        }
+
+        if (s.revoked || strcmp(s.user, user) != 0) {
+            continue;
+        }
+
+        s.revoked = 1;
+        s.revoked_at = now;
+
+        len = store_session_encode(&s, buf, sizeof(buf));
+        if (len == 0) {
+            store_seterr(err, "session record too large");
+            goto failed;
+        }
+
+        val.mv_data = buf;
+        val.mv_size = len;
+
+        rc = mdb_cursor_put(cur, &key, &val, MDB_CURRENT);
+        if (rc != MDB_SUCCESS) {
+            store_mdb_err(st, err, rc, "cannot revoke session");
+            goto failed;
+        }
+
+        (*count)++;
+    }
+
+    mdb_cursor_close(cur);
+
+    return 0;
+
+failed:
+
+    mdb_cursor_close(cur);
+
+    return -1;
+}
+
+
+int
+store_session_create(store_t *st, const store_session_t *s,
+    store_err_t *err)
+{
+    store_session_t   rec;
+    store_user_t      u;
+    MDB_txn          *txn;
+    char              detail[256], fp[2 * STORE_FP_LEN + 1];
+    int               rc;
+
+    if (store_writable(st, err) != 0) {
+        return -1;
+    }
+
+    if (!store_identity_ready(st, err)) {
+        return -1;
+    }
+
+    if (store_session_check(s, err) != 0) {
+        return -1;
+    }
+
+    rec = *s;
+    rec.revoked = 0;
+    rec.revoked_at = 0;
+
+    if (rec.created_at == 0) {
+        rec.created_at = (int64_t) time(NULL);
+    }
+
+    if (rec.last_seen == 0) {
+        rec.last_seen = rec.created_at;
+    }
+
+    if (!rec.has_device) {
+        memset(rec.device_fp, 0, sizeof(rec.device_fp));
+    }
+
+    if (store_txn_begin(st, 0, &txn, err) != 0) {
+        return -1;
+    }
+
+    /* in the transaction: a user deleted or disabled meanwhile gets none */
+    rc = store_user_read(st, txn, rec.user, &u, err);
+    if (rc == STORE_NOTFOUND) {
+        store_seterr(err, "cannot create session: no user \"%s\"",
+                     rec.user);
+        goto failed;
+    }
+
+    if (rc != 0) {
+        goto failed;
+    }
+
+    if (u.disabled) {
+        store_seterr(err, "cannot create session: user %s is disabled",
+                     rec.user);
+        goto failed;
+    }
+
+    if (store_session_put(st, txn, &rec, MDB_NOOVERWRITE,
+                          "cannot create session", err)
+        != 0)
+    {
+        goto failed;
+    }
+
+    if (rec.has_device) {
+        store_fp_hex(rec.device_fp, fp);
+        fp[16] = '\0';
+    }
+
+    snprintf(detail, sizeof(detail), "session %.*s from %s%s%s",
+             STORE_SID_AUDIT_LEN, rec.sid,
+             rec.source[0] != '\0' ? rec.source : "-",
+             rec.has_device ? " device " : "", rec.has_device ? fp : "");
+
+    return store_audit_commit(st, txn, rec.user, "session.create", rec.user,
+                              detail, rec.created_at,
+                              "cannot create session", err);
+
+failed:
+
+    mdb_txn_abort(txn);
+
+    return -1;
+}
+
+
+int
+store_session_get(store_view_t *v, const char *sid, store_session_t *out,
+    store_err_t *err)
+{
+    if (v == NULL || !v->active) {
+        store_seterr(err, "session lookup outside a read view");
+        return -1;
+    }
+
+    if (!store_identity_ready(v->st, err)) {
+        return STORE_NOTFOUND;
+    }
+
+    return store_session_read(v->st, v->txn, sid, out, err);
+}
+
+
+int
+store_session_find(store_t *st, const char *sid, store_session_t *out,
+    store_err_t *err)
+{
+    MDB_txn  *txn;
+    int       rc;
+
+    if (!store_identity_ready(st, err)) {
+        return STORE_NOTFOUND;
+    }
+
+    if (store_txn_begin(st, MDB_RDONLY, &txn, err) != 0) {
+        return -1;
+    }
+
+    rc = store_session_read(st, txn, sid, out, err);
+
+    mdb_txn_abort(txn);
+
+    return rc;
+}
+
+
+int
+store_session_mfa(store_t *st, const char *sid, unsigned methods,
+    int64_t now, store_err_t *err)
+{
+    store_session_t   s;
+    MDB_txn          *txn;
+    char              detail[128];
+    int               rc;
+
+    if (store_writable(st, err) != 0) {
+        return -1;
+    }
+
+    if (!store_identity_ready(st, err)) {
+        return -1;
+    }
+
+    if (store_txn_begin(st, 0, &txn, err) != 0) {
+        return -1;
+    }
+
+    rc = store_session_read(st, txn, sid, &s, err);
+    if (rc != 0) {
+        mdb_txn_abort(txn);
+        return rc;
+    }
+
+    if (s.revoked) {
+        store_seterr(err, "session %.*s is revoked", STORE_SID_AUDIT_LEN,
+                     s.sid);
+        goto failed;
+    }
+
+    s.mfa_at = now;
+    s.methods |= methods;
+
+    if (store_session_put(st, txn, &s, 0, "cannot update session", err)
+        != 0)
+    {
+        goto failed;
+    }
+
+    snprintf(detail, sizeof(detail), "session %.*s methods 0x%x",
+             STORE_SID_AUDIT_LEN, s.sid, s.methods);
+
+    return store_audit_commit(st, txn, s.user, "session.mfa", s.user, detail,
+                              now, "cannot update session", err);
+
+failed:
+
+    mdb_txn_abort(txn);
+
+    return -1;
+}
+
+
+int
+store_session_touch(store_t *st, const char *const *sids, size_t n,
+    int64_t now, store_err_t *err)
+{
+    store_session_t   s;
+    MDB_txn          *txn;
+    size_t            i;
+    unsigned          changed;
+    int               rc;
+
+    if (store_writable(st, err) != 0) {
+        return -1;
+    }
+
+    if (n == 0 || !st->identity) {
+        return 0;
+    }
+
+    if (store_txn_begin(st, 0, &txn, err) != 0) {
+        return -1;
+    }
+
+    changed = 0;
+
+    for (i = 0; i < n; i++) {
+        if (sids[i] == NULL) {
+            continue;
+        }
+
+        rc = store_session_read(st, txn, sids[i], &s, err);
+        if (rc == STORE_NOTFOUND) {
+            continue;
+        }
+
+        if (rc != 0) {
+            goto failed;
+        }
+
+        if (s.revoked || s.last_seen >= now) {
+            continue;
+        }
+
+        s.last_seen = now;
+
+        if (store_session_put(st, txn, &s, 0, "cannot update sessions", err)
+            != 0)
+        {
+            goto failed;
+        }
+
+        changed++;
+    }
+
+    if (changed == 0) {
+        mdb_txn_abort(txn);
+        return 0;
+    }
+
+    rc = mdb_txn_commit(txn);
+    if (rc != MDB_SUCCESS) {
+        store_mdb_err(st, err, rc, "cannot update sessions");
+        return -1;
+    }
+
+    return 0;
+
+failed:
+
+    mdb_txn_abort(txn);
+
+    return -1;
+}
+
+
+int
+store_session_revoke(store_t *st, const char *sid, const char *actor,
+    store_err_t *err)
+{
+    store_session_t   s;
+    MDB_txn          *txn;
+    char              detail[64];
+    int64_t           now;
+    int               rc;
+
+    if (store_writable(st, err) != 0) {
+        return -1;
+    }
+
+    if (!store_identity_ready(st, err)) {
+        return STORE_NOTFOUND;
+    }
+
+    now = (int64_t) time(NULL);
+
+    if (store_txn_begin(st, 0, &txn, err) != 0) {
+        return -1;
+    }
+
+    rc = store_session_read(st, txn, sid, &s, err);
+    if (rc != 0 || s.revoked) {
+        mdb_txn_abort(txn);
+        return rc;
+    }
+
+    s.revoked = 1;
+    s.revoked_at = now;
+
+    if (store_session_put(st, txn, &s, 0, "cannot revoke session", err)
+        != 0)
+    {
+        mdb_txn_abort(txn);
+        return -1;
+    }
+
+    snprintf(detail, sizeof(detail), "session %.*s", STORE_SID_AUDIT_LEN,
+             s.sid);
+
+    return store_audit_commit(st, txn, actor, "session.revoke", s.user,
+                              detail, now, "cannot revoke session", err);
+}
+
+
+int
+store_session_revoke_user(store_t *st, const char *user, const char *actor,
+    unsigned *count, store_err_t *err)
+{
+    MDB_txn   *txn;
+    char       detail[64];
+    unsigned   n;
+    int64_t    now;
+
+    if (count != NULL) {
+        *count = 0;
+    }
+
+    if (store_writable(st, err) != 0) {
+        return -1;
+    }
+
+    if (!st->identity || !store_user_name_ok(user)) {
+        return 0;
+    }
+
+    now = (int64_t) time(NULL);
+
+    if (store_txn_begin(st, 0, &txn, err) != 0) {
+        return -1;
+    }
+
+    if (store_session_revoke_all(st, txn, user, now, &n, err) != 0) {
+        mdb_txn_abort(txn);
+        return -1;
+    }
+
+    if (n == 0) {
+        mdb_txn_abort(txn);
+        return 0;
+    }
+
+    snprintf(detail, sizeof(detail), "all %u sessions", n);
+
+    if (store_audit_commit(st, txn, actor, "session.revoke", user, detail,
+                           now, "cannot revoke sessions", err)
+        != 0)
+    {
+        return -1;
+    }
+
+    if (count != NULL) {
+        *count = n;
+    }
+
+    return 0;
+}
+
+
+int
+store_session_list(store_t *st, const char *user, store_session_cb cb,
+    void *arg, store_err_t *err)
+{
+    MDB_txn          *txn;
+    MDB_cursor       *cur;
+    MDB_val           key, val;
+    store_session_t   s;
+    int               rc, ret;
+    MDB_cursor_op     op;
+
+    if (!st->identity) {
+        return 0;
+    }
+
+    if (store_txn_begin(st, MDB_RDONLY, &txn, err) != 0) {
+        return -1;
+    }
+
+    ret = -1;
+
+    rc = mdb_cursor_open(txn, st->sessions, &cur);
+    if (rc != MDB_SUCCESS) {
+        store_mdb_err(st, err, rc, "cannot read sessions");
+        goto done;
+    }
+
+    for (op = MDB_FIRST; ; op = MDB_NEXT) {
+        rc = mdb_cursor_get(cur, &key, &val, op);
+        if (rc == MDB_NOTFOUND) {
+            break;
+        }
+
+        if (rc != MDB_SUCCESS) {
+            store_mdb_err(st, err, rc, "cannot read sessions");
+            goto close;
+        }
+
+        if (store_session_decode(&key, &val, &s, err) != 0) {
+            goto close;
+        }
+
+        if (user != NULL && strcmp(s.user, user) != 0) {
+            continue;
+        }
+
+        if (cb(&s, arg) != 0) {
+            break;
+        }
+    }
+
+    ret = 0;
+
+close:
+
+    mdb_cursor_close(cur);
+
+done:
+
+    mdb_txn_abort(txn);
+
+    return ret;
+}
+
+
+int
+store_session_purge(store_t *st, int64_t before, unsigned *count,
+    store_err_t *err)
+{
+    store_session_t   s;
+    MDB_txn          *txn;
+    MDB_cursor       *cur;
+    MDB_val           key, val;
+    char              detail[64];
+    unsigned          n;
+    int               rc;
+    MDB_cursor_op     op;
+
+    if (count != NULL) {
+        *count = 0;
+    }
+
+    if (store_writable(st, err) != 0) {
+        return -1;
+    }
+
+    if (!st->identity) {
+        return 0;
+    }
+
+    if (store_txn_begin(st, 0, &txn, err) != 0) {
+        return -1;
+    }
+
+    rc = mdb_cursor_open(txn, st->sessions, &cur);
+    if (rc != MDB_SUCCESS) {
+        store_mdb_err(st, err, rc, "cannot read sessions");
+        goto failed;
+    }
+
+    n = 0;
+
+    /* after mdb_cursor_del() the cursor's MDB_NEXT is the following key */
+    for (op = MDB_FIRST; ; op = MDB_NEXT) {
+        rc = mdb_cursor_get(cur, &key, &val, op);
+        if (rc == MDB_NOTFOUND) {
+            break;
+        }
+
+        if (rc != MDB_SUCCESS) {
+            store_mdb_err(st, err, rc, "cannot read sessions");
+            goto close;
+        }
+
+        if (store_session_decode(&key, &val, &s, err) != 0) {
+            goto close;
+        }
+
+        if (s.expires_at >= before && !(s.revoked && s.revoked_at < before))
+        {
+            continue;
+        }
+
+        rc = mdb_cursor_del(cur, 0);
+        if (rc != MDB_SUCCESS) {
+            store_mdb_err(st, err, rc, "cannot purge sessions");
+            goto close;
+        }
+
+        n++;
+    }
+
+    mdb_cursor_close(cur);
+
+    if (n == 0) {
+        mdb_txn_abort(txn);
+        return 0;
+    }
+
+    snprintf(detail, sizeof(detail), "%u expired or revoked sessions", n);
+
+    if (store_audit_commit(st, txn, STORE_SYSTEM_ACTOR, "session.purge",
+                           "sessions", detail, (int64_t) time(NULL),
+                           "cannot purge sessions", err)
+        != 0)
+    {
+        return -1;
+    }
+
+    if (count != NULL) {
+        *count = n;
+    }
+
+    return 0;
+
+close:
+
+    mdb_cursor_close(cur);
+
+failed:
+
+    mdb_txn_abort(txn);
+
+    return -1;
+}
+
+
 #ifdef STORE_TESTING
 
 int
@@ -1600,6 +3600,10 @@ store_test_put_raw(store_t *st, const char *db, const void *key,
         dbi = st->devices;
     } else if (strcmp(db, "audit") == 0) {
         dbi = st->audit;
+    } else if (strcmp(db, "users") == 0 && st->identity) {
+        dbi = st->users;
+    } else if (strcmp(db, "sessions") == 0 && st->identity) {
+        dbi = st->sessions;
     } else {
         store_seterr(err, "unknown database \"%s\"", db);
         return -1;
@@ -1624,6 +3628,48 @@ store_test_put_raw(store_t *st, const char *db, const void *key,
     rc = mdb_txn_commit(txn);
     if (rc != MDB_SUCCESS) {
         store_mdb_err(st, err, rc, "test put");
+        return -1;
+    }
+
+    return 0;
+}
+
+int
+store_test_make_v1(store_t *st, store_err_t *err)
+{
+    MDB_txn  *txn;
+    int       rc;
+
+    if (!st->identity) {
+        store_seterr(err, "not a schema 2 store");
+        return -1;
+    }
+
+    if (store_txn_begin(st, 0, &txn, err) != 0) {
+        return -1;
+    }
+
+    rc = mdb_drop(txn, st->users, 1);
+    if (rc == MDB_SUCCESS) {
+        rc = mdb_drop(txn, st->sessions, 1);
+    }
+
+    if (rc != MDB_SUCCESS) {
+        mdb_txn_abort(txn);
+        store_mdb_err(st, err, rc, "test make v1");
+        return -1;
+    }
+
+    st->identity = 0;
+
+    if (store_schema_write(st, txn, 1, err) != 0) {
+        mdb_txn_abort(txn);
+        return -1;
+    }
+
+    rc = mdb_txn_commit(txn);
+    if (rc != MDB_SUCCESS) {
+        store_mdb_err(st, err, rc, "test make v1");
         return -1;
     }
 

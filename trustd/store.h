@@ -1,6 +1,6 @@
 /*
- * trustd state store: every piece of persistent state (devices, audit,
- * schema metadata; later users, sessions, blocklists) goes through this
+ * trustd state store: every piece of persistent state (devices, users,
+ * sessions, audit, schema metadata; later blocklists) goes through this
  * interface.  The implementation is LMDB; store.c is the only file that
  * includes lmdb.h, and LMDB error codes never leave it.
  *
@@ -25,7 +25,7 @@
 
 #define STORE_RDONLY            0x01    /* store_open(): no writes */
 
-#define STORE_SCHEMA_VERSION    1
+#define STORE_SCHEMA_VERSION    2       /* 2: users and sessions */
 #define STORE_FP_LEN            32
 #define STORE_DEVICE_URN        "urn:ztgate:device:"
 #define STORE_DEFAULT_MAP_SIZE  ((size_t) 256 * 1024 * 1024)
@@ -179,14 +179,245 @@ int store_device_status_parse(const char *name,
 void store_fp_hex(const uint8_t fp[STORE_FP_LEN],
     char hex[2 * STORE_FP_LEN + 1]);
 
+/* ---- users (to be added to trustd/store.h) -------------------------- */
+
+#define STORE_MAX_GROUPS    16
+#define STORE_NAME_MAX      64      /* user and group names, with NUL */
+
+typedef enum {
+    STORE_TOTP_NONE = 0,            /* no authenticator enrolled */
+    STORE_TOTP_PENDING,             /* enrolled, not yet proven by a code */
+    STORE_TOTP_ACTIVE
+} store_totp_state_t;
+
+typedef struct {
+    char                name[STORE_NAME_MAX];       /* [a-z0-9._-], 1..63 */
+    char                display[128];
+    char                groups[STORE_MAX_GROUPS][STORE_NAME_MAX];
+    unsigned            ngroups;
+    char                pwhash[160];                /* "" = no password */
+    store_totp_state_t  totp_state;
+    uint8_t             totp_sealed[160];           /* id_seal() output */
+    size_t              totp_sealed_len;
+    unsigned            totp_algo;                  /* id_totp_algo_t */
+    unsigned            totp_digits;
+    uint64_t            totp_last_counter;          /* replay refusal */
+    unsigned            failures;                   /* consecutive */
+    int64_t             last_failure;
+    int64_t             locked_until;               /* 0 = not locked */
+    int                 disabled;
+    int64_t             created_at;
+    int64_t             updated_at;
+    char                created_by[64];
+} store_user_t;
+
+/* Read a user in a view (copied out).  0, STORE_NOTFOUND or -1. */
+int store_user_get(store_view_t *v, const char *name, store_user_t *out,
+    store_err_t *err);
+
+/* Same, in its own short read transaction (tools, portal). */
+int store_user_find(store_t *st, const char *name, store_user_t *out,
+    store_err_t *err);
+
+/* Create; refuses an existing name.  One write txn with its audit record. */
+int store_user_create(store_t *st, const store_user_t *u, const char *actor,
+    store_err_t *err);
+
+/*
+ * Replace the record of an existing user (groups, password, TOTP, disabled,
+ * lockout lifted...) with *u; action and detail go to the audit record of
+ * the same transaction ("user.groups", "user.password", "user.totp.reset",
+ * "user.unlock", "user.disable" ...).  STORE_NOTFOUND if it vanished.
+ */
+int store_user_update(store_t *st, const store_user_t *u, const char *actor,
+    const char *action, const char *detail, store_err_t *err);
+
+/* Delete a user and revoke all their sessions, in one transaction. */
+int store_user_delete(store_t *st, const char *name, const char *actor,
+    store_err_t *err);
+
+typedef int (*store_user_cb)(const store_user_t *u, void *arg);
+int store_user_list(store_t *st, store_user_cb cb, void *arg,
+    store_err_t *err);
+
+/*
+ * The outcome of a sign-in attempt, recorded atomically (one write txn that
+ * re-reads the user): on failure, failures++ and, at `threshold`, locked
+ * until now + lock_seconds; audit "login.failure" / "user.locked".  On
+ * success with a TOTP counter, the counter must be greater than the stored
+ * totp_last_counter (checked again INSIDE the transaction, so two
+ * concurrent uses of one code cannot both pass; returns STORE_REPLAY = 2
+ * then), it is stored, failures reset; audit "login.success".
+ * counter 0 means "no TOTP in this attempt".
+ */
+#define STORE_REPLAY        2
+int store_login_failed(store_t *st, const char *name, int64_t now,
+    unsigned threshold, int64_t lock_seconds, const char *source,
+    const char *why, store_err_t *err);
+int store_login_succeeded(store_t *st, const char *name, uint64_t counter,
+    int64_t now, const char *source, store_err_t *err);
+
+/* ---- sessions ------------------------------------------------------- */
+
+#define STORE_SID_LEN       32
+
+typedef struct {
+    char        sid[STORE_SID_LEN + 1];
+    char        user[STORE_NAME_MAX];
+    uint8_t     device_fp[STORE_FP_LEN];
+    int         has_device;
+    unsigned    methods;            /* POL_AUTH_* bits */
+    int64_t     created_at;
+    int64_t     mfa_at;             /* last second factor */
+    int64_t     last_seen;          /* for the idle timeout */
+    int64_t     expires_at;         /* absolute */
+    char        source[64];         /* address it was created from */
+    int         revoked;
+    int64_t     revoked_at;
+} store_session_t;
+
+int store_session_create(store_t *st, const store_session_t *s,
+    store_err_t *err);
+/* In a view (hot path; copied out).  0, STORE_NOTFOUND or -1. */
+int store_session_get(store_view_t *v, const char *sid, store_session_t *out,
+    store_err_t *err);
+int store_session_find(store_t *st, const char *sid, store_session_t *out,
+    store_err_t *err);
+/* New second factor now (step-up): mfa_at = now, methods |= methods. */
+int store_session_mfa(store_t *st, const char *sid, unsigned methods,
+    int64_t now, store_err_t *err);
+/*
+ * Mark last_seen = now for many sessions in ONE write transaction (trustd
+ * batches idle-timeout updates instead of writing per request).
+ */
+int store_session_touch(store_t *st, const char *const *sids, size_t n,
+    int64_t now, store_err_t *err);
+int store_session_revoke(store_t *st, const char *sid, const char *actor,
+    store_err_t *err);
+/* Revoke every session of a user; *count how many. */
+int store_session_revoke_user(store_t *st, const char *user,
+    const char *actor, unsigned *count, store_err_t *err);
+typedef int (*store_session_cb)(const store_session_t *s, void *arg);
+int store_session_list(store_t *st, const char *user /* NULL = all */,
+    store_session_cb cb, void *arg, store_err_t *err);
+/* Delete sessions expired (or revoked) before `before`; *count removed. */
+int store_session_purge(store_t *st, int64_t before, unsigned *count,
+    store_err_t *err);
+
+/*
+ * Further details of the identity functions above:
+ *
+ * store_user_get(), store_user_find(): a name that is not a valid user
+ * name is simply STORE_NOTFOUND.  A store of schema version 1 opened
+ * read-only (not migrated yet) has no users or sessions: lookups are
+ * STORE_NOTFOUND and lists are empty.
+ *
+ * store_user_create(): the name, display text, groups (valid, distinct,
+ * at most STORE_MAX_GROUPS), password hash and TOTP fields are checked;
+ * created_at and updated_at are set to now and created_by to actor.
+ * Audit "user.create".
+ *
+ * store_user_update(): created_at and created_by are kept from the stored
+ * record and updated_at is set to now.  While the sealed TOTP secret is
+ * unchanged, totp_last_counter never goes down: an update built from an
+ * older copy of the record cannot reopen a used code.
+ *
+ * store_user_delete(): audit "user.delete" with how many sessions were
+ * revoked.  0, STORE_NOTFOUND or -1.
+ *
+ * store_user_list(), store_session_list(): cb is called in key order
+ * (user name, session id) inside one read transaction; see the callback
+ * rules above store_device_cb.  0 or -1.
+ *
+ * store_login_failed(): threshold 0 or lock_seconds <= 0 never locks.  A
+ * user is locked when failures reach threshold while not locked; failures
+ * go on counting during a lock without extending it, so after the lock
+ * has passed the next failure locks again (only a success resets them).
+ * For an unknown (or invalid) name, "login.failure" is still recorded and
+ * STORE_NOTFOUND returned.  source and why are sanitized for the audit
+ * log.  0, STORE_NOTFOUND or -1.
+ *
+ * store_login_succeeded(): on STORE_REPLAY nothing is written (the caller
+ * records the failure with store_login_failed()).  A disabled user, or one
+ * still locked at now, is refused with -1 inside the transaction, so a
+ * disable or a lock that commits first always wins.  Returns 0,
+ * STORE_REPLAY, STORE_NOTFOUND or -1.
+ *
+ * store_session_create(): sid must pass store_sid_ok(); the user must
+ * exist and not be disabled (checked in the transaction); an existing sid
+ * is refused; expires_at is required; created_at 0 means now, last_seen 0
+ * means created_at; revoked is cleared.  Audit "session.create" (actor:
+ * the user).  0 or -1.
+ *
+ * store_session_find(): store_session_get() in its own short read
+ * transaction.  An invalid sid is STORE_NOTFOUND.
+ *
+ * store_session_mfa(): refuses a revoked session (-1).  Audit
+ * "session.mfa".  0, STORE_NOTFOUND or -1.
+ *
+ * store_session_touch(): unknown, invalid and revoked sids are skipped;
+ * last_seen never goes backwards.  Bookkeeping only: no audit record.
+ * n == 0 writes nothing.  0 or -1.
+ *
+ * store_session_revoke(): revoking a revoked session changes nothing and
+ * returns 0.  0, STORE_NOTFOUND or -1.
+ *
+ * store_session_revoke_user(): one audit record "session.revoke" for all
+ * of them (none when there was nothing to revoke).  0 or -1.
+ *
+ * store_session_purge(): removes sessions with expires_at < before and
+ * revoked ones with revoked_at < before; audit "session.purge" (actor
+ * "system") when it removed any.  count may be NULL.  0 or -1.
+ *
+ * Audit records name a session by its first STORE_SID_AUDIT_LEN
+ * characters only: a sid is half of what a forged token would need.
+ */
+#define STORE_SID_AUDIT_LEN 12
+
+
+/*
+ * Additions to the identity API above (same conventions).
+ */
+
+/*
+ * 1 if name is a valid user name: [a-z0-9._-], 1..63 characters, starting
+ * with a letter or a digit.  Group names may also hold '@'.
+ */
+int store_user_name_ok(const char *name);
+int store_group_name_ok(const char *name);
+
+/*
+ * store_user_update() that also revokes every session of the user in the
+ * same transaction (disabling a user, removing their authenticator);
+ * *revoked (may be NULL) receives how many sessions it revoked.  The
+ * audit record of the update says how many.  0, STORE_NOTFOUND or -1.
+ */
+int store_user_update_revoke(store_t *st, const store_user_t *u,
+    const char *actor, const char *action, const char *detail,
+    unsigned *revoked, store_err_t *err);
+
+/* "none", "pending", "active" or "invalid". */
+const char *store_totp_state_name(store_totp_state_t state);
+
+/* 1 if sid is STORE_SID_LEN lowercase hex digits. */
+int store_sid_ok(const char *sid);
+
+
 #ifdef STORE_TESTING
 /*
  * Tests only: put raw bytes under a key of the named database ("meta",
- * "devices", "audit") in a write transaction of its own, bypassing every
- * check.
+ * "devices", "audit", "users", "sessions") in a write transaction of its
+ * own, bypassing every check.
  */
 int store_test_put_raw(store_t *st, const char *db, const void *key,
     size_t klen, const void *val, size_t vlen, store_err_t *err);
+
+/*
+ * Tests only: turn the store into a schema version 1 store (drop the
+ * users and sessions databases, write version 1).  Only store_close() may
+ * follow.
+ */
+int store_test_make_v1(store_t *st, store_err_t *err);
 #endif
 
 #endif /* ZT_STORE_H */

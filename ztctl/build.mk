@@ -1,7 +1,8 @@
 # ztctl/: the administration command.  It opens the store directly
-# (LMDB allows several processes) and reads certificates with the CA
-# library.  Objects go to $(B)/ztctl-obj/ because $(B)/ztctl is the
-# binary.
+# (LMDB allows several processes), reads certificates with the CA
+# library, and uses the identity library (trustd/identity.mk, included
+# before this file) for password hashes, TOTP enrollment and sealing.
+# Objects go to $(B)/ztctl-obj/ because $(B)/ztctl is the binary.
 ZTCTL_OB   := $(B)/ztctl-obj
 ZTCTL_OBJS := $(ZTCTL_OB)/ztctl.o
 
@@ -9,8 +10,8 @@ $(ZTCTL_OB)/%.o: ztctl/%.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) $(CFLAGS) -MMD -MP -c -o $@ $<
 
-$(B)/ztctl: $(ZTCTL_OBJS) $(TRUSTD_LIB) $(CA_LIB)
-	$(CC) $(LDFLAGS) -o $@ $(ZTCTL_OBJS) $(TRUSTD_LIB) $(CA_LIB) \
-	    $(LMDB_LIBS) -lcrypto
+$(B)/ztctl: $(ZTCTL_OBJS) $(TRUSTD_LIB) $(IDENTITY_LIB) $(CA_LIB)
+	$(CC) $(LDFLAGS) -o $@ $(ZTCTL_OBJS) $(TRUSTD_LIB) $(IDENTITY_LIB) \
+	    $(CA_LIB) $(LMDB_LIBS) $(IDENTITY_LIBS) -lcrypto
 
 BINS += $(B)/ztctl

@@ -2,9 +2,14 @@
  * ztctl: ztgate administration.  It opens trustd's store directly (LMDB
  * allows several processes); trustd sees a change at its next decision.
  *
- * Commands are grouped ("device enroll", "audit tail"); a group is a
- * table of commands and the groups are a table too, so a new group
- * (users, sessions, policy) is one table and its handlers.
+ * Commands are grouped ("device enroll", "user create", "audit tail"); a
+ * group is a table of commands and the groups are a table too, so a new
+ * group is one table and its handlers.
+ *
+ * Secrets: a password is read from a file, a pipe or the terminal with
+ * echo off, hashed at once and wiped; it is never printed or logged.  A
+ * TOTP secret is shown once, at enrollment (the otpauth:// URI and its QR
+ * code), and stored sealed; ztctl never prints a code.
  *
  * Exit status: 0 ok, 1 operation failed, 2 usage error, 3 not found.
  */
@@ -13,16 +18,19 @@
 #include <errno.h>
 #include <getopt.h>
 #include <pwd.h>
+#include <signal.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <termios.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "certs/ca.h"
 #include "trustd/config.h"
+#include "trustd/identity.h"
 #include "trustd/store.h"
 
 
@@ -32,6 +40,13 @@
 #define ZTCTL_NOTFOUND      3
 
 #define ZTCTL_MIN_PREFIX    8
+
+#define ZTCTL_PASSWORD_MIN  12      /* characters */
+#define ZTCTL_PASSWORD_MAX  1024    /* bytes */
+#define ZTCTL_TOTP_ISSUER   "ztgate"
+#define ZTCTL_TOTP_WINDOW   1       /* steps each way without a config */
+#define ZTCTL_TOTP_PERIOD   30      /* seconds, what id_totp_new() makes */
+#define ZTCTL_QR_MAX        32768
 
 typedef struct ztctl_s      ztctl_t;
 typedef struct ztctl_cmd_s  ztctl_cmd_t;
@@ -60,6 +75,7 @@ struct ztctl_s {
     char                 actor_buf[64];
     const char          *group;
     store_t             *store;
+    int                  store_write;
 };
 
 typedef struct {
@@ -68,6 +84,20 @@ typedef struct {
     store_device_t      *out;
     unsigned             matches;
 } ztctl_prefix_t;
+
+typedef struct {
+    const char          *prefix;
+    size_t               len;
+    store_session_t     *out;
+    unsigned             matches;
+} ztctl_sid_prefix_t;
+
+typedef struct {
+    char                 keys[CONFIG_PATH_MAX];
+    unsigned             window;
+    id_alg_t             alg;
+    int64_t              grace;
+} ztctl_identity_t;
 
 
 static void ztctl_usage(FILE *f);
@@ -106,6 +136,61 @@ static int ztctl_policy_reload(ztctl_t *ctl, const ztctl_cmd_t *cmd,
     int argc, char **argv);
 static int ztctl_policy_status(ztctl_t *ctl, const ztctl_cmd_t *cmd,
     int argc, char **argv);
+static void ztctl_tty_signal(int sig);
+static int ztctl_read_line(FILE *f, char *buf, size_t size);
+static int ztctl_read_hidden(const char *prompt, char *buf, size_t size);
+static size_t ztctl_utf8_len(const char *s);
+static int ztctl_read_password(const char *name, const char *file,
+    char *pw, size_t size);
+static int ztctl_user_arg(const ztctl_t *ctl, const ztctl_cmd_t *cmd,
+    int argc, char **argv, int n);
+static int ztctl_find_user(ztctl_t *ctl, int write, const char *name,
+    store_user_t *u);
+static int ztctl_user_save(ztctl_t *ctl, const store_user_t *u,
+    const char *action, const char *detail, int revoke, unsigned *revoked);
+static void ztctl_groups_text(const store_user_t *u, char *buf,
+    size_t size);
+static int ztctl_identity(ztctl_t *ctl, const char *keys_opt,
+    ztctl_identity_t *idc);
+static int ztctl_code_normalize(const char *in, char *out, size_t size);
+static int ztctl_totp_finish(ztctl_t *ctl, const store_user_t *pending,
+    const id_totp_t *t, const char *code, unsigned window);
+static const char *ztctl_algo_name(unsigned algo);
+static int ztctl_user_create(ztctl_t *ctl, const ztctl_cmd_t *cmd,
+    int argc, char **argv);
+static int ztctl_user_list(ztctl_t *ctl, const ztctl_cmd_t *cmd,
+    int argc, char **argv);
+static int ztctl_user_list_cb(const store_user_t *u, void *arg);
+static int ztctl_user_show(ztctl_t *ctl, const ztctl_cmd_t *cmd,
+    int argc, char **argv);
+static int ztctl_user_passwd(ztctl_t *ctl, const ztctl_cmd_t *cmd,
+    int argc, char **argv);
+static int ztctl_user_groups(ztctl_t *ctl, const ztctl_cmd_t *cmd,
+    int argc, char **argv);
+static int ztctl_user_state(ztctl_t *ctl, const ztctl_cmd_t *cmd,
+    int argc, char **argv);
+static int ztctl_user_delete(ztctl_t *ctl, const ztctl_cmd_t *cmd,
+    int argc, char **argv);
+static int ztctl_user_totp_enroll(ztctl_t *ctl, const ztctl_cmd_t *cmd,
+    int argc, char **argv);
+static int ztctl_user_totp_confirm(ztctl_t *ctl, const ztctl_cmd_t *cmd,
+    int argc, char **argv);
+static int ztctl_user_totp_reset(ztctl_t *ctl, const ztctl_cmd_t *cmd,
+    int argc, char **argv);
+static int ztctl_session_list(ztctl_t *ctl, const ztctl_cmd_t *cmd,
+    int argc, char **argv);
+static int ztctl_session_list_cb(const store_session_t *s, void *arg);
+static int ztctl_sid_prefix_cb(const store_session_t *s, void *arg);
+static int ztctl_session_revoke(ztctl_t *ctl, const ztctl_cmd_t *cmd,
+    int argc, char **argv);
+static int ztctl_session_revoke_user(ztctl_t *ctl, const ztctl_cmd_t *cmd,
+    int argc, char **argv);
+
+
+/* The terminal state to restore if a signal arrives during a prompt. */
+static struct termios         ztctl_tty_termios;
+static volatile sig_atomic_t  ztctl_tty_saved;
+static int                    ztctl_tty_fd;
 
 
 static const ztctl_cmd_t  ztctl_device_cmds[] = {
@@ -149,8 +234,74 @@ static const ztctl_cmd_t  ztctl_policy_cmds[] = {
     { NULL, NULL, NULL, NULL }
 };
 
+static const ztctl_cmd_t  ztctl_user_cmds[] = {
+    { "create", ztctl_user_create,
+      "NAME [--display TEXT] [--group G]...",
+      "Create user NAME (a-z, 0-9 and . _ -, starting with a letter or a\n"
+      "digit, at most 63) in groups G (also '@'; at most 16).  The user\n"
+      "has no password and no authenticator yet: see passwd and\n"
+      "totp-enroll." },
+    { "list", ztctl_user_list, "",
+      "List users: groups, password set, TOTP state, status (active,\n"
+      "locked, disabled), created." },
+    { "show", ztctl_user_show, "NAME",
+      "Show one user: groups, password set, TOTP state, failures, locked\n"
+      "until, disabled, created and updated." },
+    { "passwd", ztctl_user_passwd, "NAME [--password-file FILE]",
+      "Set the password of NAME (at least 12 characters): the first line\n"
+      "of FILE, else a line of standard input when it is not a terminal,\n"
+      "else typed twice with echo off.  Only its scrypt hash is stored." },
+    { "groups", ztctl_user_groups, "NAME G... | NAME --clear",
+      "Replace the groups of NAME with G... (or none with --clear)." },
+    { "disable", ztctl_user_state, "NAME",
+      "Disable NAME: no sign-in, and every session of the user is\n"
+      "revoked in the same transaction." },
+    { "enable", ztctl_user_state, "NAME",
+      "Enable a disabled user again." },
+    { "unlock", ztctl_user_state, "NAME",
+      "Lift a lockout: clear the failure count and the lock." },
+    { "delete", ztctl_user_delete, "NAME",
+      "Delete NAME and revoke all their sessions (one transaction)." },
+    { "totp-enroll", ztctl_user_totp_enroll,
+      "NAME [--algo ALGO] [--digits 6|8] [--code CODE] [--keys DIR]",
+      "Enroll a new TOTP authenticator for NAME: a fresh secret, sealed\n"
+      "with the identity keys (identity_keys of -c trustd.conf, or\n"
+      "--keys DIR; created if missing), stored as pending; the otpauth://\n"
+      "URI and its QR code are printed once.  The enrollment completes\n"
+      "with a valid code from the authenticator: --code, or a line of\n"
+      "standard input.  A wrong or missing code leaves it pending (exit\n"
+      "1): finish it later with totp-confirm.  Refused while an active\n"
+      "authenticator exists (totp-reset first).  ALGO is sha1 (the\n"
+      "default: every authenticator app supports it), sha256 or sha512;\n"
+      "6 digits by default." },
+    { "totp-confirm", ztctl_user_totp_confirm,
+      "NAME [--code CODE] [--keys DIR]",
+      "Complete a pending enrollment with a code from the authenticator\n"
+      "(--code, or a line of standard input)." },
+    { "totp-reset", ztctl_user_totp_reset, "NAME",
+      "Remove the authenticator of NAME (lost or replaced device): the\n"
+      "sealed secret is wiped, and the user's sessions are revoked in the\n"
+      "same transaction.  Enroll a new one with totp-enroll." },
+    { NULL, NULL, NULL, NULL }
+};
+
+static const ztctl_cmd_t  ztctl_session_cmds[] = {
+    { "list", ztctl_session_list, "[--user NAME]",
+      "List sessions (all, or NAME's): session id prefix, user, device\n"
+      "bound, created, last second factor, last seen, expiry, revoked." },
+    { "revoke", ztctl_session_revoke, "SID",
+      "Revoke one session: SID is its id, or a unique prefix of at least\n"
+      "8 hex digits (as session list shows)." },
+    { "revoke-user", ztctl_session_revoke_user, "NAME",
+      "Revoke every session of NAME; prints how many." },
+    { NULL, NULL, NULL, NULL }
+};
+
 static const ztctl_group_t  ztctl_groups[] = {
     { "device", ztctl_device_cmds, "enroll and manage devices" },
+    { "user", ztctl_user_cmds, "create and manage users and their "
+      "authenticators" },
+    { "session", ztctl_session_cmds, "list and revoke sign-in sessions" },
     { "audit", ztctl_audit_cmds, "read the audit log" },
     { "policy", ztctl_policy_cmds, "reload the running trustd's policy" },
     { NULL, NULL, NULL }
@@ -230,6 +381,16 @@ ztctl_open(ztctl_t *ctl, int write)
     const char    *dir;
     size_t         map_size;
 
+    /* open once per run; a read-only store is reopened for a write */
+    if (ctl->store != NULL) {
+        if (ctl->store_write || !write) {
+            return ZTCTL_OK;
+        }
+
+        store_close(ctl->store);
+        ctl->store = NULL;
+    }
+
     map_size = 0;
 
     if (ctl->store_dir != NULL) {
@@ -252,6 +413,8 @@ ztctl_open(ztctl_t *ctl, int write)
         fprintf(stderr, "ztctl: %s\n", err.msg);
         return ZTCTL_FAILED;
     }
+
+    ctl->store_write = write;
 
     return ZTCTL_OK;
 }
@@ -893,6 +1056,1474 @@ ztctl_audit_tail(ztctl_t *ctl, const ztctl_cmd_t *cmd, int argc,
     {
         return ztctl_store_failed(&err);
     }
+
+    return ZTCTL_OK;
+}
+
+
+/* ---- users ---------------------------------------------------------- */
+
+/*
+ * Restore the terminal's echo if a signal ends ztctl while it reads a
+ * password: only async-signal-safe calls here.
+ */
+static void
+ztctl_tty_signal(int sig)
+{
+    if (ztctl_tty_saved) {
+        (void) tcsetattr(ztctl_tty_fd, TCSAFLUSH, &ztctl_tty_termios);
+    }
+
+    signal(sig, SIG_DFL);
+    raise(sig);
+}
+
+
+/*
+ * Read one line from f into buf without its end of line.  Returns 0, 1 at
+ * end of file with nothing read, or -1 for a line that does not fit (or a
+ * read error, reported).
+ */
+static int
+ztctl_read_line(FILE *f, char *buf, size_t size)
+{
+    size_t  len;
+    int     ch;
+
+    if (fgets(buf, (int) size, f) == NULL) {
+        buf[0] = '\0';
+
+        if (ferror(f)) {
+            fprintf(stderr, "ztctl: read: %s\n", strerror(errno));
+            return -1;
+        }
+
+        return 1;
+    }
+
+    len = strlen(buf);
+
+    if (len > 0 && buf[len - 1] == '\n') {
+        buf[--len] = '\0';
+
+    } else if (!feof(f)) {
+        /* too long: swallow the rest of the line, refuse it */
+        while ((ch = fgetc(f)) != EOF && ch != '\n') {
+            /* void */
+        }
+
+        explicit_bzero(buf, size);
+        fprintf(stderr, "ztctl: input line too long (at most %zu bytes)\n",
+                size - 2);
+        return -1;
+    }
+
+    if (len > 0 && buf[len - 1] == '\r') {
+        buf[--len] = '\0';
+    }
+
+    return 0;
+}
+
+
+/* Prompt on the terminal of stdin and read a line with echo off. */
+static int
+ztctl_read_hidden(const char *prompt, char *buf, size_t size)
+{
+    struct sigaction  sa, old_int, old_term, old_quit, old_hup;
+    struct termios    tio;
+    int               rc;
+
+    fputs(prompt, stderr);
+    fflush(stderr);
+
+    if (tcgetattr(STDIN_FILENO, &ztctl_tty_termios) != 0) {
+        fprintf(stderr, "\nztctl: terminal: %s\n", strerror(errno));
+        return -1;
+    }
+
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_handler = ztctl_tty_signal;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, &old_int);
+    sigaction(SIGTERM, &sa, &old_term);
+    sigaction(SIGQUIT, &sa, &old_quit);
+    sigaction(SIGHUP, &sa, &old_hup);
+
+    ztctl_tty_fd = STDIN_FILENO;
+    ztctl_tty_saved = 1;
+
+    tio = ztctl_tty_termios;
+    tio.c_lflag &= ~(tcflag_t) (ECHO | ECHOE | ECHOK);
+    tio.c_lflag |= ECHONL;
+
+    if (tcsetattr(STDIN_FILENO, TCSAFLUSH, &tio) != 0) {
+        fprintf(stderr, "\nztctl: terminal: %s\n", strerror(errno));
+        rc = -1;
+
+    } else {
+        rc = ztctl_read_line(stdin, buf, size);
+        (void) tcsetattr(STDIN_FILENO, TCSAFLUSH, &ztctl_tty_termios);
+    }
+
+    ztctl_tty_saved = 0;
+
+    sigaction(SIGINT, &old_int, NULL);
+    sigaction(SIGTERM, &old_term, NULL);
+    sigaction(SIGQUIT, &old_quit, NULL);
+    sigaction(SIGHUP, &old_hup, NULL);
+
+    return rc;
+}
+
+
+/* Characters (UTF-8 code points), not bytes. */
+static size_t
+ztctl_utf8_len(const char *s)
+{
+    size_t  n;
+
+    for (n = 0; *s != '\0'; s++) {
+        if (((unsigned char) *s & 0xc0) != 0x80) {
+            n++;
+        }
+    }
+
+    return n;
+}
+
+
+/*
+ * The new password: the first line of file, or a line of stdin when it is
+ * not a terminal, or typed twice with echo off.  Returns a ZTCTL_* status,
+ * having reported any problem; the caller wipes pw.
+ */
+static int
+ztctl_read_password(const char *name, const char *file, char *pw,
+    size_t size)
+{
+    FILE  *f;
+    char   again[ZTCTL_PASSWORD_MAX + 2], prompt[128];
+    int    rc;
+
+    if (file != NULL) {
+        f = fopen(file, "re");
+        if (f == NULL) {
+            fprintf(stderr, "ztctl: %s: %s\n", file, strerror(errno));
+            return ZTCTL_FAILED;
+        }
+
+        rc = ztctl_read_line(f, pw, size);
+        fclose(f);
+
+    } else if (!isatty(STDIN_FILENO)) {
+        rc = ztctl_read_line(stdin, pw, size);
+
+    } else {
+        snprintf(prompt, sizeof(prompt), "New password for %s: ", name);
+        rc = ztctl_read_hidden(prompt, pw, size);
+
+        if (rc == 0) {
+            rc = ztctl_read_hidden("Repeat the password: ", again,
+                                   sizeof(again));
+
+            if (rc == 0 && strcmp(pw, again) != 0) {
+                explicit_bzero(again, sizeof(again));
+                fprintf(stderr, "ztctl: the passwords differ; nothing "
+                        "changed\n");
+                return ZTCTL_FAILED;
+            }
+
+            explicit_bzero(again, sizeof(again));
+        }
+    }
+
+    if (rc == 1) {
+        fprintf(stderr, "ztctl: no password given\n");
+        return ZTCTL_FAILED;
+    }
+
+    if (rc != 0) {
+        return ZTCTL_FAILED;
+    }
+
+    if (ztctl_utf8_len(pw) < ZTCTL_PASSWORD_MIN) {
+        fprintf(stderr, "ztctl: the password must have at least %d "
+                "characters\n", ZTCTL_PASSWORD_MIN);
+        return ZTCTL_FAILED;
+    }
+
+    return ZTCTL_OK;
+}
+
+
+/* A NAME argument: a usage error unless it is a valid user name. */
+static int
+ztctl_user_arg(const ztctl_t *ctl, const ztctl_cmd_t *cmd, int argc,
+    char **argv, int n)
+{
+    if (argc - optind != n) {
+        return ztctl_usage_error(ctl, cmd, n == 1 ? "expected one NAME"
+                                              : "wrong number of "
+                                                "arguments");
+    }
+
+    if (!store_user_name_ok(argv[optind])) {
+        return ztctl_usage_error(ctl, cmd, "NAME: a user name of a-z, 0-9 "
+                                 "and . _ - (1 to 63 characters, starting "
+                                 "with a letter or a digit)");
+    }
+
+    return ZTCTL_OK;
+}
+
+
+/*
+ * Open the store and read user name.  Returns a ZTCTL_* status, having
+ * reported any problem.
+ */
+static int
+ztctl_find_user(ztctl_t *ctl, int write, const char *name, store_user_t *u)
+{
+    store_err_t  err;
+    int          rc;
+
+    rc = ztctl_open(ctl, write);
+    if (rc != ZTCTL_OK) {
+        return rc;
+    }
+
+    rc = store_user_find(ctl->store, name, u, &err);
+    if (rc == STORE_NOTFOUND) {
+        fprintf(stderr, "ztctl: no user \"%s\"\n", name);
+        return ZTCTL_NOTFOUND;
+    }
+
+    if (rc != 0) {
+        return ztctl_store_failed(&err);
+    }
+
+    return ZTCTL_OK;
+}
+
+
+/* Write back *u (see store_user_update()).  Returns a ZTCTL_* status. */
+static int
+ztctl_user_save(ztctl_t *ctl, const store_user_t *u, const char *action,
+    const char *detail, int revoke, unsigned *revoked)
+{
+    store_err_t  err;
+    int          rc;
+
+    if (revoke) {
+        rc = store_user_update_revoke(ctl->store, u, ctl->actor, action,
+                                      detail, revoked, &err);
+    } else {
+        rc = store_user_update(ctl->store, u, ctl->actor, action, detail,
+                               &err);
+    }
+
+    if (rc == STORE_NOTFOUND) {
+        fprintf(stderr, "ztctl: user %s disappeared\n", u->name);
+        return ZTCTL_NOTFOUND;
+    }
+
+    if (rc != 0) {
+        return ztctl_store_failed(&err);
+    }
+
+    return ZTCTL_OK;
+}
+
+
+/* Comma-separated groups, "-" for none. */
+static void
+ztctl_groups_text(const store_user_t *u, char *buf, size_t size)
+{
+    size_t    len;
+    unsigned  i;
+
+    if (u->ngroups == 0) {
+        snprintf(buf, size, "-");
+        return;
+    }
+
+    buf[0] = '\0';
+
+    for (i = 0, len = 0; i < u->ngroups && len < size; i++) {
+        len += (size_t) snprintf(buf + len, size - len, "%s%s",
+                                 i > 0 ? "," : "", u->groups[i]);
+    }
+}
+
+
+static int
+ztctl_user_create(ztctl_t *ctl, const ztctl_cmd_t *cmd, int argc,
+    char **argv)
+{
+    static const struct option  longopts[] = {
+        { "display", required_argument, NULL, 'd' },
+        { "group", required_argument, NULL, 'g' },
+        { "help", no_argument, NULL, 'h' },
+        { NULL, 0, NULL, 0 }
+    };
+
+    store_user_t   u;
+    store_err_t    err;
+    char           groups[STORE_MAX_GROUPS * STORE_NAME_MAX];
+    int            ch, rc;
+
+    memset(&u, 0, sizeof(u));
+
+    while ((ch = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+        switch (ch) {
+        case 'd':
+            if (!ztctl_text_ok(optarg, sizeof(u.display), 1)) {
+                return ztctl_usage_error(ctl, cmd, "--display: printable "
+                                         "text of at most 127 bytes");
+            }
+            snprintf(u.display, sizeof(u.display), "%s", optarg);
+            break;
+        case 'g':
+            if (!store_group_name_ok(optarg)) {
+                return ztctl_usage_error(ctl, cmd, "--group: a-z, 0-9 and "
+                                         ". _ - @ (1 to 63 characters, "
+                                         "starting with a letter or a "
+                                         "digit)");
+            }
+            if (u.ngroups == STORE_MAX_GROUPS) {
+                return ztctl_usage_error(ctl, cmd, "too many --group");
+            }
+            snprintf(u.groups[u.ngroups++], sizeof(u.groups[0]), "%s",
+                     optarg);
+            break;
+        default:
+            return ztctl_other_opt(ctl, cmd, ch);
+        }
+    }
+
+    rc = ztctl_user_arg(ctl, cmd, argc, argv, 1);
+    if (rc != ZTCTL_OK) {
+        return rc;
+    }
+
+    snprintf(u.name, sizeof(u.name), "%s", argv[optind]);
+
+    rc = ztctl_open(ctl, 1);
+    if (rc != ZTCTL_OK) {
+        return rc;
+    }
+
+    if (store_user_create(ctl->store, &u, ctl->actor, &err) != 0) {
+        return ztctl_store_failed(&err);
+    }
+
+    ztctl_groups_text(&u, groups, sizeof(groups));
+
+    printf("created user %s (groups %s); set a password with 'ztctl user "
+           "passwd %s'\n", u.name, groups, u.name);
+
+    return ZTCTL_OK;
+}
+
+
+static int
+ztctl_user_list_cb(const store_user_t *u, void *arg)
+{
+    char         groups[STORE_MAX_GROUPS * STORE_NAME_MAX], created[32];
+    const char  *status;
+    int64_t      now = *(int64_t *) arg;
+
+    ztctl_groups_text(u, groups, sizeof(groups));
+    ztctl_time(u->created_at, created, sizeof(created));
+
+    status = u->disabled ? "disabled"
+             : u->locked_until > now ? "locked" : "active";
+
+    printf("%-24s  %-30s  %-8s  %-7s  %-8s  %s\n", u->name, groups,
+           u->pwhash[0] != '\0' ? "yes" : "no",
+           store_totp_state_name(u->totp_state), status, created);
+
+    return 0;
+}
+
+
+static int
+ztctl_user_list(ztctl_t *ctl, const ztctl_cmd_t *cmd, int argc,
+    char **argv)
+{
+    static const struct option  longopts[] = {
+        { "help", no_argument, NULL, 'h' },
+        { NULL, 0, NULL, 0 }
+    };
+
+    store_err_t  err;
+    int64_t      now;
+    int          ch, rc;
+
+    while ((ch = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+        return ztctl_other_opt(ctl, cmd, ch);
+    }
+
+    if (optind != argc) {
+        return ztctl_usage_error(ctl, cmd, "unexpected argument");
+    }
+
+    rc = ztctl_open(ctl, 0);
+    if (rc != ZTCTL_OK) {
+        return rc;
+    }
+
+    now = (int64_t) time(NULL);
+
+    printf("%-24s  %-30s  %-8s  %-7s  %-8s  %s\n", "NAME", "GROUPS",
+           "PASSWORD", "TOTP", "STATUS", "CREATED");
+
+    if (store_user_list(ctl->store, ztctl_user_list_cb, &now, &err) != 0) {
+        return ztctl_store_failed(&err);
+    }
+
+    return ZTCTL_OK;
+}
+
+
+static int
+ztctl_user_show(ztctl_t *ctl, const ztctl_cmd_t *cmd, int argc,
+    char **argv)
+{
+    static const struct option  longopts[] = {
+        { "help", no_argument, NULL, 'h' },
+        { NULL, 0, NULL, 0 }
+    };
+
+    store_user_t   u;
+    char           groups[STORE_MAX_GROUPS * STORE_NAME_MAX];
+    char           created[32], updated[32], locked[48], failed[32];
+    int64_t        now;
+    int            ch, rc;
+
+    while ((ch = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+        return ztctl_other_opt(ctl, cmd, ch);
+    }
+
+    rc = ztctl_user_arg(ctl, cmd, argc, argv, 1);
+    if (rc != ZTCTL_OK) {
+        return rc;
+    }
+
+    rc = ztctl_find_user(ctl, 0, argv[optind], &u);
+    if (rc != ZTCTL_OK) {
+        return rc;
+    }
+
+    now = (int64_t) time(NULL);
+
+    ztctl_groups_text(&u, groups, sizeof(groups));
+    ztctl_time(u.created_at, created, sizeof(created));
+    ztctl_time(u.updated_at, updated, sizeof(updated));
+    ztctl_time(u.last_failure, failed, sizeof(failed));
+
+    if (u.locked_until == 0) {
+        snprintf(locked, sizeof(locked), "no");
+    } else {
+        ztctl_time(u.locked_until, locked, sizeof(locked));
+        if (u.locked_until <= now) {
+            snprintf(locked + strlen(locked), sizeof(locked) - strlen(locked),
+                     " (passed)");
+        }
+    }
+
+    printf("name         %s\n"
+           "display      %s\n"
+           "groups       %s\n"
+           "password     %s\n"
+           "totp         %s",
+           u.name, u.display, groups, u.pwhash[0] != '\0' ? "yes" : "no",
+           store_totp_state_name(u.totp_state));
+
+    if (u.totp_state != STORE_TOTP_NONE) {
+        printf(" (%s, %u digits)", ztctl_algo_name(u.totp_algo),
+               u.totp_digits);
+    }
+
+    printf("\n"
+           "failures     %u (last %s)\n"
+           "locked until %s\n"
+           "disabled     %s\n"
+           "created      %s by %s\n"
+           "updated      %s\n",
+           u.failures, failed, locked, u.disabled ? "yes" : "no", created,
+           u.created_by, updated);
+
+    return ZTCTL_OK;
+}
+
+
+static int
+ztctl_user_passwd(ztctl_t *ctl, const ztctl_cmd_t *cmd, int argc,
+    char **argv)
+{
+    static const struct option  longopts[] = {
+        { "password-file", required_argument, NULL, 'f' },
+        { "help", no_argument, NULL, 'h' },
+        { NULL, 0, NULL, 0 }
+    };
+
+    store_user_t   u;
+    id_err_t       ierr;
+    const char    *file;
+    char           pw[ZTCTL_PASSWORD_MAX + 2], hash[ID_PWHASH_MAX];
+    int            ch, rc;
+
+    file = NULL;
+
+    while ((ch = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+        switch (ch) {
+        case 'f':
+            file = optarg;
+            break;
+        default:
+            return ztctl_other_opt(ctl, cmd, ch);
+        }
+    }
+
+    rc = ztctl_user_arg(ctl, cmd, argc, argv, 1);
+    if (rc != ZTCTL_OK) {
+        return rc;
+    }
+
+    /* the user first: no typing a password for a name that is wrong */
+    rc = ztctl_find_user(ctl, 1, argv[optind], &u);
+    if (rc != ZTCTL_OK) {
+        return rc;
+    }
+
+    rc = ztctl_read_password(u.name, file, pw, sizeof(pw));
+
+    if (rc == ZTCTL_OK && id_password_hash(pw, hash, sizeof(hash), &ierr)
+                          != 0)
+    {
+        fprintf(stderr, "ztctl: %s\n", ierr.msg);
+        rc = ZTCTL_FAILED;
+    }
+
+    explicit_bzero(pw, sizeof(pw));
+
+    if (rc != ZTCTL_OK) {
+        return rc;
+    }
+
+    /* re-read: the record may have changed while the password was typed */
+    rc = ztctl_find_user(ctl, 1, argv[optind], &u);
+    if (rc != ZTCTL_OK) {
+        return rc;
+    }
+
+    snprintf(u.pwhash, sizeof(u.pwhash), "%s", hash);
+    explicit_bzero(hash, sizeof(hash));
+
+    rc = ztctl_user_save(ctl, &u, "user.password", "password set", 0, NULL);
+    explicit_bzero(u.pwhash, sizeof(u.pwhash));
+
+    if (rc != ZTCTL_OK) {
+        return rc;
+    }
+
+    printf("password of %s set\n", u.name);
+
+    return ZTCTL_OK;
+}
+
+
+static int
+ztctl_user_groups(ztctl_t *ctl, const ztctl_cmd_t *cmd, int argc,
+    char **argv)
+{
+    static const struct option  longopts[] = {
+        { "clear", no_argument, NULL, 'c' },
+        { "help", no_argument, NULL, 'h' },
+        { NULL, 0, NULL, 0 }
+    };
+
+    store_user_t   u;
+    char           groups[STORE_MAX_GROUPS * STORE_NAME_MAX];
+    const char    *name;
+    int            ch, rc, clear, i, n;
+
+    clear = 0;
+
+    while ((ch = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+        switch (ch) {
+        case 'c':
+            clear = 1;
+            break;
+        default:
+            return ztctl_other_opt(ctl, cmd, ch);
+        }
+    }
+
+    n = argc - optind;
+
+    if (n < 1 || (clear && n != 1) || (!clear && n < 2)) {
+        return ztctl_usage_error(ctl, cmd, "expected NAME and one or more "
+                                 "groups, or NAME --clear");
+    }
+
+    if (n - 1 > STORE_MAX_GROUPS) {
+        return ztctl_usage_error(ctl, cmd, "too many groups");
+    }
+
+    for (i = optind + 1; i < argc; i++) {
+        if (!store_group_name_ok(argv[i])) {
+            fprintf(stderr, "ztctl: invalid group name \"%s\"\n", argv[i]);
+            return ztctl_usage_error(ctl, cmd, "a group is a-z, 0-9 and "
+                                     ". _ - @ (1 to 63 characters, "
+                                     "starting with a letter or a digit)");
+        }
+    }
+
+    name = argv[optind];
+
+    rc = ztctl_user_arg(ctl, cmd, optind + 1, argv, 1);
+    if (rc != ZTCTL_OK) {
+        return rc;
+    }
+
+    rc = ztctl_find_user(ctl, 1, name, &u);
+    if (rc != ZTCTL_OK) {
+        return rc;
+    }
+
+    memset(u.groups, 0, sizeof(u.groups));
+    u.ngroups = 0;
+
+    for (i = optind + 1; i < argc; i++) {
+        snprintf(u.groups[u.ngroups++], sizeof(u.groups[0]), "%s", argv[i]);
+    }
+
+    ztctl_groups_text(&u, groups, sizeof(groups));
+
+    rc = ztctl_user_save(ctl, &u, "user.groups", groups, 0, NULL);
+    if (rc != ZTCTL_OK) {
+        return rc;
+    }
+
+    printf("groups of %s: %s\n", u.name, groups);
+
+    return ZTCTL_OK;
+}
+
+
+/* disable, enable, unlock */
+static int
+ztctl_user_state(ztctl_t *ctl, const ztctl_cmd_t *cmd, int argc,
+    char **argv)
+{
+    static const struct option  longopts[] = {
+        { "help", no_argument, NULL, 'h' },
+        { NULL, 0, NULL, 0 }
+    };
+
+    store_user_t   u;
+    char           detail[64];
+    unsigned       revoked;
+    int            ch, rc;
+
+    while ((ch = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+        return ztctl_other_opt(ctl, cmd, ch);
+    }
+
+    rc = ztctl_user_arg(ctl, cmd, argc, argv, 1);
+    if (rc != ZTCTL_OK) {
+        return rc;
+    }
+
+    rc = ztctl_find_user(ctl, 1, argv[optind], &u);
+    if (rc != ZTCTL_OK) {
+        return rc;
+    }
+
+    if (strcmp(cmd->name, "disable") == 0) {
+        if (u.disabled) {
+            printf("%s is already disabled\n", u.name);
+            return ZTCTL_OK;
+        }
+
+        u.disabled = 1;
+
+        rc = ztctl_user_save(ctl, &u, "user.disable", "", 1, &revoked);
+        if (rc == ZTCTL_OK) {
+            printf("disabled %s; %u sessions revoked\n", u.name, revoked);
+        }
+
+        return rc;
+    }
+
+    if (strcmp(cmd->name, "enable") == 0) {
+        if (!u.disabled) {
+            printf("%s is not disabled\n", u.name);
+            return ZTCTL_OK;
+        }
+
+        u.disabled = 0;
+
+        rc = ztctl_user_save(ctl, &u, "user.enable", "", 0, NULL);
+        if (rc == ZTCTL_OK) {
+            printf("enabled %s\n", u.name);
+        }
+
+        return rc;
+    }
+
+    /* unlock */
+    snprintf(detail, sizeof(detail), "%u failures cleared", u.failures);
+    u.failures = 0;
+    u.locked_until = 0;
+
+    rc = ztctl_user_save(ctl, &u, "user.unlock", detail, 0, NULL);
+    if (rc == ZTCTL_OK) {
+        printf("unlocked %s (%s)\n", u.name, detail);
+    }
+
+    return rc;
+}
+
+
+static int
+ztctl_user_delete(ztctl_t *ctl, const ztctl_cmd_t *cmd, int argc,
+    char **argv)
+{
+    static const struct option  longopts[] = {
+        { "help", no_argument, NULL, 'h' },
+        { NULL, 0, NULL, 0 }
+    };
+
+    store_err_t  err;
+    int          ch, rc;
+
+    while ((ch = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+        return ztctl_other_opt(ctl, cmd, ch);
+    }
+
+    rc = ztctl_user_arg(ctl, cmd, argc, argv, 1);
+    if (rc != ZTCTL_OK) {
+        return rc;
+    }
+
+    rc = ztctl_open(ctl, 1);
+    if (rc != ZTCTL_OK) {
+        return rc;
+    }
+
+    rc = store_user_delete(ctl->store, argv[optind], ctl->actor, &err);
+    if (rc == STORE_NOTFOUND) {
+        fprintf(stderr, "ztctl: no user \"%s\"\n", argv[optind]);
+        return ZTCTL_NOTFOUND;
+    }
+
+    if (rc != 0) {
+        return ztctl_store_failed(&err);
+    }
+
+    printf("deleted %s; their sessions are revoked\n", argv[optind]);
+
+    return ZTCTL_OK;
+}
+
+
+/*
+ * The identity settings ztctl needs: the key directory (--keys, else the
+ * configuration's identity_keys) and the TOTP window.  The configuration
+ * is read when ztctl was not pointed at a bare store with -s.
+ */
+static int
+ztctl_identity(ztctl_t *ctl, const char *keys_opt, ztctl_identity_t *idc)
+{
+    config_t      cfg;
+    config_err_t  cerr;
+
+    memset(idc, 0, sizeof(*idc));
+    idc->window = ZTCTL_TOTP_WINDOW;
+    idc->alg = ID_ALG_HS256;
+
+    if (ctl->store_dir == NULL) {
+        if (config_load(ctl->config_path, &cfg, &cerr) != 0) {
+            fprintf(stderr, "ztctl: %s\n", cerr.msg);
+            return ZTCTL_FAILED;
+        }
+
+        snprintf(idc->keys, sizeof(idc->keys), "%s", cfg.identity_keys);
+        idc->window = cfg.totp_window;
+        idc->alg = (id_alg_t) cfg.token_alg;
+        idc->grace = (int64_t) (cfg.key_grace_ms / 1000);
+    }
+
+    if (keys_opt != NULL) {
+        if (snprintf(idc->keys, sizeof(idc->keys), "%s", keys_opt)
+            >= (int) sizeof(idc->keys))
+        {
+            fprintf(stderr, "ztctl: --keys: path too long\n");
+            return ZTCTL_USAGE;
+        }
+    }
+
+    if (idc->keys[0] == '\0') {
+        fprintf(stderr, "ztctl: no identity key directory: give --keys DIR, "
+                "or -c with a trustd.conf that sets identity_keys\n");
+        return ZTCTL_USAGE;
+    }
+
+    return ZTCTL_OK;
+}
+
+
+/* "123 456" and "123-456" as authenticators show them: digits only. */
+static int
+ztctl_code_normalize(const char *in, char *out, size_t size)
+{
+    size_t  n;
+
+    for (n = 0; *in != '\0'; in++) {
+        if (*in == ' ' || *in == '-' || *in == '\t') {
+            continue;
+        }
+
+        if (!isdigit((unsigned char) *in) || n + 1 >= size) {
+            return -1;
+        }
+
+        out[n++] = *in;
+    }
+
+    out[n] = '\0';
+
+    return n >= 6 && n <= 8 ? 0 : -1;
+}
+
+
+/*
+ * Finish an enrollment: check a code from the new authenticator (code, or
+ * a line of stdin) against t, then make the pending authenticator active
+ * with the matched counter, provided the stored enrollment is still the
+ * one that was checked.  Returns a ZTCTL_* status.
+ */
+static int
+ztctl_totp_finish(ztctl_t *ctl, const store_user_t *pending,
+    const id_totp_t *t, const char *code, unsigned window)
+{
+    store_user_t   u;
+    id_err_t       ierr;
+    uint64_t       counter;
+    char           line[64], digits[16], detail[64];
+    int            rc;
+
+    if (code == NULL) {
+        if (isatty(STDIN_FILENO)) {
+            fputs("Code from the authenticator: ", stderr);
+            fflush(stderr);
+        }
+
+        rc = ztctl_read_line(stdin, line, sizeof(line));
+        if (rc < 0) {
+            return ZTCTL_FAILED;
+        }
+
+        if (rc == 1 || line[0] == '\0') {
+            fprintf(stderr, "ztctl: no code given: the authenticator of %s "
+                    "stays pending; finish with 'ztctl user totp-confirm "
+                    "%s'\n", pending->name, pending->name);
+            return ZTCTL_FAILED;
+        }
+
+        code = line;
+    }
+
+    if (ztctl_code_normalize(code, digits, sizeof(digits)) != 0
+        || strlen(digits) != t->digits)
+    {
+        fprintf(stderr, "ztctl: wrong code (expected %u digits): the "
+                "authenticator of %s stays pending; try again with 'ztctl "
+                "user totp-confirm %s'\n", t->digits, pending->name,
+                pending->name);
+        return ZTCTL_FAILED;
+    }
+
+    rc = id_totp_verify(t, digits, (int64_t) time(NULL), window,
+                        pending->totp_last_counter, &counter, &ierr);
+    if (rc == -1) {
+        fprintf(stderr, "ztctl: %s\n", ierr.msg);
+        return ZTCTL_FAILED;
+    }
+
+    if (rc != ID_TOTP_OK) {
+        fprintf(stderr, "ztctl: wrong code: the authenticator of %s stays "
+                "pending; check the device's clock and try again with "
+                "'ztctl user totp-confirm %s'\n", pending->name,
+                pending->name);
+        return ZTCTL_FAILED;
+    }
+
+    rc = ztctl_find_user(ctl, 1, pending->name, &u);
+    if (rc != ZTCTL_OK) {
+        return rc;
+    }
+
+    if (u.totp_state != STORE_TOTP_PENDING
+        || u.totp_sealed_len != pending->totp_sealed_len
+        || memcmp(u.totp_sealed, pending->totp_sealed, u.totp_sealed_len)
+           != 0)
+    {
+        fprintf(stderr, "ztctl: the enrollment of %s changed meanwhile; "
+                "nothing done\n", u.name);
+        return ZTCTL_FAILED;
+    }
+
+    u.totp_state = STORE_TOTP_ACTIVE;
+    u.totp_last_counter = counter;
+
+    snprintf(detail, sizeof(detail), "active (%s, %u digits)",
+             ztctl_algo_name(u.totp_algo), u.totp_digits);
+
+    rc = ztctl_user_save(ctl, &u, "user.totp.confirm", detail, 0, NULL);
+    if (rc != ZTCTL_OK) {
+        return rc;
+    }
+
+    printf("authenticator of %s is active\n", u.name);
+
+    return ZTCTL_OK;
+}
+
+
+static const char *
+ztctl_algo_name(unsigned algo)
+{
+    switch (algo) {
+    case ID_TOTP_SHA256: return "sha256";
+    case ID_TOTP_SHA512: return "sha512";
+    default:             return "sha1";
+    }
+}
+
+
+static int
+ztctl_user_totp_enroll(ztctl_t *ctl, const ztctl_cmd_t *cmd, int argc,
+    char **argv)
+{
+    static const struct option  longopts[] = {
+        { "algo", required_argument, NULL, 'a' },
+        { "digits", required_argument, NULL, 'd' },
+        { "code", required_argument, NULL, 'C' },
+        { "keys", required_argument, NULL, 'k' },
+        { "help", no_argument, NULL, 'h' },
+        { NULL, 0, NULL, 0 }
+    };
+
+    ztctl_identity_t   idc;
+    store_user_t       u;
+    id_totp_algo_t     algo;
+    id_keys_t         *keys;
+    id_totp_t          t;
+    id_err_t           ierr;
+    const char        *code, *keys_opt;
+    unsigned           digits;
+    size_t             len;
+    char               uri[1024], qr[ZTCTL_QR_MAX], detail[64];
+    int                ch, rc;
+
+    algo = ID_TOTP_SHA1;
+    digits = 6;
+    code = NULL;
+    keys_opt = NULL;
+
+    while ((ch = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+        switch (ch) {
+        case 'a':
+            if (strcmp(optarg, "sha1") == 0) {
+                algo = ID_TOTP_SHA1;
+            } else if (strcmp(optarg, "sha256") == 0) {
+                algo = ID_TOTP_SHA256;
+            } else if (strcmp(optarg, "sha512") == 0) {
+                algo = ID_TOTP_SHA512;
+            } else {
+                return ztctl_usage_error(ctl, cmd, "--algo: sha1, sha256 "
+                                         "or sha512");
+            }
+            break;
+        case 'd':
+            if (strcmp(optarg, "6") == 0) {
+                digits = 6;
+            } else if (strcmp(optarg, "8") == 0) {
+                digits = 8;
+            } else {
+                return ztctl_usage_error(ctl, cmd, "--digits: 6 or 8");
+            }
+            break;
+        case 'C':
+            code = optarg;
+            break;
+        case 'k':
+            keys_opt = optarg;
+            break;
+        default:
+            return ztctl_other_opt(ctl, cmd, ch);
+        }
+    }
+
+    rc = ztctl_user_arg(ctl, cmd, argc, argv, 1);
+    if (rc != ZTCTL_OK) {
+        return rc;
+    }
+
+    rc = ztctl_identity(ctl, keys_opt, &idc);
+    if (rc != ZTCTL_OK) {
+        return rc;
+    }
+
+    rc = ztctl_find_user(ctl, 1, argv[optind], &u);
+    if (rc != ZTCTL_OK) {
+        return rc;
+    }
+
+    if (u.totp_state == STORE_TOTP_ACTIVE) {
+        fprintf(stderr, "ztctl: %s already has an active authenticator; "
+                "remove it first with 'ztctl user totp-reset %s'\n", u.name,
+                u.name);
+        return ZTCTL_FAILED;
+    }
+
+    if (id_keys_load(idc.keys, idc.alg, idc.grace, 1, &keys, &ierr) != 0) {
+        fprintf(stderr, "ztctl: %s\n", ierr.msg);
+        return ZTCTL_FAILED;
+    }
+
+    rc = ZTCTL_FAILED;
+
+    if (id_totp_new(&t, algo, digits, &ierr) != 0
+        || id_seal(keys, t.secret, t.secret_len, u.name, u.totp_sealed,
+                   sizeof(u.totp_sealed), &len, &ierr) != 0
+        || id_totp_uri(&t, ZTCTL_TOTP_ISSUER, u.name, uri, sizeof(uri),
+                       &ierr) != 0)
+    {
+        fprintf(stderr, "ztctl: %s\n", ierr.msg);
+        goto done;
+    }
+
+    u.totp_sealed_len = len;
+    u.totp_state = STORE_TOTP_PENDING;
+    u.totp_algo = (unsigned) algo;
+    u.totp_digits = digits;
+    u.totp_last_counter = 0;
+
+    snprintf(detail, sizeof(detail), "pending (%s, %u digits)",
+             ztctl_algo_name(u.totp_algo), digits);
+
+    rc = ztctl_user_save(ctl, &u, "user.totp.enroll", detail, 0, NULL);
+    if (rc != ZTCTL_OK) {
+        goto done;
+    }
+
+    printf("Add this to %s's authenticator app (scan the code or enter "
+           "the URI):\n\n%s\n", u.name, uri);
+
+    if (id_totp_qr(uri, qr, sizeof(qr), &ierr) == 0) {
+        printf("\n%s\n", qr);
+    } else {
+        fprintf(stderr, "ztctl: no QR code: %s\n", ierr.msg);
+    }
+
+    explicit_bzero(uri, sizeof(uri));
+    explicit_bzero(qr, sizeof(qr));
+
+    /* the URI must be out before we wait for a code computed from it */
+    if (fflush(stdout) != 0) {
+        fprintf(stderr, "ztctl: write error: %s\n", strerror(errno));
+        rc = ZTCTL_FAILED;
+        goto done;
+    }
+
+    rc = ztctl_totp_finish(ctl, &u, &t, code, idc.window);
+
+done:
+
+    explicit_bzero(&t, sizeof(t));
+    id_keys_free(keys);
+
+    return rc;
+}
+
+
+static int
+ztctl_user_totp_confirm(ztctl_t *ctl, const ztctl_cmd_t *cmd, int argc,
+    char **argv)
+{
+    static const struct option  longopts[] = {
+        { "code", required_argument, NULL, 'C' },
+        { "keys", required_argument, NULL, 'k' },
+        { "help", no_argument, NULL, 'h' },
+        { NULL, 0, NULL, 0 }
+    };
+
+    ztctl_identity_t   idc;
+    store_user_t       u;
+    id_keys_t         *keys;
+    id_totp_t          t;
+    id_err_t           ierr;
+    const char        *code, *keys_opt;
+    int                ch, rc;
+
+    code = NULL;
+    keys_opt = NULL;
+
+    while ((ch = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+        switch (ch) {
+        case 'C':
+            code = optarg;
+            break;
+        case 'k':
+            keys_opt = optarg;
+            break;
+        default:
+            return ztctl_other_opt(ctl, cmd, ch);
+        }
+    }
+
+    rc = ztctl_user_arg(ctl, cmd, argc, argv, 1);
+    if (rc != ZTCTL_OK) {
+        return rc;
+    }
+
+    rc = ztctl_identity(ctl, keys_opt, &idc);
+    if (rc != ZTCTL_OK) {
+        return rc;
+    }
+
+    rc = ztctl_find_user(ctl, 1, argv[optind], &u);
+    if (rc != ZTCTL_OK) {
+        return rc;
+    }
+
+    if (u.totp_state != STORE_TOTP_PENDING) {
+        fprintf(stderr, "ztctl: %s has no pending authenticator (TOTP "
+                "state %s)%s\n", u.name,
+                store_totp_state_name(u.totp_state),
+                u.totp_state == STORE_TOTP_NONE
+                ? "; start with 'ztctl user totp-enroll'" : "");
+        return ZTCTL_FAILED;
+    }
+
+    if (id_keys_load(idc.keys, idc.alg, idc.grace, 0, &keys, &ierr) != 0) {
+        fprintf(stderr, "ztctl: %s\n", ierr.msg);
+        return ZTCTL_FAILED;
+    }
+
+    memset(&t, 0, sizeof(t));
+    t.algo = (id_totp_algo_t) u.totp_algo;
+    t.digits = u.totp_digits;
+    t.period = ZTCTL_TOTP_PERIOD;
+
+    if (id_unseal(keys, u.totp_sealed, u.totp_sealed_len, u.name, t.secret,
+                  sizeof(t.secret), &t.secret_len, &ierr) != 0)
+    {
+        fprintf(stderr, "ztctl: cannot open the TOTP secret of %s: %s\n",
+                u.name, ierr.msg);
+        rc = ZTCTL_FAILED;
+
+    } else {
+        rc = ztctl_totp_finish(ctl, &u, &t, code, idc.window);
+    }
+
+    explicit_bzero(&t, sizeof(t));
+    id_keys_free(keys);
+
+    return rc;
+}
+
+
+static int
+ztctl_user_totp_reset(ztctl_t *ctl, const ztctl_cmd_t *cmd, int argc,
+    char **argv)
+{
+    static const struct option  longopts[] = {
+        { "help", no_argument, NULL, 'h' },
+        { NULL, 0, NULL, 0 }
+    };
+
+    store_user_t   u;
+    unsigned       revoked;
+    char           detail[64];
+    int            ch, rc;
+
+    while ((ch = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+        return ztctl_other_opt(ctl, cmd, ch);
+    }
+
+    rc = ztctl_user_arg(ctl, cmd, argc, argv, 1);
+    if (rc != ZTCTL_OK) {
+        return rc;
+    }
+
+    rc = ztctl_find_user(ctl, 1, argv[optind], &u);
+    if (rc != ZTCTL_OK) {
+        return rc;
+    }
+
+    snprintf(detail, sizeof(detail), "was %s",
+             store_totp_state_name(u.totp_state));
+
+    u.totp_state = STORE_TOTP_NONE;
+    explicit_bzero(u.totp_sealed, sizeof(u.totp_sealed));
+    u.totp_sealed_len = 0;
+    u.totp_algo = 0;
+    u.totp_digits = 0;
+    u.totp_last_counter = 0;
+
+    rc = ztctl_user_save(ctl, &u, "user.totp.reset", detail, 1, &revoked);
+    if (rc != ZTCTL_OK) {
+        return rc;
+    }
+
+    printf("authenticator of %s removed (%s); %u sessions revoked\n",
+           u.name, detail, revoked);
+
+    return ZTCTL_OK;
+}
+
+
+/* ---- sessions ------------------------------------------------------- */
+
+static int
+ztctl_session_list_cb(const store_session_t *s, void *arg)
+{
+    char  created[32], mfa[32], seen[32], expires[32], revoked[32];
+
+    (void) arg;
+
+    ztctl_time(s->created_at, created, sizeof(created));
+    ztctl_time(s->mfa_at, mfa, sizeof(mfa));
+    ztctl_time(s->last_seen, seen, sizeof(seen));
+    ztctl_time(s->expires_at, expires, sizeof(expires));
+
+    if (s->revoked) {
+        ztctl_time(s->revoked_at, revoked, sizeof(revoked));
+    } else {
+        snprintf(revoked, sizeof(revoked), "no");
+    }
+
+    printf("%-*.*s  %-20s  %-6s  %-20s  %-20s  %-20s  %-20s  %s\n",
+           STORE_SID_AUDIT_LEN, STORE_SID_AUDIT_LEN, s->sid, s->user,
+           s->has_device ? "yes" : "no", created, mfa, seen, expires,
+           revoked);
+
+    return 0;
+}
+
+
+static int
+ztctl_session_list(ztctl_t *ctl, const ztctl_cmd_t *cmd, int argc,
+    char **argv)
+{
+    static const struct option  longopts[] = {
+        { "user", required_argument, NULL, 'u' },
+        { "help", no_argument, NULL, 'h' },
+        { NULL, 0, NULL, 0 }
+    };
+
+    store_err_t   err;
+    const char   *user;
+    int           ch, rc;
+
+    user = NULL;
+
+    while ((ch = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+        switch (ch) {
+        case 'u':
+            if (!store_user_name_ok(optarg)) {
+                return ztctl_usage_error(ctl, cmd, "--user: not a valid "
+                                         "user name");
+            }
+            user = optarg;
+            break;
+        default:
+            return ztctl_other_opt(ctl, cmd, ch);
+        }
+    }
+
+    if (optind != argc) {
+        return ztctl_usage_error(ctl, cmd, "unexpected argument");
+    }
+
+    rc = ztctl_open(ctl, 0);
+    if (rc != ZTCTL_OK) {
+        return rc;
+    }
+
+    printf("%-*s  %-20s  %-6s  %-20s  %-20s  %-20s  %-20s  %s\n",
+           STORE_SID_AUDIT_LEN, "SID", "USER", "DEVICE", "CREATED", "MFA",
+           "LAST SEEN", "EXPIRES", "REVOKED");
+
+    if (store_session_list(ctl->store, user, ztctl_session_list_cb, NULL,
+                           &err)
+        != 0)
+    {
+        return ztctl_store_failed(&err);
+    }
+
+    return ZTCTL_OK;
+}
+
+
+static int
+ztctl_sid_prefix_cb(const store_session_t *s, void *arg)
+{
+    ztctl_sid_prefix_t  *p = arg;
+
+    if (strncmp(s->sid, p->prefix, p->len) == 0) {
+        if (p->matches == 0) {
+            *p->out = *s;
+        }
+
+        p->matches++;
+    }
+
+    return 0;
+}
+
+
+static int
+ztctl_session_revoke(ztctl_t *ctl, const ztctl_cmd_t *cmd, int argc,
+    char **argv)
+{
+    static const struct option  longopts[] = {
+        { "help", no_argument, NULL, 'h' },
+        { NULL, 0, NULL, 0 }
+    };
+
+    ztctl_sid_prefix_t   p;
+    store_session_t      s;
+    store_err_t          err;
+    const char          *arg;
+    size_t               len;
+    int                  ch, rc;
+
+    while ((ch = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+        return ztctl_other_opt(ctl, cmd, ch);
+    }
+
+    if (argc - optind != 1) {
+        return ztctl_usage_error(ctl, cmd, "expected one SID");
+    }
+
+    arg = argv[optind];
+    len = strlen(arg);
+
+    if (len < ZTCTL_MIN_PREFIX || len > STORE_SID_LEN
+        || strspn(arg, "0123456789abcdef") != len)
+    {
+        return ztctl_usage_error(ctl, cmd, "SID: the session id (32 "
+                                 "lowercase hex digits) or a unique prefix "
+                                 "of at least 8");
+    }
+
+    rc = ztctl_open(ctl, 1);
+    if (rc != ZTCTL_OK) {
+        return rc;
+    }
+
+    p.prefix = arg;
+    p.len = len;
+    p.out = &s;
+    p.matches = 0;
+
+    if (store_session_list(ctl->store, NULL, ztctl_sid_prefix_cb, &p, &err)
+        != 0)
+    {
+        return ztctl_store_failed(&err);
+    }
+
+    if (p.matches == 0) {
+        fprintf(stderr, "ztctl: no session \"%s\"\n", arg);
+        return ZTCTL_NOTFOUND;
+    }
+
+    if (p.matches > 1) {
+        fprintf(stderr, "ztctl: session prefix \"%s\" matches %u sessions; "
+                "give more digits\n", arg, p.matches);
+        return ZTCTL_FAILED;
+    }
+
+    if (s.revoked) {
+        printf("session %.*s of %s is already revoked\n",
+               STORE_SID_AUDIT_LEN, s.sid, s.user);
+        return ZTCTL_OK;
+    }
+
+    rc = store_session_revoke(ctl->store, s.sid, ctl->actor, &err);
+    if (rc == STORE_NOTFOUND) {
+        fprintf(stderr, "ztctl: session %.*s disappeared\n",
+                STORE_SID_AUDIT_LEN, s.sid);
+        return ZTCTL_NOTFOUND;
+    }
+
+    if (rc != 0) {
+        return ztctl_store_failed(&err);
+    }
+
+    printf("revoked session %.*s of %s\n", STORE_SID_AUDIT_LEN, s.sid,
+           s.user);
+
+    return ZTCTL_OK;
+}
+
+
+static int
+ztctl_session_revoke_user(ztctl_t *ctl, const ztctl_cmd_t *cmd, int argc,
+    char **argv)
+{
+    static const struct option  longopts[] = {
+        { "help", no_argument, NULL, 'h' },
+        { NULL, 0, NULL, 0 }
+    };
+
+    store_user_t   u;
+    store_err_t    err;
+    unsigned       n;
+    int            ch, rc;
+
+    while ((ch = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+        return ztctl_other_opt(ctl, cmd, ch);
+    }
+
+    rc = ztctl_user_arg(ctl, cmd, argc, argv, 1);
+    if (rc != ZTCTL_OK) {
+        return rc;
+    }
+
+    rc = ztctl_open(ctl, 1);
+    if (rc != ZTCTL_OK) {
+        return rc;
+    }
+
+    if (store_session_revoke_user(ctl->store, argv[optind], ctl->actor, &n,
+                                  &err)
+        != 0)
+    {
+        return ztctl_store_failed(&err);
+    }
+
+    if (n == 0) {
+        rc = store_user_find(ctl->store, argv[optind], &u, &err);
+        if (rc == STORE_NOTFOUND) {
+            fprintf(stderr, "ztctl: no user \"%s\"\n", argv[optind]);
+            return ZTCTL_NOTFOUND;
+        }
+
+        if (rc != 0) {
+            return ztctl_store_failed(&err);
+        }
+    }
+
+    printf("revoked %u sessions of %s\n", n, argv[optind]);
 
     return ZTCTL_OK;
 }

@@ -36,6 +36,12 @@ typedef struct {
     char        actions[64][32];
 } test_audit_t;
 
+typedef struct {
+    unsigned    n;
+    unsigned    revoked;
+    char        names[16][STORE_NAME_MAX];
+} test_names_t;
+
 
 static int test_setup(void **state);
 static int test_teardown(void **state);
@@ -58,6 +64,22 @@ static void test_audit(void **state);
 static void test_view_reuse(void **state);
 static void test_map_full(void **state);
 static void test_corrupt_record(void **state);
+static void test_make_user(store_user_t *u, const char *name);
+static void test_make_session(store_session_t *s, const char *user,
+    unsigned i, int64_t expires);
+static void test_audit_since(store_t *st, uint64_t from, test_audit_t *a);
+static uint64_t test_last_seq(store_t *st);
+static int test_user_list_cb(const store_user_t *u, void *arg);
+static int test_session_list_cb(const store_session_t *s, void *arg);
+static void test_user_crud(void **state);
+static void test_user_names(void **state);
+static void test_login_lockout(void **state);
+static void test_login_replay(void **state);
+static void test_sessions(void **state);
+static void test_user_delete_sessions(void **state);
+static void test_migrate_v1(void **state);
+static void test_identity_map_full(void **state);
+static void test_corrupt_identity(void **state);
 
 
 static int
@@ -202,20 +224,20 @@ test_schema_version(void **state)
 {
     test_env_t   *env = *state;
     store_err_t   err;
-    uint8_t       v2[4] = { 0, 0, 0, 2 };
+    uint8_t       v3[4] = { 0, 0, 0, 3 };
     uint8_t       bad[3] = { 0, 0, 1 };
 
     assert_int_equal(store_open(&env->st, env->path, 0, 0, &err), 0);
 
     /* a store from a future ztgate */
     assert_int_equal(store_test_put_raw(env->st, "meta", "schema_version",
-                                        14, v2, sizeof(v2), &err), 0);
+                                        14, v3, sizeof(v3), &err), 0);
     store_close(env->st);
     env->st = NULL;
 
     assert_int_equal(store_open(&env->st, env->path, 0, 0, &err), -1);
     assert_null(env->st);
-    assert_non_null(strstr(err.msg, "schema version 2 is newer"));
+    assert_non_null(strstr(err.msg, "schema version 3 is newer"));
 
     assert_int_equal(store_open(&env->st, env->path, 0, STORE_RDONLY,
                                 &err), -1);
@@ -755,6 +777,863 @@ test_corrupt_record(void **state)
 }
 
 
+static void
+test_make_user(store_user_t *u, const char *name)
+{
+    memset(u, 0, sizeof(*u));
+    snprintf(u->name, sizeof(u->name), "%s", name);
+    snprintf(u->display, sizeof(u->display), "User %s", name);
+    snprintf(u->groups[0], sizeof(u->groups[0]), "staff");
+    snprintf(u->groups[1], sizeof(u->groups[1]), "ops@eu");
+    u->ngroups = 2;
+}
+
+
+static void
+test_make_session(store_session_t *s, const char *user, unsigned i,
+    int64_t expires)
+{
+    memset(s, 0, sizeof(*s));
+    snprintf(s->sid, sizeof(s->sid), "%08x%024x", i, 0xabcu);
+    snprintf(s->user, sizeof(s->user), "%s", user);
+    snprintf(s->source, sizeof(s->source), "192.0.2.%u", i % 250);
+    s->methods = 0x03;
+    s->created_at = (int64_t) time(NULL);
+    s->mfa_at = s->created_at;
+    s->expires_at = expires;
+
+    if (i % 2) {
+        memset(s->device_fp, (int) i, sizeof(s->device_fp));
+        s->has_device = 1;
+    }
+}
+
+
+/* The audit records after seq from, their actions in a. */
+static void
+test_audit_since(store_t *st, uint64_t from, test_audit_t *a)
+{
+    store_err_t  err;
+
+    memset(a, 0, sizeof(*a));
+    assert_int_equal(store_audit_list(st, from + 1, 0, test_audit_cb, a,
+                                      &err), 0);
+}
+
+
+static uint64_t
+test_last_seq(store_t *st)
+{
+    store_err_t  err;
+    uint64_t     seq;
+
+    assert_int_equal(store_audit_last_seq(st, &seq, &err), 0);
+
+    return seq;
+}
+
+
+static int
+test_user_list_cb(const store_user_t *u, void *arg)
+{
+    test_names_t  *l = arg;
+
+    if (l->n < 16) {
+        snprintf(l->names[l->n], sizeof(l->names[0]), "%s", u->name);
+    }
+
+    l->n++;
+
+    return 0;
+}
+
+
+static int
+test_session_list_cb(const store_session_t *s, void *arg)
+{
+    test_names_t  *l = arg;
+
+    if (l->n < 16) {
+        snprintf(l->names[l->n], sizeof(l->names[0]), "%s", s->sid);
+    }
+
+    l->revoked += s->revoked != 0;
+    l->n++;
+
+    return 0;
+}
+
+
+static void
+test_user_crud(void **state)
+{
+    test_env_t     *env = *state;
+    store_user_t    u, out;
+    store_view_t   *view = NULL;
+    store_err_t     err;
+    test_names_t    l;
+    test_audit_t    a;
+    uint64_t        seq;
+
+    assert_int_equal(store_open(&env->st, env->path, 0, 0, &err), 0);
+
+    test_make_user(&u, "alice");
+    u.created_at = 12345;   /* ignored: the store sets it */
+    assert_int_equal(store_user_create(env->st, &u, "root", &err), 0);
+
+    assert_int_equal(store_user_create(env->st, &u, "root", &err), -1);
+    assert_non_null(strstr(err.msg, "already exists"));
+
+    assert_int_equal(store_view_begin(env->st, &view, &err), 0);
+    assert_int_equal(store_user_get(view, "alice", &out, &err), 0);
+    assert_int_equal(store_user_get(view, "bob", &out, &err),
+                     STORE_NOTFOUND);
+    assert_int_equal(store_user_get(view, "Bad Name", &out, &err),
+                     STORE_NOTFOUND);
+    store_view_end(view);
+    store_view_free(view);
+
+    assert_string_equal(out.name, "alice");
+    assert_string_equal(out.display, "User alice");
+    assert_int_equal(out.ngroups, 2);
+    assert_string_equal(out.groups[1], "ops@eu");
+    assert_string_equal(out.created_by, "root");
+    assert_string_equal(out.pwhash, "");
+    assert_int_equal(out.totp_state, STORE_TOTP_NONE);
+    assert_true(out.created_at > 12345);
+    assert_int_equal(out.created_at, out.updated_at);
+
+    /* update: password, TOTP, groups; created_* stay */
+    snprintf(out.pwhash, sizeof(out.pwhash), "$scrypt$ln=15,r=8,p=1$x$y");
+    out.totp_state = STORE_TOTP_PENDING;
+    memset(out.totp_sealed, 0xee, 60);
+    out.totp_sealed_len = 60;
+    out.totp_algo = 1;
+    out.totp_digits = 8;
+    out.ngroups = 1;
+    out.created_at = 1;
+    snprintf(out.created_by, sizeof(out.created_by), "mallory");
+
+    seq = test_last_seq(env->st);
+    assert_int_equal(store_user_update(env->st, &out, "admin",
+                                       "user.password", "password set",
+                                       &err), 0);
+    test_audit_since(env->st, seq, &a);
+    assert_int_equal(a.n, 1);
+    assert_string_equal(a.actions[0], "user.password");
+
+    assert_int_equal(store_user_find(env->st, "alice", &u, &err), 0);
+    assert_string_equal(u.pwhash, "$scrypt$ln=15,r=8,p=1$x$y");
+    assert_int_equal(u.totp_state, STORE_TOTP_PENDING);
+    assert_int_equal(u.totp_sealed_len, 60);
+    assert_memory_equal(u.totp_sealed, out.totp_sealed, 60);
+    assert_int_equal(u.totp_algo, 1);
+    assert_int_equal(u.totp_digits, 8);
+    assert_int_equal(u.ngroups, 1);
+    assert_string_equal(u.created_by, "root");
+    assert_true(u.created_at > 1);
+
+    /* an enrolled authenticator must be complete */
+    u.totp_digits = 0;
+    assert_int_equal(store_user_update(env->st, &u, "admin", "user.totp",
+                                       NULL, &err), -1);
+
+    /* update of a user that does not exist */
+    test_make_user(&u, "ghost");
+    assert_int_equal(store_user_update(env->st, &u, "admin", "user.groups",
+                                       NULL, &err), STORE_NOTFOUND);
+
+    test_make_user(&u, "bob");
+    assert_int_equal(store_user_create(env->st, &u, "root", &err), 0);
+    test_make_user(&u, "0carol");
+    assert_int_equal(store_user_create(env->st, &u, "root", &err), 0);
+
+    memset(&l, 0, sizeof(l));
+    assert_int_equal(store_user_list(env->st, test_user_list_cb, &l, &err),
+                     0);
+    assert_int_equal(l.n, 3);
+    assert_string_equal(l.names[0], "0carol");
+    assert_string_equal(l.names[1], "alice");
+    assert_string_equal(l.names[2], "bob");
+
+    seq = test_last_seq(env->st);
+    assert_int_equal(store_user_delete(env->st, "bob", "root", &err), 0);
+    assert_int_equal(store_user_delete(env->st, "bob", "root", &err),
+                     STORE_NOTFOUND);
+    assert_int_equal(store_user_find(env->st, "bob", &u, &err),
+                     STORE_NOTFOUND);
+    test_audit_since(env->st, seq, &a);
+    assert_int_equal(a.n, 1);
+    assert_string_equal(a.actions[0], "user.delete");
+}
+
+
+static void
+test_user_names(void **state)
+{
+    test_env_t     *env = *state;
+    store_user_t    u;
+    store_err_t     err;
+    unsigned        i;
+    char            name[80];
+
+    static const char  *good[] = { "a", "alice", "a.b-c_d", "9lives",
+        "x123456789012345678901234567890123456789012345678901234567890ab" };
+    static const char  *bad[] = { "", "Alice", ".alice", "-a", "_a",
+        "al ice", "al@ice", "al/ice", "al\nice", "älice", "a\x7f" };
+
+    assert_int_equal(store_open(&env->st, env->path, 0, 0, &err), 0);
+
+    for (i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
+        assert_true(store_user_name_ok(good[i]));
+        test_make_user(&u, good[i]);
+        assert_int_equal(store_user_create(env->st, &u, "root", &err), 0);
+    }
+
+    for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        assert_false(store_user_name_ok(bad[i]));
+        test_make_user(&u, bad[i]);
+        assert_string_equal(u.name, bad[i]);
+        assert_int_equal(store_user_create(env->st, &u, "root", &err), -1);
+        assert_non_null(strstr(err.msg, "invalid user name"));
+    }
+
+    /* a name filling its field without a NUL */
+    test_make_user(&u, "x");
+    memset(u.name, 'x', sizeof(u.name));
+    assert_int_equal(store_user_create(env->st, &u, "root", &err), -1);
+    assert_non_null(strstr(err.msg, "invalid user name"));
+
+    /* groups: '@' allowed, the rest as names */
+    assert_false(store_user_name_ok(
+        "x1234567890123456789012345678901234567890123456789012345678901ab"));
+    assert_true(store_group_name_ok("ops@example.org"));
+    assert_false(store_group_name_ok("@ops"));
+    assert_false(store_group_name_ok("Ops"));
+
+    test_make_user(&u, "dave");
+    snprintf(u.groups[1], sizeof(u.groups[1]), "Bad Group");
+    assert_int_equal(store_user_create(env->st, &u, "root", &err), -1);
+    assert_non_null(strstr(err.msg, "invalid group name"));
+
+    test_make_user(&u, "dave");
+    snprintf(u.groups[1], sizeof(u.groups[1]), "staff");
+    assert_int_equal(store_user_create(env->st, &u, "root", &err), -1);
+    assert_non_null(strstr(err.msg, "twice"));
+
+    test_make_user(&u, "dave");
+    u.ngroups = STORE_MAX_GROUPS + 1;
+    assert_int_equal(store_user_create(env->st, &u, "root", &err), -1);
+
+    /* the most groups, all long: the record still fits */
+    test_make_user(&u, "dave");
+    memset(u.display, 'd', sizeof(u.display) - 1);
+    memset(u.pwhash, 'p', sizeof(u.pwhash) - 1);
+    u.totp_state = STORE_TOTP_ACTIVE;
+    u.totp_sealed_len = sizeof(u.totp_sealed);
+    u.totp_digits = 6;
+    for (i = 0; i < STORE_MAX_GROUPS; i++) {
+        snprintf(name, sizeof(name), "g%02u", i);
+        memset(u.groups[i], 'g', STORE_NAME_MAX - 1);
+        memcpy(u.groups[i], name, 3);
+    }
+    u.ngroups = STORE_MAX_GROUPS;
+    assert_int_equal(store_user_create(env->st, &u, "root", &err), 0);
+
+    /* control characters in the display name */
+    test_make_user(&u, "erin");
+    snprintf(u.display, sizeof(u.display), "Erin\x1b[31m");
+    assert_int_equal(store_user_create(env->st, &u, "root", &err), -1);
+}
+
+
+static void
+test_login_lockout(void **state)
+{
+    test_env_t     *env = *state;
+    store_user_t    u;
+    store_err_t     err;
+    test_audit_t    a;
+    uint64_t        seq;
+    int64_t         now;
+
+    assert_int_equal(store_open(&env->st, env->path, 0, 0, &err), 0);
+    test_make_user(&u, "alice");
+    assert_int_equal(store_user_create(env->st, &u, "root", &err), 0);
+
+    now = 1000000;
+    seq = test_last_seq(env->st);
+
+    assert_int_equal(store_login_failed(env->st, "alice", now, 3, 300,
+                                        "198.51.100.7", "bad password",
+                                        &err), 0);
+    assert_int_equal(store_login_failed(env->st, "alice", now + 1, 3, 300,
+                                        "198.51.100.7", "bad code", &err),
+                     0);
+    assert_int_equal(store_user_find(env->st, "alice", &u, &err), 0);
+    assert_int_equal(u.failures, 2);
+    assert_int_equal(u.locked_until, 0);
+    assert_int_equal(u.last_failure, now + 1);
+
+    /* the third reaches the threshold: locked in the same transaction */
+    assert_int_equal(store_login_failed(env->st, "alice", now + 2, 3, 300,
+                                        "198.51.100.7\n", "bad\x1b code",
+                                        &err), 0);
+    assert_int_equal(store_user_find(env->st, "alice", &u, &err), 0);
+    assert_int_equal(u.failures, 3);
+    assert_int_equal(u.locked_until, now + 2 + 300);
+
+    test_audit_since(env->st, seq, &a);
+    assert_int_equal(a.n, 4);
+    assert_string_equal(a.actions[0], "login.failure");
+    assert_string_equal(a.actions[1], "login.failure");
+    assert_string_equal(a.actions[2], "login.failure");
+    assert_string_equal(a.actions[3], "user.locked");
+    assert_true(a.seqs[3] == a.seqs[2] + 1);
+
+    /* failures while locked count but do not extend the lock */
+    assert_int_equal(store_login_failed(env->st, "alice", now + 100, 3, 300,
+                                        "198.51.100.7", "locked", &err), 0);
+    assert_int_equal(store_user_find(env->st, "alice", &u, &err), 0);
+    assert_int_equal(u.failures, 4);
+    assert_int_equal(u.locked_until, now + 2 + 300);
+
+    /* no success while locked */
+    assert_int_equal(store_login_succeeded(env->st, "alice", 0, now + 200,
+                                           "198.51.100.7", &err), -1);
+    assert_non_null(strstr(err.msg, "locked"));
+
+    /* the lock has passed: the next success unlocks and resets */
+    seq = test_last_seq(env->st);
+    assert_int_equal(store_login_succeeded(env->st, "alice", 0, now + 400,
+                                           "198.51.100.7", &err), 0);
+    assert_int_equal(store_user_find(env->st, "alice", &u, &err), 0);
+    assert_int_equal(u.failures, 0);
+    assert_int_equal(u.locked_until, 0);
+    test_audit_since(env->st, seq, &a);
+    assert_int_equal(a.n, 1);
+    assert_string_equal(a.actions[0], "login.success");
+
+    /* threshold 0 never locks */
+    assert_int_equal(store_login_failed(env->st, "alice", now + 500, 0, 300,
+                                        "x", "y", &err), 0);
+    assert_int_equal(store_user_find(env->st, "alice", &u, &err), 0);
+    assert_int_equal(u.locked_until, 0);
+
+    /* unknown and invalid names: recorded, STORE_NOTFOUND */
+    seq = test_last_seq(env->st);
+    assert_int_equal(store_login_failed(env->st, "mallory", now, 3, 300,
+                                        "203.0.113.1", "bad password",
+                                        &err), STORE_NOTFOUND);
+    assert_int_equal(store_login_failed(env->st, "Robert'); DROP", now, 3,
+                                        300, "203.0.113.1", "bad password",
+                                        &err), STORE_NOTFOUND);
+    test_audit_since(env->st, seq, &a);
+    assert_int_equal(a.n, 2);
+    assert_string_equal(a.actions[0], "login.failure");
+    assert_int_equal(store_user_find(env->st, "mallory", &u, &err),
+                     STORE_NOTFOUND);
+
+    /* a disabled user cannot sign in */
+    assert_int_equal(store_user_find(env->st, "alice", &u, &err), 0);
+    u.disabled = 1;
+    assert_int_equal(store_user_update(env->st, &u, "root", "user.disable",
+                                       NULL, &err), 0);
+    assert_int_equal(store_login_succeeded(env->st, "alice", 0, now + 600,
+                                           "x", &err), -1);
+    assert_non_null(strstr(err.msg, "disabled"));
+    assert_int_equal(store_login_succeeded(env->st, "nobody", 0, now, "x",
+                                           &err), STORE_NOTFOUND);
+}
+
+
+static void
+test_login_replay(void **state)
+{
+    test_env_t     *env = *state;
+    store_user_t    u, stale;
+    store_err_t     err;
+    uint64_t        seq;
+    int64_t         now;
+
+    assert_int_equal(store_open(&env->st, env->path, 0, 0, &err), 0);
+    test_make_user(&u, "alice");
+    u.totp_state = STORE_TOTP_ACTIVE;
+    memset(u.totp_sealed, 0x55, 50);
+    u.totp_sealed_len = 50;
+    u.totp_digits = 6;
+    assert_int_equal(store_user_create(env->st, &u, "root", &err), 0);
+
+    now = (int64_t) time(NULL);
+
+    assert_int_equal(store_user_find(env->st, "alice", &stale, &err), 0);
+
+    assert_int_equal(store_login_failed(env->st, "alice", now, 5, 300, "x",
+                                        "bad code", &err), 0);
+    assert_int_equal(store_login_succeeded(env->st, "alice", 1000, now, "x",
+                                           &err), 0);
+    assert_int_equal(store_user_find(env->st, "alice", &u, &err), 0);
+    assert_true(u.totp_last_counter == 1000);
+    assert_int_equal(u.failures, 0);
+
+    /* the same counter again, and an older one: refused, nothing written */
+    seq = test_last_seq(env->st);
+    assert_int_equal(store_login_succeeded(env->st, "alice", 1000, now, "x",
+                                           &err), STORE_REPLAY);
+    assert_non_null(strstr(err.msg, "already used"));
+    assert_int_equal(store_login_succeeded(env->st, "alice", 999, now, "x",
+                                           &err), STORE_REPLAY);
+    assert_true(test_last_seq(env->st) == seq);
+
+    /* a later one passes; no TOTP (counter 0) leaves the counter alone */
+    assert_int_equal(store_login_succeeded(env->st, "alice", 1001, now, "x",
+                                           &err), 0);
+    assert_int_equal(store_login_succeeded(env->st, "alice", 0, now, "x",
+                                           &err), 0);
+    assert_int_equal(store_user_find(env->st, "alice", &u, &err), 0);
+    assert_true(u.totp_last_counter == 1001);
+
+    /* an update from a copy read before the sign-in keeps the counter */
+    snprintf(stale.groups[0], sizeof(stale.groups[0]), "admins");
+    assert_int_equal(store_user_update(env->st, &stale, "root",
+                                       "user.groups", "admins,ops@eu",
+                                       &err), 0);
+    assert_int_equal(store_user_find(env->st, "alice", &u, &err), 0);
+    assert_true(u.totp_last_counter == 1001);
+    assert_string_equal(u.groups[0], "admins");
+    assert_int_equal(store_login_succeeded(env->st, "alice", 1001, now, "x",
+                                           &err), STORE_REPLAY);
+
+    /* a new secret starts over */
+    memset(u.totp_sealed, 0x66, 50);
+    u.totp_last_counter = 7;
+    assert_int_equal(store_user_update(env->st, &u, "root", "user.totp",
+                                       NULL, &err), 0);
+    assert_int_equal(store_user_find(env->st, "alice", &u, &err), 0);
+    assert_true(u.totp_last_counter == 7);
+}
+
+
+static void
+test_sessions(void **state)
+{
+    test_env_t        *env = *state;
+    store_user_t       u;
+    store_session_t    s, out;
+    store_view_t      *view = NULL;
+    store_err_t        err;
+    test_names_t       l;
+    test_audit_t       a;
+    const char        *sids[6];
+    char               sidbuf[4][STORE_SID_LEN + 1];
+    uint64_t           seq;
+    unsigned           i, n;
+    int64_t            now;
+
+    assert_int_equal(store_open(&env->st, env->path, 0, 0, &err), 0);
+    test_make_user(&u, "alice");
+    assert_int_equal(store_user_create(env->st, &u, "root", &err), 0);
+    test_make_user(&u, "bob");
+    assert_int_equal(store_user_create(env->st, &u, "root", &err), 0);
+
+    now = (int64_t) time(NULL);
+
+    for (i = 1; i <= 4; i++) {
+        test_make_session(&s, i <= 3 ? "alice" : "bob", i, now + 3600);
+        snprintf(sidbuf[i - 1], sizeof(sidbuf[0]), "%s", s.sid);
+        assert_int_equal(store_session_create(env->st, &s, &err), 0);
+    }
+
+    /* refused: existing sid, unknown user, bad sid, no expiry */
+    test_make_session(&s, "alice", 1, now + 3600);
+    assert_int_equal(store_session_create(env->st, &s, &err), -1);
+    assert_non_null(strstr(err.msg, "already exists"));
+    test_make_session(&s, "nobody", 9, now + 3600);
+    assert_int_equal(store_session_create(env->st, &s, &err), -1);
+    assert_non_null(strstr(err.msg, "no user"));
+    test_make_session(&s, "alice", 9, now + 3600);
+    s.sid[0] = 'X';
+    assert_int_equal(store_session_create(env->st, &s, &err), -1);
+    test_make_session(&s, "alice", 9, 0);
+    assert_int_equal(store_session_create(env->st, &s, &err), -1);
+
+    /* hot-path read in a view */
+    assert_int_equal(store_view_begin(env->st, &view, &err), 0);
+    assert_int_equal(store_session_get(view, sidbuf[0], &out, &err), 0);
+    assert_int_equal(store_session_get(view, "00000000000000000000000000000000",
+                                       &s, &err), STORE_NOTFOUND);
+    assert_int_equal(store_session_get(view, "short", &s, &err),
+                     STORE_NOTFOUND);
+    store_view_end(view);
+    store_view_free(view);
+
+    test_make_session(&s, "alice", 1, now + 3600);
+    assert_string_equal(out.sid, sidbuf[0]);
+    assert_string_equal(out.user, "alice");
+    assert_int_equal(out.has_device, 1);
+    assert_memory_equal(out.device_fp, s.device_fp, STORE_FP_LEN);
+    assert_int_equal(out.methods, 0x03);
+    assert_true(out.expires_at == now + 3600);
+    assert_true(out.last_seen == out.created_at);
+    assert_string_equal(out.source, "192.0.2.1");
+    assert_int_equal(out.revoked, 0);
+
+    assert_int_equal(store_session_find(env->st, sidbuf[1], &out, &err), 0);
+    assert_int_equal(out.has_device, 0);
+
+    /* touch: one transaction for many; unknown and bad sids skipped */
+    seq = test_last_seq(env->st);
+    sids[0] = sidbuf[0];
+    sids[1] = "ffffffffffffffffffffffffffffffff";
+    sids[2] = sidbuf[1];
+    sids[3] = "not a sid";
+    sids[4] = NULL;
+    sids[5] = sidbuf[3];
+    assert_int_equal(store_session_touch(env->st, sids, 6, now + 60, &err),
+                     0);
+    assert_int_equal(store_session_touch(env->st, sids, 0, now + 60, &err),
+                     0);
+    assert_true(test_last_seq(env->st) == seq);
+
+    for (i = 0; i < 4; i++) {
+        assert_int_equal(store_session_find(env->st, sidbuf[i], &out, &err),
+                         0);
+        assert_true(out.last_seen == (i == 2 ? out.created_at : now + 60));
+    }
+
+    /* last_seen never goes back */
+    assert_int_equal(store_session_touch(env->st, sids, 1, now + 30, &err),
+                     0);
+    assert_int_equal(store_session_find(env->st, sidbuf[0], &out, &err), 0);
+    assert_true(out.last_seen == now + 60);
+
+    /* step-up */
+    assert_int_equal(store_session_mfa(env->st, sidbuf[1], 0x04, now + 90,
+                                       &err), 0);
+    assert_int_equal(store_session_find(env->st, sidbuf[1], &out, &err), 0);
+    assert_int_equal(out.methods, 0x07);
+    assert_true(out.mfa_at == now + 90);
+    assert_int_equal(store_session_mfa(env->st,
+                                       "ffffffffffffffffffffffffffffffff",
+                                       0x04, now, &err), STORE_NOTFOUND);
+
+    /* revoke one */
+    seq = test_last_seq(env->st);
+    assert_int_equal(store_session_revoke(env->st, sidbuf[0], "root", &err),
+                     0);
+    test_audit_since(env->st, seq, &a);
+    assert_int_equal(a.n, 1);
+    assert_string_equal(a.actions[0], "session.revoke");
+    assert_int_equal(store_session_find(env->st, sidbuf[0], &out, &err), 0);
+    assert_int_equal(out.revoked, 1);
+    assert_true(out.revoked_at > 0);
+
+    /* again: nothing to do */
+    seq = test_last_seq(env->st);
+    assert_int_equal(store_session_revoke(env->st, sidbuf[0], "root", &err),
+                     0);
+    assert_true(test_last_seq(env->st) == seq);
+    assert_int_equal(store_session_revoke(env->st,
+                                          "ffffffffffffffffffffffffffffffff",
+                                          "root", &err), STORE_NOTFOUND);
+
+    /* touching and step-up skip/refuse a revoked session */
+    assert_int_equal(store_session_touch(env->st, sids, 1, now + 120, &err),
+                     0);
+    assert_int_equal(store_session_find(env->st, sidbuf[0], &out, &err), 0);
+    assert_true(out.last_seen == now + 60);
+    assert_int_equal(store_session_mfa(env->st, sidbuf[0], 0x04, now, &err),
+                     -1);
+
+    /* list, all and per user */
+    memset(&l, 0, sizeof(l));
+    assert_int_equal(store_session_list(env->st, NULL, test_session_list_cb,
+                                        &l, &err), 0);
+    assert_int_equal(l.n, 4);
+    assert_int_equal(l.revoked, 1);
+    assert_string_equal(l.names[0], sidbuf[0]);
+    memset(&l, 0, sizeof(l));
+    assert_int_equal(store_session_list(env->st, "bob", test_session_list_cb,
+                                        &l, &err), 0);
+    assert_int_equal(l.n, 1);
+    assert_string_equal(l.names[0], sidbuf[3]);
+
+    /* revoke all of alice's: the two still live, one audit record */
+    seq = test_last_seq(env->st);
+    assert_int_equal(store_session_revoke_user(env->st, "alice", "root", &n,
+                                               &err), 0);
+    assert_int_equal(n, 2);
+    test_audit_since(env->st, seq, &a);
+    assert_int_equal(a.n, 1);
+    assert_string_equal(a.actions[0], "session.revoke");
+    assert_int_equal(store_session_revoke_user(env->st, "alice", "root", &n,
+                                               &err), 0);
+    assert_int_equal(n, 0);
+    assert_int_equal(store_session_find(env->st, sidbuf[3], &out, &err), 0);
+    assert_int_equal(out.revoked, 0);
+
+    /* purge: the revoked ones (revoked before now + 10); bob's stays */
+    assert_int_equal(store_session_purge(env->st, now - 10, &n, &err), 0);
+    assert_int_equal(n, 0);
+    seq = test_last_seq(env->st);
+    assert_int_equal(store_session_purge(env->st, now + 10, &n, &err), 0);
+    assert_int_equal(n, 3);
+    test_audit_since(env->st, seq, &a);
+    assert_int_equal(a.n, 1);
+    assert_string_equal(a.actions[0], "session.purge");
+    memset(&l, 0, sizeof(l));
+    assert_int_equal(store_session_list(env->st, NULL, test_session_list_cb,
+                                        &l, &err), 0);
+    assert_int_equal(l.n, 1);
+    assert_string_equal(l.names[0], sidbuf[3]);
+
+    /* and expired ones, several in a row */
+    for (i = 10; i < 20; i++) {
+        test_make_session(&s, "bob", i, now + (i % 3 == 0 ? 7200 : 100));
+        assert_int_equal(store_session_create(env->st, &s, &err), 0);
+    }
+    assert_int_equal(store_session_purge(env->st, now + 1000, &n, &err), 0);
+    assert_int_equal(n, 7);
+    memset(&l, 0, sizeof(l));
+    assert_int_equal(store_session_list(env->st, NULL, test_session_list_cb,
+                                        &l, &err), 0);
+    assert_int_equal(l.n, 4);
+
+    /* a disabled user gets no new session */
+    assert_int_equal(store_user_find(env->st, "bob", &u, &err), 0);
+    u.disabled = 1;
+    assert_int_equal(store_user_update_revoke(env->st, &u, "root",
+                                              "user.disable", NULL, &n,
+                                              &err), 0);
+    assert_int_equal(n, 4);
+    test_make_session(&s, "bob", 30, now + 3600);
+    assert_int_equal(store_session_create(env->st, &s, &err), -1);
+    assert_non_null(strstr(err.msg, "disabled"));
+}
+
+
+static void
+test_user_delete_sessions(void **state)
+{
+    test_env_t        *env = *state;
+    store_user_t       u;
+    store_session_t    s, out;
+    store_err_t        err;
+    test_audit_t       a;
+    uint64_t           seq;
+    unsigned           i;
+    int64_t            now;
+
+    assert_int_equal(store_open(&env->st, env->path, 0, 0, &err), 0);
+    test_make_user(&u, "alice");
+    assert_int_equal(store_user_create(env->st, &u, "root", &err), 0);
+    test_make_user(&u, "bob");
+    assert_int_equal(store_user_create(env->st, &u, "root", &err), 0);
+
+    now = (int64_t) time(NULL);
+
+    for (i = 1; i <= 5; i++) {
+        test_make_session(&s, i == 3 ? "bob" : "alice", i, now + 3600);
+        assert_int_equal(store_session_create(env->st, &s, &err), 0);
+    }
+
+    seq = test_last_seq(env->st);
+    assert_int_equal(store_user_delete(env->st, "alice", "root", &err), 0);
+
+    /* one transaction: one audit record for the user and the sessions */
+    test_audit_since(env->st, seq, &a);
+    assert_int_equal(a.n, 1);
+    assert_string_equal(a.actions[0], "user.delete");
+
+    for (i = 1; i <= 5; i++) {
+        test_make_session(&s, "x", i, 0);
+        assert_int_equal(store_session_find(env->st, s.sid, &out, &err), 0);
+        assert_int_equal(out.revoked, i != 3);
+    }
+
+    /* no new session for the deleted user */
+    test_make_session(&s, "alice", 8, now + 3600);
+    assert_int_equal(store_session_create(env->st, &s, &err), -1);
+}
+
+
+static void
+test_migrate_v1(void **state)
+{
+    test_env_t      *env = *state;
+    store_device_t   dev, out;
+    store_user_t     u;
+    store_view_t    *view = NULL;
+    store_err_t      err;
+    test_names_t     l;
+    test_audit_t     a;
+    uint64_t         seq;
+    uint8_t          v2[4] = { 0, 0, 0, 2 };
+
+    assert_int_equal(store_open(&env->st, env->path, 0, 0, &err), 0);
+    test_make_device(&dev, 1);
+    assert_int_equal(store_device_enroll(env->st, &dev, "root", &err), 0);
+    assert_int_equal(store_test_make_v1(env->st, &err), 0);
+    store_close(env->st);
+    env->st = NULL;
+
+    /* read-only: the old schema's view (devices, no users) */
+    assert_int_equal(store_open(&env->st, env->path, 0, STORE_RDONLY,
+                                &err), 0);
+    assert_int_equal(store_user_find(env->st, "alice", &u, &err),
+                     STORE_NOTFOUND);
+    memset(&l, 0, sizeof(l));
+    assert_int_equal(store_user_list(env->st, test_user_list_cb, &l, &err),
+                     0);
+    assert_int_equal(l.n, 0);
+    assert_int_equal(store_session_list(env->st, NULL, test_session_list_cb,
+                                        &l, &err), 0);
+    assert_int_equal(store_view_begin(env->st, &view, &err), 0);
+    assert_int_equal(store_user_get(view, "alice", &u, &err),
+                     STORE_NOTFOUND);
+    assert_int_equal(store_device_get(view, dev.fp, &out, &err), 0);
+    store_view_free(view);
+    view = NULL;
+    seq = test_last_seq(env->st);
+    store_close(env->st);
+    env->st = NULL;
+
+    /* with write access it migrates, in one transaction with its audit */
+    assert_int_equal(store_open(&env->st, env->path, 0, 0, &err), 0);
+    test_audit_since(env->st, seq, &a);
+    assert_int_equal(a.n, 1);
+    assert_string_equal(a.actions[0], "store.migrate");
+
+    test_make_user(&u, "alice");
+    assert_int_equal(store_user_create(env->st, &u, "root", &err), 0);
+    assert_int_equal(store_device_find_id(env->st, dev.id, &out, &err), 0);
+    store_close(env->st);
+    env->st = NULL;
+
+    /* opened again: no second migration */
+    assert_int_equal(store_open(&env->st, env->path, 0, 0, &err), 0);
+    seq = test_last_seq(env->st);
+    store_close(env->st);
+    env->st = NULL;
+    assert_int_equal(store_open(&env->st, env->path, 0, STORE_RDONLY, &err),
+                     0);
+    assert_true(test_last_seq(env->st) == seq);
+    assert_int_equal(store_user_find(env->st, "alice", &u, &err), 0);
+    store_close(env->st);
+    env->st = NULL;
+
+    /* version 2 recorded but its databases missing: damage, not a fresh db */
+    assert_int_equal(store_open(&env->st, env->path, 0, 0, &err), 0);
+    assert_int_equal(store_test_make_v1(env->st, &err), 0);
+    assert_int_equal(store_test_put_raw(env->st, "meta", "schema_version",
+                                        14, v2, sizeof(v2), &err), 0);
+    store_close(env->st);
+    env->st = NULL;
+    assert_int_equal(store_open(&env->st, env->path, 0, 0, &err), -1);
+    assert_non_null(strstr(err.msg, "damaged"));
+    assert_int_equal(store_open(&env->st, env->path, 0, STORE_RDONLY, &err),
+                     -1);
+}
+
+
+static void
+test_identity_map_full(void **state)
+{
+    test_env_t        *env = *state;
+    store_user_t       u;
+    store_session_t    s;
+    store_err_t        err;
+    test_names_t       l;
+    char               name[32];
+    unsigned           i, ok;
+    int                rc;
+
+    assert_int_equal(store_open(&env->st, env->path, 128 * 1024, 0, &err),
+                     0);
+
+    ok = 0;
+    rc = 0;
+
+    for (i = 0; i < 100000; i++) {
+        snprintf(name, sizeof(name), "user%05u", i);
+        test_make_user(&u, name);
+        memset(u.display, 'd', sizeof(u.display) - 1);
+        memset(u.pwhash, 'p', sizeof(u.pwhash) - 1);
+
+        rc = store_user_create(env->st, &u, "root", &err);
+        if (rc != 0) {
+            break;
+        }
+
+        ok++;
+    }
+
+    assert_int_equal(rc, -1);
+    assert_true(ok > 5);
+    assert_non_null(strstr(err.msg, "store is full (map size 128 KiB); "
+                           "raise store_map_size"));
+
+    memset(&l, 0, sizeof(l));
+    assert_int_equal(store_user_list(env->st, test_user_list_cb, &l, &err),
+                     0);
+    assert_int_equal(l.n, ok);
+    assert_int_equal(store_user_find(env->st, "user00000", &u, &err), 0);
+    assert_int_equal(strlen(u.pwhash), sizeof(u.pwhash) - 1);
+
+    /* sessions fail the same way, and touch/revoke leave no half-state */
+    test_make_session(&s, "user00000", 1, (int64_t) time(NULL) + 60);
+    rc = store_session_create(env->st, &s, &err);
+    if (rc != 0) {
+        assert_non_null(strstr(err.msg, "store is full"));
+    }
+
+    assert_int_equal(store_user_find(env->st, "user00001", &u, &err), 0);
+}
+
+
+static void
+test_corrupt_identity(void **state)
+{
+    test_env_t        *env = *state;
+    store_user_t       u;
+    store_session_t    s;
+    store_err_t        err;
+    test_names_t       l;
+    uint8_t            garbage[9] = { 1, 0, 0, 6, 0, 0xff, 0xff, 0xff, 0 };
+    uint8_t            future[60] = { 7 };
+
+    assert_int_equal(store_open(&env->st, env->path, 0, 0, &err), 0);
+    test_make_user(&u, "alice");
+    assert_int_equal(store_user_create(env->st, &u, "root", &err), 0);
+
+    assert_int_equal(store_test_put_raw(env->st, "users", "bob", 3, garbage,
+                                        sizeof(garbage), &err), 0);
+    assert_int_equal(store_user_find(env->st, "bob", &u, &err), -1);
+    assert_non_null(strstr(err.msg, "corrupt"));
+
+    assert_int_equal(store_test_put_raw(env->st, "users", "carol", 5, future,
+                                        sizeof(future), &err), 0);
+    assert_int_equal(store_user_find(env->st, "carol", &u, &err), -1);
+    assert_non_null(strstr(err.msg, "version 7"));
+
+    memset(&l, 0, sizeof(l));
+    assert_int_equal(store_user_list(env->st, test_user_list_cb, &l, &err),
+                     -1);
+
+    assert_int_equal(store_test_put_raw(env->st, "sessions",
+                                        "0123456789abcdef0123456789abcdef",
+                                        STORE_SID_LEN, garbage,
+                                        sizeof(garbage), &err), 0);
+    assert_int_equal(store_session_find(env->st,
+                                        "0123456789abcdef0123456789abcdef",
+                                        &s, &err), -1);
+    assert_non_null(strstr(err.msg, "corrupt"));
+
+    /* the sound record still reads */
+    assert_int_equal(store_user_find(env->st, "alice", &u, &err), 0);
+}
+
+
 int
 main(void)
 {
@@ -786,6 +1665,24 @@ main(void)
         cmocka_unit_test_setup_teardown(test_map_full,
                                         test_setup, test_teardown),
         cmocka_unit_test_setup_teardown(test_corrupt_record,
+                                        test_setup, test_teardown),
+        cmocka_unit_test_setup_teardown(test_user_crud,
+                                        test_setup, test_teardown),
+        cmocka_unit_test_setup_teardown(test_user_names,
+                                        test_setup, test_teardown),
+        cmocka_unit_test_setup_teardown(test_login_lockout,
+                                        test_setup, test_teardown),
+        cmocka_unit_test_setup_teardown(test_login_replay,
+                                        test_setup, test_teardown),
+        cmocka_unit_test_setup_teardown(test_sessions,
+                                        test_setup, test_teardown),
+        cmocka_unit_test_setup_teardown(test_user_delete_sessions,
+                                        test_setup, test_teardown),
+        cmocka_unit_test_setup_teardown(test_migrate_v1,
+                                        test_setup, test_teardown),
+        cmocka_unit_test_setup_teardown(test_identity_map_full,
+                                        test_setup, test_teardown),
+        cmocka_unit_test_setup_teardown(test_corrupt_identity,
                                         test_setup, test_teardown),
     };
 

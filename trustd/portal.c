@@ -1,0 +1,2037 @@
+/*
+ * The sign-in portal daemon: libmicrohttpd on a Unix socket, routing and
+ * the login, step-up, logout and JWKS handlers.  See portal.h.
+ *
+ * Threads: libmicrohttpd runs PORTAL_THREADS worker threads (epoll, one
+ * listening socket shared), so one slow password hash does not stall
+ * every browser.  Handlers share only what struct portal_s holds: the
+ * configuration snapshot and the per-source limiter, both under p->lock,
+ * and the store and keys, which are safe to use from several threads
+ * (each store call is its own LMDB transaction; the keys are read-only).
+ * No store view and no token cache are used here.
+ *
+ * Trust: only nginx may connect (SO_PEERCRED against peer uids), which is
+ * what makes its X-ZT-Client-Addr and X-ZT-Device-Fp headers believable.
+ */
+
+#include <errno.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/random.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <microhttpd.h>
+
+#include "policy/policy.h"
+#include "log.h"
+#include "portal.h"
+
+
+#define PORTAL_THREADS          4
+#define PORTAL_CONN_LIMIT       256
+#define PORTAL_CONN_TIMEOUT     30          /* seconds */
+#define PORTAL_CONN_MEMORY      (64 * 1024)
+#define PORTAL_SOCKET_MODE      0660
+#define PORTAL_PAGE_SIZE        16384
+#define PORTAL_JWKS_SIZE        8192
+#define PORTAL_DRAIN_MAX        (1024 * 1024)   /* read and dropped */
+#define PORTAL_CSRF_BYTES       32
+#define PORTAL_CSRF_LEN         (2 * PORTAL_CSRF_BYTES)
+#define PORTAL_FP_HEX_LEN       (2 * ID_FP_LEN)
+#define PORTAL_PASSWORD_MAX     1024
+#define PORTAL_CODE_MAX         16
+#define PORTAL_COOKIE_MAX       (ID_TOKEN_MAX + 160)
+#define PORTAL_MSG_MAX          256
+#define PORTAL_TOTP_PERIOD      30
+
+#define PORTAL_SESSION_COOKIE   "__Host-zt_session"
+#define PORTAL_CSRF_COOKIE      "__Host-zt_csrf"
+
+#define PORTAL_CSP  "default-src 'none'; style-src 'unsafe-inline'; " \
+                    "form-action 'self'; frame-ancestors 'none'; "     \
+                    "base-uri 'none'"
+
+/* What the handlers need from config_t, copied under p->lock. */
+typedef struct {
+    char        hosts[CONFIG_MAX_HOSTS][256];
+    size_t      nhosts;
+    uid_t       peers[CONFIG_MAX_PEERS];
+    size_t      npeers;
+    int64_t     lifetime;                   /* seconds */
+    int64_t     idle;                       /* seconds; 0: none */
+    unsigned    totp_window;
+    unsigned    threshold;
+    int64_t     lock_seconds;
+    unsigned    source_limit;
+} portal_conf_t;
+
+struct portal_s {
+    struct MHD_Daemon  *daemon;
+    char                path[CONFIG_LISTEN_MAX];
+    dev_t               sock_dev;
+    ino_t               sock_ino;
+    store_t            *st;
+    const id_keys_t    *keys;
+    pthread_mutex_t     lock;               /* conf and rate */
+    portal_conf_t       conf;
+    portal_rate_t       rate;
+    char                dummy_hash[ID_PWHASH_MAX];
+};
+
+/* One request, from its headers to its completion. */
+typedef struct {
+    portal_t       *p;
+    portal_conf_t   conf;
+    int64_t         now;
+    portal_lang_t   lang;
+    int             too_large;
+    size_t          len;
+    char            body[PORTAL_FORM_MAX + 1];
+    char            source[PORTAL_SOURCE_MAX];
+    uint8_t         fp[ID_FP_LEN];
+    int             has_fp;
+    char            csrf[PORTAL_CSRF_LEN + 1];
+    int             csrf_new;               /* set its cookie */
+    char            next[PORTAL_NEXT_MAX + 1];
+    char            cookie[PORTAL_COOKIE_MAX];  /* extra Set-Cookie */
+    char            msg[PORTAL_MSG_MAX];
+} portal_req_t;
+
+/* A lookup over several headers or arguments of one kind. */
+typedef struct {
+    const char     *name;
+    char           *out;
+    size_t          size;
+    unsigned        count;
+    int             rc;
+} portal_lookup_t;
+
+
+static void portal_seterr(char *err, size_t errsize, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static void portal_conf_copy(portal_conf_t *pc, const config_t *cfg);
+static int portal_bind(portal_t *p, const char *path, int *fdp, char *err,
+    size_t errsize);
+static void portal_mhd_log(void *cls, const char *fmt, va_list ap);
+static enum MHD_Result portal_access(void *cls, struct MHD_Connection *c,
+    const char *url, const char *method, const char *version,
+    const char *upload_data, size_t *upload_data_size, void **con_cls);
+static void portal_completed(void *cls, struct MHD_Connection *c,
+    void **con_cls, enum MHD_RequestTerminationCode toe);
+static int portal_peer_ok(portal_t *p, struct MHD_Connection *c);
+static enum MHD_Result portal_refuse(struct MHD_Connection *c);
+static portal_req_t *portal_req_new(portal_t *p, struct MHD_Connection *c);
+static enum MHD_Result portal_dispatch(portal_req_t *rq,
+    struct MHD_Connection *c, const char *url, const char *method);
+static enum MHD_Result portal_login_get(portal_req_t *rq,
+    struct MHD_Connection *c);
+static enum MHD_Result portal_login_post(portal_req_t *rq,
+    struct MHD_Connection *c);
+static enum MHD_Result portal_login_fail(portal_req_t *rq,
+    struct MHD_Connection *c, const store_user_t *u, const char *user,
+    const char *why);
+static enum MHD_Result portal_login_ok(portal_req_t *rq,
+    struct MHD_Connection *c, const store_user_t *u);
+static enum MHD_Result portal_stepup_get(portal_req_t *rq,
+    struct MHD_Connection *c);
+static enum MHD_Result portal_stepup_post(portal_req_t *rq,
+    struct MHD_Connection *c);
+static enum MHD_Result portal_logout_get(portal_req_t *rq,
+    struct MHD_Connection *c);
+static enum MHD_Result portal_logout_post(portal_req_t *rq,
+    struct MHD_Connection *c);
+static enum MHD_Result portal_jwks(portal_req_t *rq,
+    struct MHD_Connection *c, int head);
+static enum MHD_Result portal_page(portal_req_t *rq,
+    struct MHD_Connection *c, unsigned status, const portal_page_t *pg);
+static enum MHD_Result portal_form_page(portal_req_t *rq,
+    struct MHD_Connection *c, unsigned status, portal_page_kind_t kind,
+    const char *user, const char *error);
+static enum MHD_Result portal_message(portal_req_t *rq,
+    struct MHD_Connection *c, unsigned status, portal_str_t title,
+    portal_str_t text, int link_login);
+static enum MHD_Result portal_redirect(portal_req_t *rq,
+    struct MHD_Connection *c, const char *location);
+static enum MHD_Result portal_to_login(portal_req_t *rq,
+    struct MHD_Connection *c);
+static void portal_headers(struct MHD_Response *resp, portal_lang_t lang,
+    const char *cache);
+static int portal_add_cookie(portal_req_t *rq, struct MHD_Response *resp);
+static enum MHD_Result portal_cookie_iter(void *cls,
+    enum MHD_ValueKind kind, const char *key, size_t key_size,
+    const char *value, size_t value_size);
+static int portal_cookie(struct MHD_Connection *c, const char *name,
+    char *out, size_t size);
+static enum MHD_Result portal_arg_iter(void *cls, enum MHD_ValueKind kind,
+    const char *key, size_t key_size, const char *value,
+    size_t value_size);
+static void portal_next_from_query(portal_req_t *rq,
+    struct MHD_Connection *c);
+static void portal_next_from_form(portal_req_t *rq);
+static void portal_csrf_prepare(portal_req_t *rq, struct MHD_Connection *c);
+static int portal_csrf_check(portal_req_t *rq, struct MHD_Connection *c);
+static int portal_rate_ok(portal_req_t *rq);
+static int portal_session(portal_req_t *rq, struct MHD_Connection *c,
+    id_claims_t *cl, store_session_t *s);
+static int portal_user_name(const char *in, char *out, size_t size);
+static int portal_code_ok(const char *code, unsigned digits);
+static int portal_totp_check(portal_req_t *rq, const store_user_t *u,
+    const char *code, uint64_t *counter);
+static const char *portal_lock_message(portal_req_t *rq,
+    const store_user_t *u);
+static void portal_clean_source(const char *in, char *out, size_t size);
+
+
+static void
+portal_seterr(char *err, size_t errsize, const char *fmt, ...)
+{
+    va_list  ap;
+
+    if (err == NULL || errsize == 0) {
+        return;
+    }
+
+    va_start(ap, fmt);
+    vsnprintf(err, errsize, fmt, ap);
+    va_end(ap);
+}
+
+
+static void
+portal_conf_copy(portal_conf_t *pc, const config_t *cfg)
+{
+    size_t  i;
+
+    memset(pc, 0, sizeof(*pc));
+
+    for (i = 0; i < cfg->nportal_hosts && i < CONFIG_MAX_HOSTS; i++) {
+        memcpy(pc->hosts[i], cfg->portal_hosts[i], sizeof(pc->hosts[i]));
+        pc->hosts[i][sizeof(pc->hosts[i]) - 1] = '\0';
+    }
+    pc->nhosts = i;
+
+    for (i = 0; i < cfg->npeers && i < CONFIG_MAX_PEERS; i++) {
+        pc->peers[i] = cfg->peer_uids[i];
+    }
+    pc->npeers = i;
+
+    pc->lifetime = cfg->session_lifetime_ms / 1000;
+    pc->idle = cfg->session_idle_ms / 1000;
+    pc->totp_window = cfg->totp_window;
+    pc->threshold = cfg->lockout_threshold;
+    pc->lock_seconds = cfg->lockout_time_ms / 1000;
+    pc->source_limit = cfg->source_limit;
+}
+
+
+/*
+ * Bind the portal socket like the decision socket: a socket file that
+ * answers belongs to a running trustd and is left alone, one that refuses
+ * is stale and removed; the file never exists with a wider mode.
+ * Called from the main thread at start-up (umask is process-wide).
+ */
+static int
+portal_bind(portal_t *p, const char *path, int *fdp, char *err,
+    size_t errsize)
+{
+    struct sockaddr_un   sun;
+    struct stat          sb;
+    mode_t               old;
+    int                  fd, rc, e;
+
+    *fdp = -1;
+
+    memset(&sun, 0, sizeof(sun));
+    sun.sun_family = AF_UNIX;
+
+    if (path[0] == '\0' || strlen(path) >= sizeof(sun.sun_path)) {
+        portal_seterr(err, errsize, "portal_listen \"%s\": empty or too "
+                      "long", path);
+        return -1;
+    }
+
+    memcpy(sun.sun_path, path, strlen(path) + 1);
+
+    if (lstat(path, &sb) == 0) {
+        if (!S_ISSOCK(sb.st_mode)) {
+            portal_seterr(err, errsize, "%s exists and is not a socket; "
+                          "refusing to remove it", path);
+            return -1;
+        }
+
+        fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+        if (fd == -1) {
+            portal_seterr(err, errsize, "socket: %s", strerror(errno));
+            return -1;
+        }
+
+        rc = connect(fd, (struct sockaddr *) &sun, sizeof(sun));
+        e = errno;
+        close(fd);
+
+        if (rc == 0 || e == EAGAIN || e == EINPROGRESS) {
+            portal_seterr(err, errsize, "another process is already "
+                          "listening on %s", path);
+            return -1;
+        }
+
+        if (e != ECONNREFUSED && e != ENOENT) {
+            portal_seterr(err, errsize, "cannot check socket %s: %s", path,
+                          strerror(e));
+            return -1;
+        }
+
+        if (e == ECONNREFUSED) {
+            if (unlink(path) == -1 && errno != ENOENT) {
+                portal_seterr(err, errsize, "cannot remove stale socket "
+                              "%s: %s", path, strerror(errno));
+                return -1;
+            }
+
+            log_info("portal: removed stale socket %s", path);
+        }
+
+    } else if (errno != ENOENT) {
+        portal_seterr(err, errsize, "%s: %s", path, strerror(errno));
+        return -1;
+    }
+
+    fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd == -1) {
+        portal_seterr(err, errsize, "socket: %s", strerror(errno));
+        return -1;
+    }
+
+    old = umask(~PORTAL_SOCKET_MODE & 0777);
+    rc = bind(fd, (struct sockaddr *) &sun, sizeof(sun));
+    e = errno;
+    umask(old);
+
+    if (rc == -1) {
+        portal_seterr(err, errsize, "bind %s: %s", path, strerror(e));
+        close(fd);
+        return -1;
+    }
+
+    if (chmod(path, PORTAL_SOCKET_MODE) == -1 || lstat(path, &sb) == -1) {
+        portal_seterr(err, errsize, "chmod %s: %s", path, strerror(errno));
+        unlink(path);
+        close(fd);
+        return -1;
+    }
+
+    p->sock_dev = sb.st_dev;
+    p->sock_ino = sb.st_ino;
+
+    if (listen(fd, SOMAXCONN) == -1) {
+        portal_seterr(err, errsize, "listen %s: %s", path, strerror(errno));
+        unlink(path);
+        close(fd);
+        return -1;
+    }
+
+    *fdp = fd;
+
+    return 0;
+}
+
+
+static void
+portal_mhd_log(void *cls, const char *fmt, va_list ap)
+{
+    char    buf[512];
+    size_t  n;
+
+    (void) cls;
+
+    vsnprintf(buf, sizeof(buf), fmt, ap);
+
+    n = strlen(buf);
+    while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == '\r')) {
+        buf[--n] = '\0';
+    }
+
+    log_warn("portal: libmicrohttpd: %s", buf);
+}
+
+
+int
+portal_start(portal_t **out, const config_t *cfg, store_t *st,
+    const id_keys_t *keys, char *err, size_t errsize)
+{
+    portal_t   *p;
+    id_err_t    ie;
+    uint8_t     rnd[24];
+    char        dummy[2 * sizeof(rnd) + 1];
+    sigset_t    all, old;
+    size_t      i;
+    int         fd;
+
+    *out = NULL;
+    fd = -1;
+
+    p = calloc(1, sizeof(*p));
+    if (p == NULL) {
+        portal_seterr(err, errsize, "out of memory");
+        return -1;
+    }
+
+    if (pthread_mutex_init(&p->lock, NULL) != 0) {
+        free(p);
+        portal_seterr(err, errsize, "pthread_mutex_init failed");
+        return -1;
+    }
+
+    p->st = st;
+    p->keys = keys;
+    portal_conf_copy(&p->conf, cfg);
+    portal_rate_init(&p->rate);
+    memcpy(p->path, cfg->portal_listen, sizeof(p->path));
+    p->path[sizeof(p->path) - 1] = '\0';
+
+    /*
+     * A hash of a random password nobody knows: unknown users are checked
+     * against it so that they take as long as known ones.
+     */
+    if (getrandom(rnd, sizeof(rnd), 0) != (ssize_t) sizeof(rnd)) {
+        portal_seterr(err, errsize, "getrandom: %s", strerror(errno));
+        goto failed;
+    }
+
+    for (i = 0; i < sizeof(rnd); i++) {
+        snprintf(dummy + 2 * i, 3, "%02x", rnd[i]);
+    }
+
+    if (id_password_hash(dummy, p->dummy_hash, sizeof(p->dummy_hash), &ie)
+        != 0)
+    {
+        portal_seterr(err, errsize, "portal: %s", ie.msg);
+        goto failed;
+    }
+
+    explicit_bzero(dummy, sizeof(dummy));
+
+    if (portal_bind(p, p->path, &fd, err, errsize) != 0) {
+        goto failed;
+    }
+
+    /* the workers inherit this mask: signals stay with the main thread */
+    sigfillset(&all);
+    pthread_sigmask(SIG_BLOCK, &all, &old);
+
+    p->daemon = MHD_start_daemon(
+        MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ERROR_LOG,
+        0, NULL, NULL, portal_access, p,
+        MHD_OPTION_EXTERNAL_LOGGER, portal_mhd_log, p,
+        MHD_OPTION_LISTEN_SOCKET, (MHD_socket) fd,
+        MHD_OPTION_THREAD_POOL_SIZE, (unsigned int) PORTAL_THREADS,
+        MHD_OPTION_CONNECTION_LIMIT, (unsigned int) PORTAL_CONN_LIMIT,
+        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int) PORTAL_CONN_TIMEOUT,
+        MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t) PORTAL_CONN_MEMORY,
+        MHD_OPTION_NOTIFY_COMPLETED, portal_completed, p,
+        MHD_OPTION_END);
+
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+
+    if (p->daemon == NULL) {
+        portal_seterr(err, errsize, "portal: cannot start libmicrohttpd "
+                      "on %s", p->path);
+        close(fd);
+        unlink(p->path);
+        goto failed;
+    }
+
+    log_info("portal: listening on %s", p->path);
+
+    *out = p;
+
+    return 0;
+
+failed:
+
+    explicit_bzero(dummy, sizeof(dummy));
+    pthread_mutex_destroy(&p->lock);
+    free(p);
+
+    return -1;
+}
+
+
+void
+portal_reconfigure(portal_t *p, const config_t *cfg)
+{
+    portal_conf_t  *pc;
+
+    if (p == NULL) {
+        return;
+    }
+
+    pc = malloc(sizeof(*pc));
+    if (pc == NULL) {
+        log_warn("portal: out of memory; keeping the old configuration");
+        return;
+    }
+
+    portal_conf_copy(pc, cfg);
+
+    pthread_mutex_lock(&p->lock);
+    p->conf = *pc;
+    pthread_mutex_unlock(&p->lock);
+
+    free(pc);
+
+    if (strcmp(cfg->portal_listen, p->path) != 0) {
+        log_warn("portal: portal_listen changes take effect at restart");
+    }
+}
+
+
+void
+portal_stop(portal_t *p)
+{
+    struct stat  sb;
+
+    if (p == NULL) {
+        return;
+    }
+
+    /* joins the workers and closes the listening socket */
+    if (p->daemon != NULL) {
+        MHD_stop_daemon(p->daemon);
+    }
+
+    /* only our own socket file: a newer trustd may have replaced it */
+    if (lstat(p->path, &sb) == 0 && sb.st_dev == p->sock_dev
+        && sb.st_ino == p->sock_ino)
+    {
+        unlink(p->path);
+    }
+
+    pthread_mutex_destroy(&p->lock);
+    explicit_bzero(p, sizeof(*p));
+    free(p);
+}
+
+
+/* ---- requests ------------------------------------------------------- */
+
+
+static int
+portal_peer_ok(portal_t *p, struct MHD_Connection *c)
+{
+    const union MHD_ConnectionInfo  *ci;
+    struct ucred                     uc;
+    socklen_t                        len;
+    size_t                           i;
+    int                              ok;
+
+    ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
+    if (ci == NULL) {
+        log_warn("portal: cannot get the connection's socket");
+        return 0;
+    }
+
+    len = sizeof(uc);
+    if (getsockopt(ci->connect_fd, SOL_SOCKET, SO_PEERCRED, &uc, &len)
+        == -1)
+    {
+        log_warn("portal: SO_PEERCRED: %s", strerror(errno));
+        return 0;
+    }
+
+    ok = 0;
+
+    pthread_mutex_lock(&p->lock);
+    for (i = 0; i < p->conf.npeers; i++) {
+        if (p->conf.peers[i] == uc.uid) {
+            ok = 1;
+            break;
+        }
+    }
+    pthread_mutex_unlock(&p->lock);
+
+    if (!ok) {
+        log_warn("portal: refused a connection from uid %u pid %d (not a "
+                 "peer)", (unsigned) uc.uid, (int) uc.pid);
+    }
+
+    return ok;
+}
+
+
+/* A plain 403 for a peer that is not nginx, then the connection closes. */
+static enum MHD_Result
+portal_refuse(struct MHD_Connection *c)
+{
+    static char           body[] = "forbidden\n";   /* never written */
+    struct MHD_Response  *resp;
+    enum MHD_Result       ret;
+
+    resp = MHD_create_response_from_buffer(sizeof(body) - 1, body,
+                                           MHD_RESPMEM_PERSISTENT);
+    if (resp == NULL) {
+        return MHD_NO;
+    }
+
+    MHD_add_response_header(resp, "Content-Type", "text/plain");
+    MHD_add_response_header(resp, "Connection", "close");
+
+    ret = MHD_queue_response(c, MHD_HTTP_FORBIDDEN, resp);
+    MHD_destroy_response(resp);
+
+    return ret;
+}
+
+
+static void
+portal_clean_source(const char *in, char *out, size_t size)
+{
+    size_t  i;
+
+    if (in == NULL || in[0] == '\0') {
+        snprintf(out, size, "unknown");
+        return;
+    }
+
+    for (i = 0; in[i] != '\0' && i + 1 < size; i++) {
+        if (!((in[i] >= '0' && in[i] <= '9') || (in[i] >= 'a' && in[i] <= 'f')
+              || (in[i] >= 'A' && in[i] <= 'F') || in[i] == '.'
+              || in[i] == ':'))
+        {
+            snprintf(out, size, "invalid");
+            return;
+        }
+
+        out[i] = in[i];
+    }
+
+    out[i] = '\0';
+}
+
+
+static portal_req_t *
+portal_req_new(portal_t *p, struct MHD_Connection *c)
+{
+    portal_req_t  *rq;
+    const char    *v;
+
+    rq = calloc(1, sizeof(*rq));
+    if (rq == NULL) {
+        return NULL;
+    }
+
+    rq->p = p;
+    rq->now = (int64_t) time(NULL);
+
+    pthread_mutex_lock(&p->lock);
+    rq->conf = p->conf;
+    pthread_mutex_unlock(&p->lock);
+
+    rq->lang = portal_lang_pick(MHD_lookup_connection_value(c,
+                                    MHD_HEADER_KIND, "Accept-Language"));
+
+    portal_clean_source(MHD_lookup_connection_value(c, MHD_HEADER_KIND,
+                                                    "X-ZT-Client-Addr"),
+                        rq->source, sizeof(rq->source));
+
+    v = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "X-ZT-Device-Fp");
+    if (v != NULL && portal_is_hex(v, PORTAL_FP_HEX_LEN)
+        && portal_hex_decode(v, rq->fp, ID_FP_LEN) == 0)
+    {
+        rq->has_fp = 1;
+    }
+
+    memcpy(rq->next, "/", 2);
+
+    return rq;
+}
+
+
+static enum MHD_Result
+portal_access(void *cls, struct MHD_Connection *c, const char *url,
+    const char *method, const char *version, const char *upload_data,
+    size_t *upload_data_size, void **con_cls)
+{
+    portal_t      *p = cls;
+    portal_req_t  *rq;
+    const char    *cl;
+    char          *end;
+    unsigned long  n;
+
+    (void) version;
+
+    rq = *con_cls;
+
+    if (rq == NULL) {
+        if (!portal_peer_ok(p, c)) {
+            return portal_refuse(c);
+        }
+
+        rq = portal_req_new(p, c);
+        if (rq == NULL) {
+            log_warn("portal: out of memory");
+            return MHD_NO;
+        }
+
+        *con_cls = rq;
+
+        /*
+         * A body over the limit is read and dropped, then refused: nginx
+         * (which bounds it with client_max_body_size) gets a clean
+         * answer instead of a connection closed while it sends.  Only an
+         * absurd length is refused at once.
+         */
+        cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND,
+                                         "Content-Length");
+        if (cl != NULL) {
+            errno = 0;
+            n = strtoul(cl, &end, 10);
+            if (errno != 0 || *end != '\0' || n > PORTAL_FORM_MAX) {
+                rq->too_large = 1;
+            }
+            if (errno != 0 || *end != '\0' || n > PORTAL_DRAIN_MAX) {
+                return portal_message(rq, c, MHD_HTTP_CONTENT_TOO_LARGE,
+                                      PORTAL_S_TITLE_ERROR,
+                                      PORTAL_S_ERR_TOO_LARGE, 0);
+            }
+        }
+
+        return MHD_YES;
+    }
+
+    if (*upload_data_size > 0) {
+        if (!rq->too_large && *upload_data_size <= PORTAL_FORM_MAX - rq->len) {
+            memcpy(rq->body + rq->len, upload_data, *upload_data_size);
+            rq->len += *upload_data_size;
+
+        } else {
+            rq->too_large = 1;
+        }
+
+        *upload_data_size = 0;
+
+        return MHD_YES;
+    }
+
+    if (rq->too_large) {
+        return portal_message(rq, c, MHD_HTTP_CONTENT_TOO_LARGE,
+                              PORTAL_S_TITLE_ERROR,
+                              PORTAL_S_ERR_TOO_LARGE, 0);
+    }
+
+    rq->body[rq->len] = '\0';
+
+    return portal_dispatch(rq, c, url, method);
+}
+
+
+static void
+portal_completed(void *cls, struct MHD_Connection *c, void **con_cls,
+    enum MHD_RequestTerminationCode toe)
+{
+    portal_req_t  *rq;
+
+    (void) cls;
+    (void) c;
+    (void) toe;
+
+    rq = *con_cls;
+    if (rq == NULL) {
+        return;
+    }
+
+    /* the body held a password */
+    explicit_bzero(rq, sizeof(*rq));
+    free(rq);
+    *con_cls = NULL;
+}
+
+
+static enum MHD_Result
+portal_dispatch(portal_req_t *rq, struct MHD_Connection *c, const char *url,
+    const char *method)
+{
+    int          get, head, post;
+    const char  *ct;
+    size_t       n;
+
+    head = strcmp(method, MHD_HTTP_METHOD_HEAD) == 0;
+    get = head || strcmp(method, MHD_HTTP_METHOD_GET) == 0;
+    post = strcmp(method, MHD_HTTP_METHOD_POST) == 0;
+
+    if (strcmp(url, "/zt/jwks.json") == 0) {
+        if (get) {
+            return portal_jwks(rq, c, head);
+        }
+        goto method;
+    }
+
+    if (strcmp(url, "/zt/login") != 0 && strcmp(url, "/zt/step-up") != 0
+        && strcmp(url, "/zt/logout") != 0)
+    {
+        return portal_message(rq, c, MHD_HTTP_NOT_FOUND,
+                              PORTAL_S_TITLE_ERROR,
+                              PORTAL_S_ERR_NOT_FOUND, 0);
+    }
+
+    if (post) {
+        ct = MHD_lookup_connection_value(c, MHD_HEADER_KIND,
+                                         "Content-Type");
+        n = strlen("application/x-www-form-urlencoded");
+
+        if (ct == NULL
+            || strncasecmp(ct, "application/x-www-form-urlencoded", n) != 0
+            || (ct[n] != '\0' && ct[n] != ';' && ct[n] != ' '))
+        {
+            return portal_message(rq, c, MHD_HTTP_UNSUPPORTED_MEDIA_TYPE,
+                                  PORTAL_S_TITLE_ERROR,
+                                  PORTAL_S_ERR_BAD_REQUEST, 1);
+        }
+    }
+
+    if (strcmp(url, "/zt/login") == 0) {
+        if (get) {
+            return portal_login_get(rq, c);
+        }
+        if (post) {
+            return portal_login_post(rq, c);
+        }
+
+    } else if (strcmp(url, "/zt/step-up") == 0) {
+        if (get) {
+            return portal_stepup_get(rq, c);
+        }
+        if (post) {
+            return portal_stepup_post(rq, c);
+        }
+
+    } else {
+        if (get) {
+            return portal_logout_get(rq, c);
+        }
+        if (post) {
+            return portal_logout_post(rq, c);
+        }
+    }
+
+method:
+
+    return portal_message(rq, c, MHD_HTTP_METHOD_NOT_ALLOWED,
+                          PORTAL_S_TITLE_ERROR, PORTAL_S_ERR_METHOD, 0);
+}
+
+
+/* ---- request values ------------------------------------------------- */
+
+
+static enum MHD_Result
+portal_cookie_iter(void *cls, enum MHD_ValueKind kind, const char *key,
+    size_t key_size, const char *value, size_t value_size)
+{
+    portal_lookup_t  *lk = cls;
+    char              scratch[1];
+    unsigned          before;
+    int               rc;
+
+    (void) kind;
+    (void) key_size;
+
+    if (strcasecmp(key, "Cookie") != 0 || value == NULL) {
+        return MHD_YES;
+    }
+
+    if (strlen(value) != value_size) {
+        lk->rc = PORTAL_INVALID;
+        return MHD_YES;
+    }
+
+    before = lk->count;
+
+    if (before == 0) {
+        rc = portal_cookie_get(value, lk->name, lk->out, lk->size,
+                               &lk->count);
+        if (lk->count > 0) {
+            lk->rc = rc;
+        }
+
+    } else {
+        (void) portal_cookie_get(value, lk->name, scratch, sizeof(scratch),
+                                 &lk->count);
+    }
+
+    return MHD_YES;
+}
+
+
+/* A cookie from all Cookie headers: PORTAL_FOUND, _MISSING or _INVALID. */
+static int
+portal_cookie(struct MHD_Connection *c, const char *name, char *out,
+    size_t size)
+{
+    portal_lookup_t  lk;
+
+    memset(&lk, 0, sizeof(lk));
+    lk.name = name;
+    lk.out = out;
+    lk.size = size;
+    lk.rc = PORTAL_MISSING;
+    out[0] = '\0';
+
+    MHD_get_connection_values_n(c, MHD_HEADER_KIND, portal_cookie_iter, &lk);
+
+    if (lk.count > 1) {
+        lk.rc = PORTAL_INVALID;
+    }
+
+    if (lk.rc != PORTAL_FOUND) {
+        out[0] = '\0';
+    }
+
+    return lk.rc;
+}
+
+
+static enum MHD_Result
+portal_arg_iter(void *cls, enum MHD_ValueKind kind, const char *key,
+    size_t key_size, const char *value, size_t value_size)
+{
+    portal_lookup_t  *lk = cls;
+
+    (void) kind;
+
+    if (key == NULL || key_size != strlen(lk->name)
+        || memcmp(key, lk->name, key_size) != 0)
+    {
+        return MHD_YES;
+    }
+
+    lk->count++;
+
+    if (value == NULL || value_size >= lk->size
+        || strlen(value) != value_size)
+    {
+        lk->rc = PORTAL_INVALID;
+        return MHD_YES;
+    }
+
+    memcpy(lk->out, value, value_size + 1);
+    lk->rc = PORTAL_FOUND;
+
+    return MHD_YES;
+}
+
+
+/* rq->next from ?next= (decoded once by libmicrohttpd), else "/". */
+static void
+portal_next_from_query(portal_req_t *rq, struct MHD_Connection *c)
+{
+    portal_lookup_t  lk;
+    char             buf[PORTAL_NEXT_MAX + 1];
+
+    memset(&lk, 0, sizeof(lk));
+    lk.name = "next";
+    lk.out = buf;
+    lk.size = sizeof(buf);
+    lk.rc = PORTAL_MISSING;
+
+    MHD_get_connection_values_n(c, MHD_GET_ARGUMENT_KIND, portal_arg_iter,
+                                &lk);
+
+    if (lk.count == 1 && lk.rc == PORTAL_FOUND
+        && portal_next_ok(buf, strlen(buf), rq->conf.hosts, rq->conf.nhosts))
+    {
+        memcpy(rq->next, buf, strlen(buf) + 1);
+
+    } else {
+        memcpy(rq->next, "/", 2);
+    }
+}
+
+
+static void
+portal_next_from_form(portal_req_t *rq)
+{
+    char  buf[PORTAL_NEXT_MAX + 1];
+
+    if (portal_form_get(rq->body, rq->len, "next", buf, sizeof(buf))
+        == PORTAL_FOUND
+        && portal_next_ok(buf, strlen(buf), rq->conf.hosts, rq->conf.nhosts))
+    {
+        memcpy(rq->next, buf, strlen(buf) + 1);
+
+    } else {
+        memcpy(rq->next, "/", 2);
+    }
+}
+
+
+/*
+ * The CSRF token for a form being shown: the browser's existing one if
+ * well-formed (several open tabs keep working), else a new one whose
+ * cookie goes out with the page.
+ */
+static void
+portal_csrf_prepare(portal_req_t *rq, struct MHD_Connection *c)
+{
+    uint8_t  rnd[PORTAL_CSRF_BYTES];
+    size_t   i;
+
+    if (portal_cookie(c, PORTAL_CSRF_COOKIE, rq->csrf, sizeof(rq->csrf))
+        == PORTAL_FOUND
+        && portal_is_hex(rq->csrf, PORTAL_CSRF_LEN))
+    {
+        rq->csrf_new = 0;
+        return;
+    }
+
+    if (getrandom(rnd, sizeof(rnd), 0) != (ssize_t) sizeof(rnd)) {
+        /* no token: the form will fail its check, which is safe */
+        log_warn("portal: getrandom: %s", strerror(errno));
+        rq->csrf[0] = '\0';
+        return;
+    }
+
+    for (i = 0; i < sizeof(rnd); i++) {
+        snprintf(rq->csrf + 2 * i, 3, "%02x", rnd[i]);
+    }
+
+    rq->csrf_new = 1;
+}
+
+
+/* 1 if the form's csrf field equals the csrf cookie (double submit). */
+static int
+portal_csrf_check(portal_req_t *rq, struct MHD_Connection *c)
+{
+    char  cookie[PORTAL_CSRF_LEN + 1];
+    char  field[PORTAL_CSRF_LEN + 1];
+
+    if (portal_cookie(c, PORTAL_CSRF_COOKIE, cookie, sizeof(cookie))
+        != PORTAL_FOUND
+        || !portal_is_hex(cookie, PORTAL_CSRF_LEN))
+    {
+        return 0;
+    }
+
+    if (portal_form_get(rq->body, rq->len, "csrf", field, sizeof(field))
+        != PORTAL_FOUND
+        || !portal_is_hex(field, PORTAL_CSRF_LEN))
+    {
+        return 0;
+    }
+
+    if (!portal_ct_equal(cookie, field, PORTAL_CSRF_LEN)) {
+        return 0;
+    }
+
+    memcpy(rq->csrf, cookie, sizeof(rq->csrf));
+
+    return 1;
+}
+
+
+static int
+portal_rate_ok(portal_req_t *rq)
+{
+    int  ok;
+
+    pthread_mutex_lock(&rq->p->lock);
+    ok = portal_rate_hit(&rq->p->rate, rq->source, rq->now,
+                         rq->conf.source_limit);
+    pthread_mutex_unlock(&rq->p->lock);
+
+    if (!ok) {
+        log_warn("portal: too many attempts from source %s", rq->source);
+    }
+
+    return ok;
+}
+
+
+/*
+ * A user name as typed, folded to lower case; 1 if it is a well-formed
+ * name ([a-z0-9._-], 1..63), else 0 and out is "".
+ */
+static int
+portal_user_name(const char *in, char *out, size_t size)
+{
+    size_t  i;
+    char    ch;
+
+    for (i = 0; in[i] != '\0'; i++) {
+        ch = in[i];
+
+        if (ch >= 'A' && ch <= 'Z') {
+            ch = (char) (ch - 'A' + 'a');
+        }
+
+        if (i + 1 >= size || i >= STORE_NAME_MAX - 1
+            || !((ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9')
+                 || ch == '.' || ch == '_' || ch == '-'))
+        {
+            out[0] = '\0';
+            return 0;
+        }
+
+        out[i] = ch;
+    }
+
+    out[i] = '\0';
+
+    return i > 0;
+}
+
+
+static int
+portal_code_ok(const char *code, unsigned digits)
+{
+    size_t  i;
+
+    for (i = 0; code[i] != '\0'; i++) {
+        if (code[i] < '0' || code[i] > '9') {
+            return 0;
+        }
+    }
+
+    return i == digits;
+}
+
+
+/*
+ * Check a TOTP code for u.  Returns ID_TOTP_OK with *counter,
+ * ID_TOTP_BAD, ID_TOTP_REPLAY or -1 (logged).
+ */
+static int
+portal_totp_check(portal_req_t *rq, const store_user_t *u,
+    const char *code, uint64_t *counter)
+{
+    id_totp_t  t;
+    id_err_t   ie;
+    size_t     len;
+    int        rc;
+
+    if (!portal_code_ok(code, u->totp_digits)) {
+        return ID_TOTP_BAD;
+    }
+
+    memset(&t, 0, sizeof(t));
+
+    if (id_unseal(rq->p->keys, u->totp_sealed, u->totp_sealed_len, u->name,
+                  t.secret, sizeof(t.secret), &len, &ie)
+        != 0)
+    {
+        log_error("portal: cannot unseal the TOTP secret of %s: %s",
+                  u->name, ie.msg);
+        return -1;
+    }
+
+    t.secret_len = len;
+    t.algo = (id_totp_algo_t) u->totp_algo;
+    t.digits = u->totp_digits;
+    t.period = PORTAL_TOTP_PERIOD;
+
+    rc = id_totp_verify(&t, code, rq->now, rq->conf.totp_window,
+                        u->totp_last_counter, counter, &ie);
+
+    explicit_bzero(&t, sizeof(t));
+
+    if (rc == -1) {
+        log_error("portal: TOTP check for %s: %s", u->name, ie.msg);
+    }
+
+    return rc;
+}
+
+
+static const char *
+portal_lock_message(portal_req_t *rq, const store_user_t *u)
+{
+    int64_t  minutes;
+
+    minutes = (u->locked_until - rq->now + 59) / 60;
+
+    if (minutes <= 1) {
+        return portal_str(rq->lang, PORTAL_S_ERR_LOCKED_ONE);
+    }
+
+    if (minutes > 100000) {
+        minutes = 100000;
+    }
+
+    /* the format is one of ours, with a single %u */
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wformat-nonliteral"
+    snprintf(rq->msg, sizeof(rq->msg),
+             portal_str(rq->lang, PORTAL_S_ERR_LOCKED_MANY),
+             (unsigned) minutes);
+#pragma GCC diagnostic pop
+
+    return rq->msg;
+}
+
+
+/*
+ * The browser's session: 0 with the claims and record if its cookie
+ * holds a valid token for a live session (not revoked, not expired, not
+ * idle, on the device it is bound to), 1 if not, -1 on a store error.
+ */
+static int
+portal_session(portal_req_t *rq, struct MHD_Connection *c, id_claims_t *cl,
+    store_session_t *s)
+{
+    char         *token;
+    id_err_t      ie;
+    store_err_t   se;
+    int           rc;
+
+    token = malloc(ID_TOKEN_MAX + 1);
+    if (token == NULL) {
+        return -1;
+    }
+
+    rc = portal_cookie(c, PORTAL_SESSION_COOKIE, token, ID_TOKEN_MAX + 1);
+    if (rc != PORTAL_FOUND) {
+        free(token);
+        return 1;
+    }
+
+    rc = id_token_verify(rq->p->keys, token, strlen(token), rq->now, cl,
+                         &ie);
+    free(token);
+
+    if (rc != ID_TOKEN_OK) {
+        if (rc == ID_TOKEN_INVALID) {
+            log_debug("portal: session token refused: %s", ie.msg);
+        } else {
+            log_warn("portal: session token check failed: %s", ie.msg);
+        }
+        return 1;
+    }
+
+    rc = store_session_find(rq->p->st, cl->sid, s, &se);
+    if (rc == STORE_NOTFOUND) {
+        return 1;
+    }
+
+    if (rc != 0) {
+        log_error("portal: session lookup: %s", se.msg);
+        return -1;
+    }
+
+    if (strcmp(s->user, cl->user) != 0 || s->revoked
+        || s->expires_at <= rq->now
+        || (rq->conf.idle > 0 && s->last_seen + rq->conf.idle <= rq->now))
+    {
+        return 1;
+    }
+
+    if (cl->has_cnf || s->has_device) {
+        if (!cl->has_cnf || !s->has_device || !rq->has_fp
+            || memcmp(cl->cnf_fp, rq->fp, ID_FP_LEN) != 0
+            || memcmp(s->device_fp, rq->fp, ID_FP_LEN) != 0)
+        {
+            log_warn("portal: session of %s presented without its device "
+                     "(source %s)", s->user, rq->source);
+            return 1;
+        }
+    }
+
+    return 0;
+}
+
+
+/* ---- responses ------------------------------------------------------ */
+
+
+static void
+portal_headers(struct MHD_Response *resp, portal_lang_t lang,
+    const char *cache)
+{
+    MHD_add_response_header(resp, "Content-Security-Policy", PORTAL_CSP);
+    MHD_add_response_header(resp, "Cache-Control", cache);
+    MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
+    MHD_add_response_header(resp, "Referrer-Policy", "no-referrer");
+    MHD_add_response_header(resp, "X-Frame-Options", "DENY");
+    MHD_add_response_header(resp, "Content-Language",
+                            portal_lang_tag(lang));
+}
+
+
+/* The CSRF cookie of a new form and the extra cookie of this response. */
+static int
+portal_add_cookie(portal_req_t *rq, struct MHD_Response *resp)
+{
+    char  buf[160];
+
+    if (rq->csrf_new && rq->csrf[0] != '\0') {
+        snprintf(buf, sizeof(buf), "%s=%s; Path=/; Secure; HttpOnly; "
+                 "SameSite=Strict", PORTAL_CSRF_COOKIE, rq->csrf);
+        if (MHD_add_response_header(resp, "Set-Cookie", buf) != MHD_YES) {
+            return -1;
+        }
+    }
+
+    if (rq->cookie[0] != '\0') {
+        if (MHD_add_response_header(resp, "Set-Cookie", rq->cookie)
+            != MHD_YES)
+        {
+            return -1;
+        }
+    }
+
+    return 0;
+}
+
+
+static enum MHD_Result
+portal_page(portal_req_t *rq, struct MHD_Connection *c, unsigned status,
+    const portal_page_t *pg)
+{
+    struct MHD_Response  *resp;
+    portal_buf_t          b;
+    enum MHD_Result       ret;
+
+    b.p = malloc(PORTAL_PAGE_SIZE);
+    if (b.p == NULL) {
+        return MHD_NO;
+    }
+
+    b.cap = PORTAL_PAGE_SIZE;
+    portal_html_page(&b, pg);
+
+    if (b.overflow) {
+        /* a broken invariant (the pages are small): say so, serve nothing */
+        log_error("portal: page does not fit in %d bytes", PORTAL_PAGE_SIZE);
+        free(b.p);
+        return MHD_NO;
+    }
+
+    resp = MHD_create_response_from_buffer(b.len, b.p, MHD_RESPMEM_MUST_FREE);
+    if (resp == NULL) {
+        free(b.p);
+        return MHD_NO;
+    }
+
+    portal_headers(resp, rq->lang, "no-store");
+    MHD_add_response_header(resp, "Content-Type",
+                            "text/html; charset=utf-8");
+
+    if (portal_add_cookie(rq, resp) != 0) {
+        MHD_destroy_response(resp);
+        return MHD_NO;
+    }
+
+    ret = MHD_queue_response(c, status, resp);
+    MHD_destroy_response(resp);
+
+    return ret;
+}
+
+
+static enum MHD_Result
+portal_form_page(portal_req_t *rq, struct MHD_Connection *c,
+    unsigned status, portal_page_kind_t kind, const char *user,
+    const char *error)
+{
+    portal_page_t  pg;
+
+    memset(&pg, 0, sizeof(pg));
+    pg.kind = kind;
+    pg.lang = rq->lang;
+    pg.csrf = rq->csrf;
+    pg.next = (kind == PORTAL_PAGE_LOGOUT) ? NULL : rq->next;
+    pg.user = user;
+    pg.error = error;
+
+    return portal_page(rq, c, status, &pg);
+}
+
+
+static enum MHD_Result
+portal_message(portal_req_t *rq, struct MHD_Connection *c, unsigned status,
+    portal_str_t title, portal_str_t text, int link_login)
+{
+    portal_page_t  pg;
+
+    memset(&pg, 0, sizeof(pg));
+    pg.kind = PORTAL_PAGE_MESSAGE;
+    pg.lang = rq->lang;
+    pg.title = title;
+    pg.message = portal_str(rq->lang, text);
+    pg.link_login = link_login;
+
+    return portal_page(rq, c, status, &pg);
+}
+
+
+/* 303 See Other to location (already validated or built here). */
+static enum MHD_Result
+portal_redirect(portal_req_t *rq, struct MHD_Connection *c,
+    const char *location)
+{
+    struct MHD_Response  *resp;
+    enum MHD_Result       ret;
+
+    resp = MHD_create_response_from_buffer(0, NULL, MHD_RESPMEM_PERSISTENT);
+    if (resp == NULL) {
+        return MHD_NO;
+    }
+
+    portal_headers(resp, rq->lang, "no-store");
+
+    if (MHD_add_response_header(resp, "Location", location) != MHD_YES
+        || portal_add_cookie(rq, resp) != 0)
+    {
+        MHD_destroy_response(resp);
+        return MHD_NO;
+    }
+
+    ret = MHD_queue_response(c, MHD_HTTP_SEE_OTHER, resp);
+    MHD_destroy_response(resp);
+
+    return ret;
+}
+
+
+/* No usable session: off to sign in, coming back to rq->next. */
+static enum MHD_Result
+portal_to_login(portal_req_t *rq, struct MHD_Connection *c)
+{
+    char  loc[3 * PORTAL_NEXT_MAX + 32];
+    char  enc[3 * PORTAL_NEXT_MAX + 1];
+
+    if (strcmp(rq->next, "/") == 0
+        || portal_url_encode(rq->next, enc, sizeof(enc)) != 0)
+    {
+        return portal_redirect(rq, c, "/zt/login");
+    }
+
+    snprintf(loc, sizeof(loc), "/zt/login?next=%s", enc);
+
+    return portal_redirect(rq, c, loc);
+}
+
+
+static enum MHD_Result
+portal_jwks(portal_req_t *rq, struct MHD_Connection *c, int head)
+{
+    struct MHD_Response  *resp;
+    enum MHD_Result       ret;
+    id_err_t              ie;
+    char                 *buf;
+
+    (void) head;
+
+    buf = malloc(PORTAL_JWKS_SIZE);
+    if (buf == NULL) {
+        return MHD_NO;
+    }
+
+    if (id_jwks(rq->p->keys, buf, PORTAL_JWKS_SIZE, &ie) != 0) {
+        log_error("portal: JWKS: %s", ie.msg);
+        free(buf);
+        return portal_message(rq, c, MHD_HTTP_INTERNAL_SERVER_ERROR,
+                              PORTAL_S_TITLE_ERROR, PORTAL_S_ERR_INTERNAL,
+                              0);
+    }
+
+    resp = MHD_create_response_from_buffer(strlen(buf), buf,
+                                           MHD_RESPMEM_MUST_FREE);
+    if (resp == NULL) {
+        free(buf);
+        return MHD_NO;
+    }
+
+    /* public keys: caching is fine, and short enough for rotation */
+    portal_headers(resp, rq->lang, "public, max-age=300");
+    MHD_add_response_header(resp, "Content-Type", "application/json");
+
+    ret = MHD_queue_response(c, MHD_HTTP_OK, resp);
+    MHD_destroy_response(resp);
+
+    return ret;
+}
+
+
+/* ---- login ---------------------------------------------------------- */
+
+
+static enum MHD_Result
+portal_login_get(portal_req_t *rq, struct MHD_Connection *c)
+{
+    portal_next_from_query(rq, c);
+    portal_csrf_prepare(rq, c);
+
+    return portal_form_page(rq, c, MHD_HTTP_OK, PORTAL_PAGE_LOGIN, NULL,
+                            NULL);
+}
+
+
+static enum MHD_Result
+portal_login_post(portal_req_t *rq, struct MHD_Connection *c)
+{
+    store_user_t   *u;
+    store_err_t     se;
+    id_err_t        ie;
+    enum MHD_Result ret;
+    uint64_t        counter;
+    char            typed[STORE_NAME_MAX + 1];
+    char            name[STORE_NAME_MAX];
+    char            password[PORTAL_PASSWORD_MAX + 1];
+    char            code[PORTAL_CODE_MAX + 1];
+    const char     *hash;
+    int             rc, known, pw, valid;
+
+    portal_next_from_form(rq);
+
+    if (!portal_csrf_check(rq, c)) {
+        log_warn("portal: sign-in refused: bad CSRF token (source %s)",
+                 rq->source);
+        portal_csrf_prepare(rq, c);
+        return portal_message(rq, c, MHD_HTTP_FORBIDDEN,
+                              PORTAL_S_TITLE_ERROR, PORTAL_S_ERR_CSRF, 1);
+    }
+
+    if (!portal_rate_ok(rq)) {
+        return portal_message(rq, c, MHD_HTTP_TOO_MANY_REQUESTS,
+                              PORTAL_S_TITLE_ERROR, PORTAL_S_ERR_RATE, 1);
+    }
+
+    u = calloc(1, sizeof(*u));
+    if (u == NULL) {
+        return MHD_NO;
+    }
+
+    valid = 1;
+
+    if (portal_form_get(rq->body, rq->len, "user", typed, sizeof(typed))
+        != PORTAL_FOUND)
+    {
+        typed[0] = '\0';
+        valid = 0;
+    }
+
+    if (portal_form_get(rq->body, rq->len, "password", password,
+                        sizeof(password))
+        != PORTAL_FOUND)
+    {
+        password[0] = '\0';
+        valid = 0;
+    }
+
+    if (portal_form_get(rq->body, rq->len, "code", code, sizeof(code))
+        != PORTAL_FOUND)
+    {
+        code[0] = '\0';
+        valid = 0;
+    }
+
+    if (!portal_user_name(typed, name, sizeof(name))) {
+        valid = 0;
+    }
+
+    known = 0;
+
+    if (valid) {
+        rc = store_user_find(rq->p->st, name, u, &se);
+
+        if (rc == 0) {
+            known = 1;
+
+        } else if (rc != STORE_NOTFOUND) {
+            log_error("portal: user lookup: %s", se.msg);
+            ret = portal_message(rq, c, MHD_HTTP_INTERNAL_SERVER_ERROR,
+                                 PORTAL_S_TITLE_ERROR,
+                                 PORTAL_S_ERR_INTERNAL, 1);
+            goto done;
+        }
+    }
+
+    if (known && u->locked_until > rq->now) {
+        log_warn("portal: sign-in refused for %s from %s: account locked",
+                 name, rq->source);
+        ret = portal_form_page(rq, c, MHD_HTTP_FORBIDDEN, PORTAL_PAGE_LOGIN,
+                               name, portal_lock_message(rq, u));
+        goto done;
+    }
+
+    /* the same work whether or not the user exists */
+    hash = (known && u->pwhash[0] != '\0') ? u->pwhash : rq->p->dummy_hash;
+    pw = id_password_verify(password, hash, &ie);
+    explicit_bzero(password, sizeof(password));
+
+    if (pw == -1) {
+        log_warn("portal: password check for %s: %s",
+                 known ? name : "(unknown)", ie.msg);
+    }
+
+    if (!known) {
+        ret = portal_login_fail(rq, c, NULL, valid ? name : NULL,
+                                valid ? "unknown user" : "incomplete form");
+        goto done;
+    }
+
+    if (pw != 1 || u->pwhash[0] == '\0') {
+        ret = portal_login_fail(rq, c, u, name, "wrong password");
+        goto done;
+    }
+
+    if (u->disabled) {
+        ret = portal_login_fail(rq, c, u, name, "account disabled");
+        goto done;
+    }
+
+    if (u->totp_state != STORE_TOTP_ACTIVE) {
+        /* the password was right: not an attack, not counted */
+        log_warn("portal: sign-in refused for %s from %s: no authenticator "
+                 "enrolled", name, rq->source);
+        ret = portal_form_page(rq, c, MHD_HTTP_FORBIDDEN, PORTAL_PAGE_LOGIN,
+                               name, portal_str(rq->lang,
+                                                PORTAL_S_ERR_NO_TOTP));
+        goto done;
+    }
+
+    rc = portal_totp_check(rq, u, code, &counter);
+
+    if (rc == -1) {
+        ret = portal_message(rq, c, MHD_HTTP_INTERNAL_SERVER_ERROR,
+                             PORTAL_S_TITLE_ERROR, PORTAL_S_ERR_INTERNAL, 1);
+        goto done;
+    }
+
+    if (rc != ID_TOTP_OK) {
+        ret = portal_login_fail(rq, c, u, name,
+                                rc == ID_TOTP_REPLAY ? "code already used"
+                                                     : "wrong code");
+        goto done;
+    }
+
+    rc = store_login_succeeded(rq->p->st, name, counter, rq->now,
+                               rq->source, &se);
+
+    if (rc == STORE_REPLAY) {
+        ret = portal_login_fail(rq, c, u, name, "code already used");
+        goto done;
+    }
+
+    if (rc != 0) {
+        log_error("portal: recording the sign-in of %s: %s", name,
+                  rc == STORE_NOTFOUND ? "user vanished" : se.msg);
+        ret = portal_message(rq, c, MHD_HTTP_INTERNAL_SERVER_ERROR,
+                             PORTAL_S_TITLE_ERROR, PORTAL_S_ERR_INTERNAL, 1);
+        goto done;
+    }
+
+    ret = portal_login_ok(rq, c, u);
+
+done:
+
+    explicit_bzero(password, sizeof(password));
+    explicit_bzero(code, sizeof(code));
+    explicit_bzero(u, sizeof(*u));
+    free(u);
+
+    return ret;
+}
+
+
+/*
+ * A failed attempt: counted against a known user (which may lock the
+ * account), logged with its reason, answered with the one generic page.
+ */
+static enum MHD_Result
+portal_login_fail(portal_req_t *rq, struct MHD_Connection *c,
+    const store_user_t *u, const char *user, const char *why)
+{
+    store_err_t  se;
+
+    if (u != NULL) {
+        if (store_login_failed(rq->p->st, u->name, rq->now,
+                               rq->conf.threshold, rq->conf.lock_seconds,
+                               rq->source, why, &se)
+            == -1)
+        {
+            log_error("portal: recording a failed sign-in of %s: %s",
+                      u->name, se.msg);
+        }
+    }
+
+    log_warn("portal: sign-in failed for %s from %s: %s",
+             user != NULL ? user : "(invalid name)", rq->source, why);
+
+    return portal_form_page(rq, c, MHD_HTTP_FORBIDDEN, PORTAL_PAGE_LOGIN,
+                            user, portal_str(rq->lang,
+                                             PORTAL_S_ERR_FAILED));
+}
+
+
+static enum MHD_Result
+portal_login_ok(portal_req_t *rq, struct MHD_Connection *c,
+    const store_user_t *u)
+{
+    store_session_t  s;
+    store_err_t      se;
+    id_claims_t      cl;
+    id_err_t         ie;
+    char            *token;
+    enum MHD_Result  ret;
+    int              n;
+
+    memset(&s, 0, sizeof(s));
+    memset(&cl, 0, sizeof(cl));
+
+    if (id_new_sid(s.sid, sizeof(s.sid), &ie) != 0) {
+        log_error("portal: session id: %s", ie.msg);
+        goto failed;
+    }
+
+    memcpy(s.user, u->name, sizeof(s.user));
+    s.methods = POL_AUTH_PASSWORD | POL_AUTH_TOTP;
+
+    if (rq->has_fp) {
+        memcpy(s.device_fp, rq->fp, STORE_FP_LEN);
+        s.has_device = 1;
+        s.methods |= POL_AUTH_CERT;
+    }
+
+    s.created_at = rq->now;
+    s.mfa_at = rq->now;
+    s.last_seen = rq->now;
+    s.expires_at = rq->now + rq->conf.lifetime;
+    snprintf(s.source, sizeof(s.source), "%s", rq->source);
+
+    if (store_session_create(rq->p->st, &s, &se) != 0) {
+        log_error("portal: creating the session of %s: %s", u->name,
+                  se.msg);
+        goto failed;
+    }
+
+    memcpy(cl.sid, s.sid, sizeof(cl.sid));
+    snprintf(cl.user, sizeof(cl.user), "%s", u->name);
+    cl.iat = rq->now;
+    cl.nbf = rq->now;
+    cl.exp = s.expires_at;
+
+    if (s.has_device) {
+        memcpy(cl.cnf_fp, s.device_fp, ID_FP_LEN);
+        cl.has_cnf = 1;
+    }
+
+    token = malloc(ID_TOKEN_MAX);
+    if (token == NULL) {
+        goto revoke;
+    }
+
+    if (id_token_issue(rq->p->keys, &cl, token, ID_TOKEN_MAX, &ie) != 0) {
+        log_error("portal: issuing the session token of %s: %s", u->name,
+                  ie.msg);
+        free(token);
+        goto revoke;
+    }
+
+    n = snprintf(rq->cookie, sizeof(rq->cookie), "%s=%s; Path=/; Secure; "
+                 "HttpOnly; SameSite=Lax; Max-Age=%lld",
+                 PORTAL_SESSION_COOKIE, token,
+                 (long long) rq->conf.lifetime);
+    explicit_bzero(token, ID_TOKEN_MAX);
+    free(token);
+
+    if (n < 0 || (size_t) n >= sizeof(rq->cookie)) {
+        log_error("portal: session cookie too long");
+        rq->cookie[0] = '\0';
+        goto revoke;
+    }
+
+    log_info("portal: signed in %s from %s (device: %s)", u->name,
+             rq->source, s.has_device ? "yes" : "no");
+
+    ret = portal_redirect(rq, c, rq->next);
+    explicit_bzero(rq->cookie, sizeof(rq->cookie));
+
+    return ret;
+
+revoke:
+
+    /* a session nobody holds a token for must not stay valid */
+    if (store_session_revoke(rq->p->st, s.sid, "portal", &se) == -1) {
+        log_error("portal: revoking an unfinished session: %s", se.msg);
+    }
+
+failed:
+
+    return portal_message(rq, c, MHD_HTTP_INTERNAL_SERVER_ERROR,
+                          PORTAL_S_TITLE_ERROR, PORTAL_S_ERR_INTERNAL, 1);
+}
+
+
+/* ---- step-up -------------------------------------------------------- */
+
+
+static enum MHD_Result
+portal_stepup_get(portal_req_t *rq, struct MHD_Connection *c)
+{
+    id_claims_t      cl;
+    store_session_t  s;
+    int              rc;
+
+    portal_next_from_query(rq, c);
+
+    rc = portal_session(rq, c, &cl, &s);
+    if (rc == -1) {
+        return portal_message(rq, c, MHD_HTTP_INTERNAL_SERVER_ERROR,
+                              PORTAL_S_TITLE_ERROR, PORTAL_S_ERR_INTERNAL,
+                              0);
+    }
+
+    if (rc != 0) {
+        return portal_to_login(rq, c);
+    }
+
+    portal_csrf_prepare(rq, c);
+
+    return portal_form_page(rq, c, MHD_HTTP_OK, PORTAL_PAGE_STEPUP, s.user,
+                            NULL);
+}
+
+
+static enum MHD_Result
+portal_stepup_post(portal_req_t *rq, struct MHD_Connection *c)
+{
+    id_claims_t      cl;
+    store_session_t  s;
+    store_user_t    *u;
+    store_err_t      se;
+    enum MHD_Result  ret;
+    uint64_t         counter;
+    char             code[PORTAL_CODE_MAX + 1];
+    const char      *why;
+    int              rc;
+
+    portal_next_from_form(rq);
+
+    if (!portal_csrf_check(rq, c)) {
+        log_warn("portal: step-up refused: bad CSRF token (source %s)",
+                 rq->source);
+        portal_csrf_prepare(rq, c);
+        return portal_message(rq, c, MHD_HTTP_FORBIDDEN,
+                              PORTAL_S_TITLE_ERROR, PORTAL_S_ERR_CSRF, 0);
+    }
+
+    rc = portal_session(rq, c, &cl, &s);
+    if (rc == -1) {
+        return portal_message(rq, c, MHD_HTTP_INTERNAL_SERVER_ERROR,
+                              PORTAL_S_TITLE_ERROR, PORTAL_S_ERR_INTERNAL,
+                              0);
+    }
+
+    if (rc != 0) {
+        return portal_to_login(rq, c);
+    }
+
+    if (!portal_rate_ok(rq)) {
+        return portal_message(rq, c, MHD_HTTP_TOO_MANY_REQUESTS,
+                              PORTAL_S_TITLE_ERROR, PORTAL_S_ERR_RATE, 0);
+    }
+
+    u = calloc(1, sizeof(*u));
+    if (u == NULL) {
+        return MHD_NO;
+    }
+
+    if (portal_form_get(rq->body, rq->len, "code", code, sizeof(code))
+        != PORTAL_FOUND)
+    {
+        code[0] = '\0';
+    }
+
+    rc = store_user_find(rq->p->st, s.user, u, &se);
+
+    if (rc == -1) {
+        log_error("portal: user lookup: %s", se.msg);
+        ret = portal_message(rq, c, MHD_HTTP_INTERNAL_SERVER_ERROR,
+                             PORTAL_S_TITLE_ERROR, PORTAL_S_ERR_INTERNAL, 0);
+        goto done;
+    }
+
+    if (rc == STORE_NOTFOUND || u->disabled) {
+        /* the account is gone: so is the session */
+        log_warn("portal: step-up refused for %s: account %s; session "
+                 "revoked", s.user, rc == STORE_NOTFOUND ? "deleted"
+                                                         : "disabled");
+        if (store_session_revoke(rq->p->st, s.sid, "portal", &se) == -1) {
+            log_error("portal: revoking %s: %s", s.sid, se.msg);
+        }
+        ret = portal_to_login(rq, c);
+        goto done;
+    }
+
+    if (u->locked_until > rq->now) {
+        log_warn("portal: step-up refused for %s from %s: account locked",
+                 u->name, rq->source);
+        ret = portal_form_page(rq, c, MHD_HTTP_FORBIDDEN,
+                               PORTAL_PAGE_STEPUP, u->name,
+                               portal_lock_message(rq, u));
+        goto done;
+    }
+
+    if (u->totp_state != STORE_TOTP_ACTIVE) {
+        log_warn("portal: step-up refused for %s: no authenticator "
+                 "enrolled", u->name);
+        ret = portal_form_page(rq, c, MHD_HTTP_FORBIDDEN,
+                               PORTAL_PAGE_STEPUP, u->name,
+                               portal_str(rq->lang, PORTAL_S_ERR_NO_TOTP));
+        goto done;
+    }
+
+    rc = portal_totp_check(rq, u, code, &counter);
+
+    if (rc == -1) {
+        ret = portal_message(rq, c, MHD_HTTP_INTERNAL_SERVER_ERROR,
+                             PORTAL_S_TITLE_ERROR, PORTAL_S_ERR_INTERNAL, 0);
+        goto done;
+    }
+
+    why = NULL;
+
+    if (rc == ID_TOTP_OK) {
+        rc = store_login_succeeded(rq->p->st, u->name, counter, rq->now,
+                                   rq->source, &se);
+        if (rc == STORE_REPLAY) {
+            why = "step-up: code already used";
+
+        } else if (rc != 0) {
+            log_error("portal: recording the step-up of %s: %s", u->name,
+                      rc == STORE_NOTFOUND ? "user vanished" : se.msg);
+            ret = portal_message(rq, c, MHD_HTTP_INTERNAL_SERVER_ERROR,
+                                 PORTAL_S_TITLE_ERROR,
+                                 PORTAL_S_ERR_INTERNAL, 0);
+            goto done;
+        }
+
+    } else {
+        why = (rc == ID_TOTP_REPLAY) ? "step-up: code already used"
+                                     : "step-up: wrong code";
+    }
+
+    if (why != NULL) {
+        if (store_login_failed(rq->p->st, u->name, rq->now,
+                               rq->conf.threshold, rq->conf.lock_seconds,
+                               rq->source, why, &se)
+            == -1)
+        {
+            log_error("portal: recording a failed step-up of %s: %s",
+                      u->name, se.msg);
+        }
+
+        log_warn("portal: step-up failed for %s from %s: %s", u->name,
+                 rq->source, why + strlen("step-up: "));
+        ret = portal_form_page(rq, c, MHD_HTTP_FORBIDDEN,
+                               PORTAL_PAGE_STEPUP, u->name,
+                               portal_str(rq->lang, PORTAL_S_ERR_CODE));
+        goto done;
+    }
+
+    rc = store_session_mfa(rq->p->st, s.sid, POL_AUTH_TOTP, rq->now, &se);
+    if (rc != 0) {
+        log_error("portal: recording the step-up of session %s: %s", s.sid,
+                  rc == STORE_NOTFOUND ? "session vanished" : se.msg);
+        ret = portal_message(rq, c, MHD_HTTP_INTERNAL_SERVER_ERROR,
+                             PORTAL_S_TITLE_ERROR, PORTAL_S_ERR_INTERNAL, 0);
+        goto done;
+    }
+
+    log_info("portal: step-up for %s from %s (device: %s)", u->name,
+             rq->source, s.has_device ? "yes" : "no");
+
+    ret = portal_redirect(rq, c, rq->next);
+
+done:
+
+    explicit_bzero(code, sizeof(code));
+    explicit_bzero(u, sizeof(*u));
+    free(u);
+
+    return ret;
+}
+
+
+/* ---- logout --------------------------------------------------------- */
+
+
+static enum MHD_Result
+portal_logout_get(portal_req_t *rq, struct MHD_Connection *c)
+{
+    portal_csrf_prepare(rq, c);
+
+    return portal_form_page(rq, c, MHD_HTTP_OK, PORTAL_PAGE_LOGOUT, NULL,
+                            NULL);
+}
+
+
+static enum MHD_Result
+portal_logout_post(portal_req_t *rq, struct MHD_Connection *c)
+{
+    id_claims_t   cl;
+    id_err_t      ie;
+    store_err_t   se;
+    char         *token;
+    int           rc;
+
+    if (!portal_csrf_check(rq, c)) {
+        log_warn("portal: sign-out refused: bad CSRF token (source %s)",
+                 rq->source);
+        portal_csrf_prepare(rq, c);
+        return portal_message(rq, c, MHD_HTTP_FORBIDDEN,
+                              PORTAL_S_TITLE_ERROR, PORTAL_S_ERR_CSRF, 0);
+    }
+
+    token = malloc(ID_TOKEN_MAX + 1);
+    if (token == NULL) {
+        return MHD_NO;
+    }
+
+    /*
+     * Any token that verifies is revoked, whatever its session's state:
+     * revoking is always safe, and the CSRF check stands in front.
+     */
+    if (portal_cookie(c, PORTAL_SESSION_COOKIE, token, ID_TOKEN_MAX + 1)
+        == PORTAL_FOUND
+        && id_token_verify(rq->p->keys, token, strlen(token), rq->now, &cl,
+                           &ie)
+           == ID_TOKEN_OK)
+    {
+        rc = store_session_revoke(rq->p->st, cl.sid, cl.user, &se);
+
+        if (rc == -1) {
+            log_error("portal: revoking session of %s: %s", cl.user,
+                      se.msg);
+            explicit_bzero(token, ID_TOKEN_MAX + 1);
+            free(token);
+            return portal_message(rq, c, MHD_HTTP_INTERNAL_SERVER_ERROR,
+                                  PORTAL_S_TITLE_ERROR,
+                                  PORTAL_S_ERR_INTERNAL, 0);
+        }
+
+        log_info("portal: signed out %s from %s", cl.user, rq->source);
+    }
+
+    explicit_bzero(token, ID_TOKEN_MAX + 1);
+    free(token);
+
+    snprintf(rq->cookie, sizeof(rq->cookie), "%s=; Path=/; Secure; "
+             "HttpOnly; SameSite=Lax; Max-Age=0", PORTAL_SESSION_COOKIE);
+
+    return portal_message(rq, c, MHD_HTTP_OK, PORTAL_S_TITLE_SIGNED_OUT,
+                          PORTAL_S_SIGNED_OUT, 1);
+}
