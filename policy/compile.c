@@ -974,7 +974,6 @@ pol_compile(ast_policy_t *ast, const char *version, pol_diags_t *diags)
     pol_arena_t      arena;
     ast_app_t       *app;
     ast_def_t       *d;
-    unsigned         i;
 
     memset(&arena, 0, sizeof(arena));
     pol = pol_alloc(&arena, sizeof(pol_t));
@@ -1042,7 +1041,6 @@ pol_compile(ast_policy_t *ast, const char *version, pol_diags_t *diags)
 
     /* the arena header lives inside the policy it owns */
     pol->arena = arena;
-    (void) i;
     return pol;
 
 failed:

@@ -7,9 +7,12 @@
 #
 # It creates, under demo/ (or $ZT_DEMO_DIR): a device CA, the gateway's
 # server certificate, a device certificate for alice's laptop, an LMDB
-# store in which that device is enrolled, trustd and nginx configurations;
-# then it starts trustd, nginx (TLS on 127.0.0.1:$ZT_DEMO_PORT, client
-# certificates requested) and an upstream that echoes the headers it gets.
+# store in which that device is enrolled, a user (alice, in group staff)
+# with a password and a TOTP authenticator, the demo policy
+# (config/demo/demo.policy), trustd and nginx configurations; then it
+# starts trustd (with its sign-in portal), nginx (TLS on
+# 127.0.0.1:$ZT_DEMO_PORT, client certificates requested) and an upstream
+# that echoes the headers it gets.
 # Run `make` first (make demo does).
 
 set -euo pipefail
@@ -80,6 +83,10 @@ echo "demo: creating the device CA, server and device certificates"
 "$B/ztca" crl -d "$DEMO/ca" --out "$DEMO/ca/crl.pem" >/dev/null
 
 USER_NAME=$(id -un)
+mkdir -p "$DEMO/policy"
+cp "$ROOT/config/demo/demo.policy" "$DEMO/policy/"
+"$B/ztpolicy" check -q "$DEMO/policy"
+
 cat > "$DEMO/trustd.conf" <<EOF
 # ztgate demo trustd configuration (see docs/trustd.8)
 listen $DEMO/run/trustd.sock
@@ -90,6 +97,12 @@ store_map_size 64M
 log_level info
 log_target stderr
 allow_ttl 1s
+admin_listen $DEMO/run/admin.sock
+policy $DEMO/policy
+portal_url /zt
+identity_keys $DEMO/keys
+portal_listen $DEMO/run/portal.sock
+portal_host localhost
 EOF
 
 echo "demo: enrolling alice's laptop in the store"
@@ -140,6 +153,18 @@ http {
             proxy_set_header Connection "";
             proxy_pass http://app;
         }
+
+        # the sign-in portal: reachable without a session, and told only
+        # what nginx itself established
+        location /zt/ {
+            zt off;
+            client_max_body_size 8k;
+            proxy_set_header Host \$host;
+            proxy_set_header X-ZT-Client-Addr \$remote_addr;
+            proxy_set_header X-ZT-Device-Fp \$zt_device_fp;
+            proxy_set_header X-ZT-Scheme \$scheme;
+            proxy_pass http://unix:$DEMO/run/portal.sock;
+        }
     }
 }
 EOF
@@ -163,6 +188,27 @@ for _ in $(seq 100); do
     sleep 0.05
 done
 [ -S "$DEMO/run/trustd.sock" ] || { cat "$DEMO/logs/trustd.log"; die "trustd did not start"; }
+for _ in $(seq 100); do
+    [ -S "$DEMO/run/portal.sock" ] && break
+    sleep 0.05
+done
+
+echo "demo: enrolling user alice (group staff) with a password and TOTP"
+PASSWORD=$(head -c 12 /dev/urandom | base64 | tr -d '/+=' | head -c 16)
+printf '%s\n' "$PASSWORD" > "$DEMO/alice.password"
+chmod 600 "$DEMO/alice.password"
+ZTCTL="$B/ztctl -s $DEMO/store --actor demo"
+$ZTCTL user create alice --display "Alice Chen" --group staff >/dev/null
+$ZTCTL user passwd alice --password-file "$DEMO/alice.password" >/dev/null
+$ZTCTL user totp-enroll alice --keys "$DEMO/keys" < /dev/null \
+    > "$DEMO/alice.totp" 2>&1 || true
+URI=$(grep -o 'otpauth://[^ ]*' "$DEMO/alice.totp" | head -1)
+SECRET=$(printf '%s' "$URI" | sed -n 's/.*[?&]secret=\([A-Z2-7]*\).*/\1/p')
+[ -n "$SECRET" ] || { cat "$DEMO/alice.totp"; die "TOTP enrollment failed"; }
+# the demo plays alice's authenticator to prove the enrollment (the
+# previous step's code, so the current one stays fresh for a sign-in)
+$ZTCTL user totp-confirm alice --keys "$DEMO/keys" \
+    --code "$(oathtool --totp -b -N "now - 30 seconds" "$SECRET")" >/dev/null
 
 "$NGINX" -p "$DEMO" -c "$DEMO/nginx.conf" -e "$DEMO/logs/error.log"
 
@@ -170,22 +216,36 @@ C="curl -s --cacert $DEMO/ca/ca.crt"
 DEV="--cert $DEMO/alice-laptop.crt --key $DEMO/alice-laptop.key"
 URL="https://localhost:$PORT"
 
+sed -n '/^[ ]*[▀▄█]/p' "$DEMO/alice.totp" > "$DEMO/alice.qr" || true
+
 cat <<EOF
 
-ztgate demo is running on $URL
+ztgate demo is running on $URL   (policy: config/demo/demo.policy)
 
-  With alice's enrolled laptop certificate (allowed; see X-ZT-* headers
-  the upstream received):
-    $C $DEV $URL/hello
-
-  Without a device certificate (denied, 403):
-    $C -i $URL/hello
-
+  Anyone may read /public:
+    $C $URL/public/
+  alice's enrolled laptop reaches /device without signing in (see the
+  X-ZT-Device-* headers the upstream received):
+    $C $DEV $URL/device/hello
+  Without a device certificate or a session, you are sent to sign in:
+    $C -i $URL/device/hello
   A forged identity header never reaches the upstream:
-    $C $DEV -H 'X-ZT-User: admin' $URL/hello
+    $C $DEV -H 'X-ZT-User: admin' $URL/device/hello
 
-  Revoke the laptop in the store; its next request is denied:
+  Sign in in a browser at $URL/zt/login (trust $DEMO/ca/ca.crt, or
+  accept the warning) as:
+    user:      alice
+    password:  $PASSWORD
+    code:      oathtool --totp -b $SECRET
+               (or add $URI
+                to an authenticator app)
+  then /admin needs alice's laptop certificate in the browser as well:
+  import $DEMO/alice-laptop.crt and .key.
+
+  Revoke the laptop; its next request is denied:
     $B/ztctl -s $DEMO/store device revoke \$($B/ztca show $DEMO/alice-laptop.crt | awk '/^fingerprint/ {print \$2}')
+  Change the policy in $DEMO/policy, then:
+    $B/ztctl -c $DEMO/trustd.conf policy reload
 
 Logs: $DEMO/logs/   Stop: Ctrl-C here, or: make demo-stop
 EOF
@@ -206,21 +266,46 @@ if [ "$MODE" = selftest ]; then
         fi
     }
     sleep 0.2
+    total=0
+    check 200 "$URL/public/"
     # shellcheck disable=SC2086
-    check 200 $DEV "$URL/hello"
-    check 403 "$URL/hello"
+    check 200 $DEV "$URL/device/hello"
+    check 302 "$URL/device/hello"
+    total=3
     # shellcheck disable=SC2086
-    if $C $DEV -H 'X-ZT-User: admin' "$URL/hello" | grep -qi 'x-zt-user'; then
+    if $C $DEV -H 'X-ZT-User: admin' "$URL/device/hello" | grep -qi 'x-zt-user'; then
         echo "selftest: FAIL forged header reached the upstream"; fail=1
     else
         echo "selftest: ok   forged X-ZT-User stripped"
         passed=$((passed + 1))
     fi
+    total=$((total + 1))
+
+    # sign in as alice through the portal, as a browser would
+    JAR="$DEMO/tmp/cookies"
+    CSRF=$($C -c "$JAR" "$URL/zt/login?next=/hello" \
+        | sed -n 's/.*name="csrf" value="\([^"]*\)".*/\1/p' | head -1)
+    CODE=$(oathtool --totp -b "$SECRET")
+    got=$($C -b "$JAR" -c "$JAR" -o /dev/null -w '%{http_code}' \
+        --data-urlencode "user=alice" --data-urlencode "password=$PASSWORD" \
+        --data-urlencode "code=$CODE" --data-urlencode "csrf=$CSRF" \
+        --data-urlencode "next=/hello" "$URL/zt/login" || true)
+    if [ "$got" = 303 ] && $C -b "$JAR" "$URL/hello" | tr -d ' \n' \
+        | grep -qi '"x-zt-user","alice"'; then
+        echo "selftest: ok   signed in as alice; the upstream saw X-ZT-User"
+        passed=$((passed + 1))
+    else
+        echo "selftest: FAIL sign-in as alice (login answered $got)"
+        fail=1
+    fi
+    total=$((total + 1))
+
     FP=$("$B/ztca" show "$DEMO/alice-laptop.crt" | awk '/^fingerprint/ {print $2}')
     "$B/ztctl" -s "$DEMO/store" device revoke "$FP" >/dev/null
     # shellcheck disable=SC2086
-    check 403 $DEV "$URL/hello"
-    echo "selftest: $passed passed, $((4 - passed)) failed"
+    check 403 $DEV "$URL/device/hello"
+    total=$((total + 1))
+    echo "selftest: $passed passed, $((total - passed)) failed"
     exit $fail
 fi
 

@@ -10,7 +10,7 @@ nginx nginx-dev libpcre3-dev zlib1g-dev
 libssl-dev openssl libjwt-dev libjansson-dev liboath-dev liblmdb-dev
 lmdb-utils libcmocka-dev libqrencode-dev libmicrohttpd-dev
 python3 python3-pytest python3-cryptography
-curl wrk"
+curl wrk oathtool"
 
 missing=""
 for p in $PKGS; do

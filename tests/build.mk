@@ -38,7 +38,7 @@ unit: $(UNIT_TESTS)
 # The fuzz builds use their own flags and trees, whatever SANITIZE says:
 # replay always runs under ASan+UBSan, libFuzzer always needs clang.
 
-FUZZ_TARGETS      := fuzz_wire_req fuzz_wire_resp
+FUZZ_TARGETS      := fuzz_wire_req fuzz_wire_resp fuzz_policy
 FUZZ_CORPUS       := tests/fuzz/corpus
 FUZZ_SECONDS      ?= 20
 FUZZ_LONG_SECONDS ?= 600
@@ -59,6 +59,12 @@ FUZZ_R_OBJS       := $(FUZZ_RB)/wire/zt_wire.o $(FUZZ_RB)/tests/fuzz/replay.o \
                      $(patsubst %,$(FUZZ_RB)/tests/fuzz/%.o,$(FUZZ_TARGETS))
 FUZZ_L_OBJS       := $(FUZZ_LB)/wire/zt_wire.o \
                      $(patsubst %,$(FUZZ_LB)/tests/fuzz/%.o,$(FUZZ_TARGETS))
+# fuzz_policy also links the policy library, built with the fuzz flags
+FUZZ_POL_SRCS     := $(filter-out policy/ztpolicy.c,$(wildcard policy/*.c))
+FUZZ_POL_R_OBJS   := $(patsubst %.c,$(FUZZ_RB)/%.o,$(FUZZ_POL_SRCS))
+FUZZ_POL_L_OBJS   := $(patsubst %.c,$(FUZZ_LB)/%.o,$(FUZZ_POL_SRCS))
+FUZZ_R_OBJS       += $(FUZZ_POL_R_OBJS)
+FUZZ_L_OBJS       += $(FUZZ_POL_L_OBJS)
 FUZZ_R_BINS       := $(addprefix $(FUZZ_RB)/,$(FUZZ_TARGETS))
 FUZZ_L_BINS       := $(addprefix $(FUZZ_LB)/,$(FUZZ_TARGETS))
 
@@ -88,6 +94,11 @@ $(FUZZ_R_BINS): $(FUZZ_RB)/%: $(FUZZ_RB)/tests/fuzz/%.o \
 $(FUZZ_L_BINS): $(FUZZ_LB)/%: $(FUZZ_LB)/tests/fuzz/%.o \
                 $(FUZZ_LB)/wire/zt_wire.o
 	$(FUZZ_CC) $(FUZZ_LIBF_SAN) -fsanitize=fuzzer -o $@ $^
+
+$(FUZZ_RB)/fuzz_policy: $(FUZZ_POL_R_OBJS)
+$(FUZZ_LB)/fuzz_policy: $(FUZZ_POL_L_OBJS)
+$(FUZZ_RB)/tests/fuzz/fuzz_policy.o $(FUZZ_LB)/tests/fuzz/fuzz_policy.o: \
+    CPPFLAGS += -Ipolicy
 
 -include $(FUZZ_R_OBJS:.o=.d) $(FUZZ_L_OBJS:.o=.d)
 

@@ -581,22 +581,37 @@ decide_redirect(const decide_conf_t *conf, const wire_req_t *req,
     int step_up, decide_ctx_t *ctx)
 {
     char    *b = ctx->redirect;
-    size_t   size = sizeof(ctx->redirect), len, path_len;
+    size_t   size = sizeof(ctx->redirect), len, path_len, base;
     int      n;
 
-    n = snprintf(b, size, "%s?%snext=", conf->portal_url,
-                 step_up ? "step-up=1&" : "");
+    base = strlen(conf->portal_url);
+    while (base > 0 && conf->portal_url[base - 1] == '/') {
+        base--;
+    }
+
+    n = snprintf(b, size, "%.*s/%s?next=", (int) base, conf->portal_url,
+                 step_up ? "step-up" : "login");
     if (n < 0 || (size_t) n >= size) {
         return -1;
     }
 
     len = (size_t) n;
 
-    if (decide_urlencode(b, size, &len, req->scheme.data, req->scheme.len)
-        || decide_urlencode(b, size, &len, "://", 3)
-        || decide_urlencode(b, size, &len, req->host.data, req->host.len)
-        || decide_urlencode(b, size, &len, req->path.data, req->path.len))
+    /*
+     * A portal on this gateway (a path) gets a path back: same scheme,
+     * host and port as the request.  A portal elsewhere gets the full URL.
+     */
+    if (conf->portal_url[0] != '/'
+        && (decide_urlencode(b, size, &len, req->scheme.data,
+                             req->scheme.len)
+            || decide_urlencode(b, size, &len, "://", 3)
+            || decide_urlencode(b, size, &len, req->host.data,
+                                req->host.len)))
     {
+        return -1;
+    }
+
+    if (decide_urlencode(b, size, &len, req->path.data, req->path.len)) {
         return -1;
     }
 

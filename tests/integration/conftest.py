@@ -146,7 +146,7 @@ class Gateway:
     """One ztgate deployment in a temporary directory."""
 
     def __init__(self, tmp, timeout_ms=500, extra_loc="", trustd_extra="",
-                 fake_trustd=None, workers=2, policy=None):
+                 fake_trustd=None, workers=2, policy=None, identity=False):
         self.dir = str(tmp)
         self.ca = os.path.join(self.dir, "ca")
         self.store = os.path.join(self.dir, "store")
@@ -163,6 +163,9 @@ class Gateway:
         self.fake = None
         self.workers = workers
         self.policy = policy
+        self.identity = identity
+        self.keys = os.path.join(self.dir, "keys")
+        self.portal_sock = os.path.join(self.dir, "portal.sock")
         self.policy_dir = os.path.join(self.dir, "policy")
         self.admin_sock = os.path.join(self.dir, "admin.sock")
         self.user = pwd.getpwuid(os.geteuid()).pw_name
@@ -210,8 +213,13 @@ class Gateway:
         extra = self.trustd_extra
         if self.policy is not None:
             self.write_policy(self.policy)
-            extra += "\npolicy %s\nportal_url https://localhost/zt/login" \
-                     % self.policy_dir
+            extra += "\npolicy %s\nportal_url %s" % (
+                self.policy_dir,
+                "/zt" if self.identity else "https://localhost/zt")
+        if self.identity:
+            extra += ("\nidentity_keys %s\nportal_listen %s\n"
+                      "portal_host localhost\nlockout_time 3s\n"
+                      % (self.keys, self.portal_sock))
         with open(self.trustd_conf, "w") as f:
             f.write(
                 "# written by the test harness\n"
@@ -272,6 +280,7 @@ http {
             proxy_set_header Connection "";
             proxy_pass http://app;
         }
+        %(portal)s
         location /public/ {
             zt off;
             proxy_http_version 1.1;
@@ -284,7 +293,21 @@ http {
                 temp=temp, sock=self.sock, echo=self.echo_port,
                 port=self.port, crt=self.server_crt, key=self.server_key,
                 ca=self.ca, timeout=self.timeout_ms, extra=self.extra_loc,
-                workers=self.workers))
+                workers=self.workers, portal=self.portal_location()))
+
+    def portal_location(self):
+        if not self.identity:
+            return ""
+        return """
+        location /zt/ {
+            zt off;
+            client_max_body_size 8k;
+            proxy_set_header Host $host;
+            proxy_set_header X-ZT-Client-Addr $remote_addr;
+            proxy_set_header X-ZT-Device-Fp $zt_device_fp;
+            proxy_set_header X-ZT-Scheme $scheme;
+            proxy_pass http://unix:%s;
+        }""" % self.portal_sock
 
     def start(self):
         self.make_pki()
@@ -310,6 +333,9 @@ http {
             [TRUSTD, "-f", "-c", self.trustd_conf],
             stdout=log, stderr=subprocess.STDOUT)
         wait_for(self.trustd_listening, what="trustd socket")
+        if self.identity:
+            wait_for(lambda: "sign-in portal on" in self.trustd_log(),
+                     what="the sign-in portal")
 
     def trustd_listening(self):
         if self.procs["trustd"].poll() is not None:

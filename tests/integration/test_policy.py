@@ -114,6 +114,7 @@ def test_login_rule_redirects_to_the_portal_with_the_way_back(pgw):
     assert r.headers["Location"] == (
         "https://localhost/zt/login?next=https%3A//localhost/private/report"
         "%3Fid%3D7")
+    assert "zt/login" in pgw.get("/private/x").headers["Location"]
 
 
 def test_broken_policy_on_sighup_keeps_the_old_one_serving(pgw):

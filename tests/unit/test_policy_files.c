@@ -339,24 +339,24 @@ test_cases_check(void **state)
         "app \"hr\" { host \"hr.example\"\n"
         "rule \"admin\" { path prefix \"/admin\" when user.authenticated "
         "allow }\n"
-        "rule \"no\" { path prefix \"/admin\" deny 451 }\n"
+        "rule \"no\" { path prefix \"/x\" deny 451 }\n"
         "}\n";
     static const char  cases[] =
         "case \"a\" { request GET \"https://hr.example/admin\" user \"x\" "
         "expect allow rule \"admin\" }\n"
         "case \"b\" { request GET \"https://hr.example/admin\" "
         "expect allow rule \"admin\" }\n"
-        "case \"c\" { request GET \"https://hr.example/x\" "
+        "case \"c\" { request GET \"https://hr.example/y\" "
         "expect deny status 451 }\n"
-        "case \"d\" { request GET \"https://hr.example/x\" "
+        "case \"d\" { request GET \"https://hr.example/y\" "
         "expect deny rule \"no\" }\n"
-        "case \"e\" { request GET \"https://hr.example/admin\" "
+        "case \"e\" { request GET \"https://hr.example/x\" "
         "expect deny rule none }\n"
         "case \"f\" { request GET \"https://other.example/\" "
         "expect deny rule none }\n";
     static const char  *why[] = {
         "",
-        "expected allow by \"admin\", got deny by \"no\" (t.policy:3)",
+        "expected allow by \"admin\", got deny by no rule (default deny)",
         "expected deny 451, got deny 403 by no rule (default deny)",
         "expected deny by \"no\", got deny by no rule (default deny)",
         "expected deny by no rule (default deny), got deny by \"no\" "
@@ -378,9 +378,12 @@ test_cases_check(void **state)
     assert_int_equal(pol_cases_count(cs), 6);
     for (i = 0; i < 6; i++) {
         pol_eval(pol, &pol_cases_get(cs, i)->input, &dec);
-        assert_int_equal(pol_case_check(pol_cases_get(cs, i), &dec, buf,
-                                        sizeof(buf)), why[i][0] == '\0');
-        assert_string_equal(buf, why[i]);
+        if (pol_case_check(pol_cases_get(cs, i), &dec, buf, sizeof(buf))
+            != (why[i][0] == '\0') || strcmp(buf, why[i]) != 0)
+        {
+            print_error("case %zu: %s\n", i, buf);
+            fail();
+        }
     }
     pol_cases_free(cs);
     pol_free(pol);
@@ -401,7 +404,7 @@ test_cases_errors(void **state)
           "t.cases:1:1: error: case \"x\" needs a request line and an expect "
           "line" },
         { "case \"x\" { request GET \"/path\" expect allow }",
-          "t.cases:1:25: error: invalid URL \"/path\"; expected "
+          "t.cases:1:24: error: invalid URL \"/path\"; expected "
           "\"https://host/path\"" },
         { "case \"x\" { request 1 \"h\" expect allow }",
           "t.cases:1:20: error: expected an HTTP method such as GET, found "
@@ -410,54 +413,54 @@ test_cases_errors(void **state)
           "t.cases:1:24: error: expected a quoted URL such as "
           "\"https://host/path\", found \"h\"" },
         { "case \"x\" { request GET \"h\" request GET \"h\" expect allow }",
-          "t.cases:1:29: error: case has a second request line" },
+          "t.cases:1:28: error: case has a second request line" },
         { "case \"x\" { request GET \"h\" expect allow expect deny }",
-          "t.cases:1:42: error: case has a second expect line" },
+          "t.cases:1:41: error: case has a second expect line" },
         { "case \"x\" { request GET \"h\" expect alow }",
-          "t.cases:1:36: error: expected an outcome (allow, deny, step-up or "
+          "t.cases:1:35: error: expected an outcome (allow, deny, step-up or "
           "login), found \"alow\"" },
         { "case \"x\" { request GET \"h\" expect deny status 9 }",
-          "t.cases:1:48: error: expected an HTTP status such as 403, found "
+          "t.cases:1:47: error: expected an HTTP status such as 403, found "
           "number 9" },
         { "case \"x\" { request GET \"h\" expect deny rule 3 }",
-          "t.cases:1:46: error: expected a quoted rule name or none, found "
+          "t.cases:1:45: error: expected a quoted rule name or none, found "
           "number 3" },
         { "case \"x\" { request GET \"h\" source 10.0.0.0/8 expect allow }",
-          "t.cases:1:36: error: expected an IPv4 or IPv6 address, found "
+          "t.cases:1:35: error: expected an IPv4 or IPv6 address, found "
           "address 10.0.0.0/8" },
         { "case \"x\" { request GET \"h\" time \"2026-13-01T00:00:00Z\" "
           "expect allow }",
-          "t.cases:1:34: error: expected an RFC 3339 time such as "
+          "t.cases:1:33: error: expected an RFC 3339 time such as "
           "\"2026-11-24T10:00:00+08:00\", found string "
           "\"2026-13-01T00:00:00Z\"" },
         { "case \"x\" { request GET \"h\" user bob expect allow }",
-          "t.cases:1:34: error: expected a quoted user name, found \"bob\"" },
+          "t.cases:1:33: error: expected a quoted user name, found \"bob\"" },
         { "case \"x\" { request GET \"h\" user \"b\" groups a expect allow }",
-          "t.cases:1:45: error: expected a quoted group name, found \"a\"" },
+          "t.cases:1:44: error: expected a quoted group name, found \"a\"" },
         { "case \"x\" { request GET \"h\" auth otp expect allow }",
-          "t.cases:1:34: error: expected an authentication method (password, "
+          "t.cases:1:33: error: expected an authentication method (password, "
           "totp, webauthn or cert), found \"otp\"" },
         { "case \"x\" { request GET \"h\" auth totp mfa_age 5 expect allow }",
-          "t.cases:1:47: error: expected a duration such as 5m after "
+          "t.cases:1:46: error: expected a duration such as 5m after "
           "mfa_age, found number 5" },
         { "case \"x\" { request GET \"h\" device actve expect allow }",
-          "t.cases:1:36: error: expected a device status (none, unknown, "
+          "t.cases:1:35: error: expected a device status (none, unknown, "
           "active, quarantined or revoked), found \"actve\"" },
         { "case \"x\" { request GET \"h\" device active owner 1 expect "
           "allow }",
-          "t.cases:1:49: error: expected a quoted string, found number 1" },
+          "t.cases:1:48: error: expected a quoted string, found number 1" },
         { "case \"x\" { request GET \"h\" posture firewal expect allow }",
-          "t.cases:1:37: error: expected a posture flag (disk_encrypted, "
+          "t.cases:1:36: error: expected a posture flag (disk_encrypted, "
           "firewall, screen_lock, endpoint_protection) or age, patch_age, "
           "os, os_version, found \"firewal\"" },
         { "case \"x\" { request GET \"h\" posture age 2 expect allow }",
-          "t.cases:1:41: error: expected a duration such as 2h, found "
+          "t.cases:1:40: error: expected a duration such as 2h, found "
           "number 2" },
         { "case \"x\" { request GET \"h\" trust 101 expect allow }",
-          "t.cases:1:35: error: expected a trust score from 0 to 100, found "
+          "t.cases:1:34: error: expected a trust score from 0 to 100, found "
           "number 101" },
         { "case \"x\" { request GET \"h\" bogus expect allow }",
-          "t.cases:1:29: error: expected a case line (request, source, time, "
+          "t.cases:1:28: error: expected a case line (request, source, time, "
           "user, auth, device, posture, blocklisted, new_address, trust or "
           "expect) or \"}\", found \"bogus\"" },
         { "case x { }",
@@ -467,7 +470,7 @@ test_cases_errors(void **state)
           "t.cases:1:10: error: expected \"{\" to open the case, found "
           "\"request\"" },
         { "case \"x\" { request GET \"h\"",
-          "t.cases:1:28: error: unexpected end of file; expected \"}\" to "
+          "t.cases:1:27: error: unexpected end of file; expected \"}\" to "
           "close case \"x\" opened at line 1" },
         { "bogus",
           "t.cases:1:1: error: expected case \"name\" { ... }, found "
