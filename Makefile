@@ -35,7 +35,7 @@ UNIT_TESTS  :=
 CLEAN_EXTRA :=
 
 .PHONY: all check test unit integration fuzz-replay fuzz demo \
-        demo-stop demo-selftest deps clean module bins
+        demo-stop demo-selftest deps clean module bins policy-examples
 
 all: bins module
 
@@ -75,6 +75,13 @@ demo-stop:
 demo-selftest: all
 	./scripts/demo.sh selftest
 
+# The shipped example policies must load and pass their own cases.
+policy-examples: all
+	$(B)/ztpolicy check config/policy
+	$(B)/ztpolicy test config/policy config/policy-tests
+	$(B)/ztpolicy check config/demo
+	$(B)/ztpolicy test config/demo config/demo
+
 # Integration tests: real nginx with the module, real trustd, real LMDB.
 # ZT_BIN_DIR picks the trustd/ztctl/ztca build to test (check uses the
 # ASan+UBSan build, so the daemon runs instrumented under real traffic).
@@ -93,6 +100,7 @@ check: deps
 	$(MAKE) SANITIZE=address,undefined bins unit
 	$(MAKE) fuzz-replay
 	$(MAKE) fuzz
+	$(MAKE) policy-examples
 	$(MAKE) integration ZT_BIN_DIR=$(CURDIR)/build/san
 	$(MAKE) demo-selftest
 
