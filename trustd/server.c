@@ -130,6 +130,7 @@ static void server_unlink_path(const char *path, int *bound, dev_t dev,
 static int server_load_policy(const config_t *cfg, pol_t **pol, char *msg,
     size_t size);
 static void server_identity_conf(server_t *srv);
+static void server_reload_keys(server_t *srv);
 static void server_admin_accept(server_t *srv);
 static void server_admin_read(server_t *srv, server_admin_t *a);
 static void server_admin_close(server_t *srv, server_admin_t *a);
@@ -212,6 +213,7 @@ server_init(server_t **srvp, const config_t *cfg, const server_opts_t *opts,
     srv->admin.fd = -1;
     srv->dconf.allow_ttl_ms = cfg->allow_ttl_ms;
     srv->dconf.portal_url = srv->cfg.portal_url;
+    srv->dconf.posture_max_age_ms = cfg->posture_max_age_ms;
 
     for (i = 0; i < SERVER_ADMIN_CONNS; i++) {
         srv->admins[i].ev.type = SERVER_EV_ADMIN;
@@ -692,6 +694,8 @@ server_reload(server_t *srv)
     cur->max_clients = cfg.max_clients;
     cur->shutdown_timeout_ms = cfg.shutdown_timeout_ms;
     srv->dconf.allow_ttl_ms = cfg.allow_ttl_ms;
+    cur->posture_max_age_ms = cfg.posture_max_age_ms;
+    srv->dconf.posture_max_age_ms = cfg.posture_max_age_ms;
 
     /* a peer that is no longer allowed loses its connections now */
     for (c = srv->conns; c != NULL; c = next) {
@@ -724,6 +728,7 @@ server_reload(server_t *srv)
     memcpy(cur->portal_hosts, cfg.portal_hosts, sizeof(cfg.portal_hosts));
     cur->nportal_hosts = cfg.nportal_hosts;
 
+    server_reload_keys(srv);
     server_identity_conf(srv);
     portal_reconfigure(srv->portal, cur);
 
@@ -1667,4 +1672,56 @@ server_attach_store(server_t *srv, store_t *st, server_err_t *err)
     log_info("sign-in portal on %s", srv->cfg.portal_listen);
 
     return 0;
+}
+
+
+/*
+ * Pick up rotated identity keys (ztctl keys rotate): load the key files
+ * again and, if they load, switch to them.  The portal's threads hold the
+ * keys, so the portal is restarted around the switch (a few milliseconds
+ * in which nginx answers /zt/ with 502); decisions never see a half-
+ * switched state because they run on this thread.  A failure keeps the
+ * running keys.
+ */
+static void
+server_reload_keys(server_t *srv)
+{
+    id_keys_t  *keys, *old;
+    id_err_t    ierr;
+    char        msg[512];
+
+    if (srv->keys == NULL || srv->cfg.identity_keys[0] == '\0') {
+        return;
+    }
+
+    if (id_keys_load(srv->cfg.identity_keys, (id_alg_t) srv->cfg.token_alg,
+                     (int64_t) (srv->cfg.key_grace_ms / 1000), 0, &keys,
+                     &ierr)
+        != 0)
+    {
+        log_error("reload: identity keys not reloaded, keeping the "
+                  "running ones: %s", ierr.msg);
+        return;
+    }
+
+    portal_stop(srv->portal);
+    srv->portal = NULL;
+
+    old = srv->keys;
+    srv->keys = keys;
+    srv->dconf.keys = keys;
+    id_keys_free(old);
+
+    if (srv->store != NULL && srv->cfg.portal_listen[0] != '\0') {
+        if (portal_start(&srv->portal, &srv->cfg, srv->store, srv->keys,
+                         msg, sizeof(msg))
+            != 0)
+        {
+            log_error("reload: the sign-in portal did not restart: %s",
+                      msg);
+            return;
+        }
+    }
+
+    log_info("identity keys reloaded from %s", srv->cfg.identity_keys);
 }

@@ -134,6 +134,8 @@ static int ztctl_audit_cb(const store_audit_t *rec, void *arg);
 static int ztctl_trustd(ztctl_t *ctl, const char *command);
 static int ztctl_policy_reload(ztctl_t *ctl, const ztctl_cmd_t *cmd,
     int argc, char **argv);
+static int ztctl_keys_rotate(ztctl_t *ctl, const ztctl_cmd_t *cmd,
+    int argc, char **argv);
 static int ztctl_policy_status(ztctl_t *ctl, const ztctl_cmd_t *cmd,
     int argc, char **argv);
 static void ztctl_tty_signal(int sig);
@@ -297,6 +299,16 @@ static const ztctl_cmd_t  ztctl_session_cmds[] = {
     { NULL, NULL, NULL, NULL }
 };
 
+static const ztctl_cmd_t  ztctl_keys_cmds[] = {
+    { "rotate", ztctl_keys_rotate, "",
+      "Make a new session-token key (identity_keys in trustd.conf, -c).\n"
+      "The current key becomes session.key.prev: tokens it signed stay\n"
+      "valid for key_grace, then must sign in again.  A running trustd\n"
+      "with admin_listen is told to reload at once; otherwise send it\n"
+      "SIGHUP.  Run as trustd's user so that it can read the new key." },
+    { NULL, NULL, NULL, NULL }
+};
+
 static const ztctl_group_t  ztctl_groups[] = {
     { "device", ztctl_device_cmds, "enroll and manage devices" },
     { "user", ztctl_user_cmds, "create and manage users and their "
@@ -304,6 +316,7 @@ static const ztctl_group_t  ztctl_groups[] = {
     { "session", ztctl_session_cmds, "list and revoke sign-in sessions" },
     { "audit", ztctl_audit_cmds, "read the audit log" },
     { "policy", ztctl_policy_cmds, "reload the running trustd's policy" },
+    { "keys", ztctl_keys_cmds, "rotate the session-token signing key" },
     { NULL, NULL, NULL }
 };
 
@@ -2760,4 +2773,54 @@ ztctl_policy_status(ztctl_t *ctl, const ztctl_cmd_t *cmd, int argc,
     (void) argv;
 
     return ztctl_trustd(ctl, "status");
+}
+
+
+static int
+ztctl_keys_rotate(ztctl_t *ctl, const ztctl_cmd_t *cmd, int argc,
+    char **argv)
+{
+    config_t      cfg;
+    config_err_t  cerr;
+    id_err_t      ierr;
+
+    (void) argv;
+
+    if (argc > 1) {
+        return ztctl_usage_error(ctl, cmd, "unexpected arguments");
+    }
+
+    if (ctl->store_dir != NULL) {
+        fprintf(stderr, "ztctl: keys rotate needs trustd's configuration "
+                "(-c), which names the key directory\n");
+        return ZTCTL_USAGE;
+    }
+
+    if (config_load(ctl->config_path, &cfg, &cerr) != 0) {
+        fprintf(stderr, "ztctl: %s\n", cerr.msg);
+        return ZTCTL_FAILED;
+    }
+
+    if (cfg.identity_keys[0] == '\0') {
+        fprintf(stderr, "ztctl: %s has no identity_keys: identity is off\n",
+                ctl->config_path);
+        return ZTCTL_FAILED;
+    }
+
+    if (id_keys_rotate(cfg.identity_keys, (id_alg_t) cfg.token_alg, &ierr)
+        != 0)
+    {
+        fprintf(stderr, "ztctl: %s\n", ierr.msg);
+        return ZTCTL_FAILED;
+    }
+
+    printf("rotated the session key in %s; the previous key stays valid "
+           "for %u s\n", cfg.identity_keys, cfg.key_grace_ms / 1000);
+
+    if (cfg.admin_listen[0] == '\0') {
+        printf("send trustd SIGHUP to use the new key\n");
+        return ZTCTL_OK;
+    }
+
+    return ztctl_trustd(ctl, "reload");
 }

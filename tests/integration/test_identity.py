@@ -148,9 +148,10 @@ def enroll_user(gw, name, groups=()):
         f.write(PASSWORD + "\n")
     gw.ztctl("user", "passwd", name, "--password-file", pwfile)
 
-    p = run(ZTCTL, "-s", gw.store, "--actor", "pytest", "user",
-            "totp-enroll", name, "--keys", gw.keys, check=False,
-            stdin=open(os.devnull))
+    # through trustd's configuration, as staff would: it names the store,
+    # the key directory and the token algorithm
+    p = run(ZTCTL, "-c", gw.trustd_conf, "--actor", "pytest", "user",
+            "totp-enroll", name, check=False, stdin=open(os.devnull))
     uri = re.search(r"otpauth://\S+", p.stdout + p.stderr).group(0)
     q = urllib.parse.parse_qs(urllib.parse.urlparse(uri).query)
     b32 = q["secret"][0]
@@ -158,8 +159,8 @@ def enroll_user(gw, name, groups=()):
 
     avoid_step_edge()
     # prove with the previous step's code, so the current one stays fresh
-    gw.ztctl("user", "totp-confirm", name, "--keys", gw.keys,
-             "--code", totp(secret, time.time() - 30))
+    run(ZTCTL, "-c", gw.trustd_conf, "--actor", "pytest", "user",
+        "totp-confirm", name, "--code", totp(secret, time.time() - 30))
     return secret
 
 
@@ -456,3 +457,64 @@ def test_the_jwks_verifies_the_upstream_assertion(igw):
     assert claims["sid"] == seen["x-zt-session"]
     assert claims["exp"] > time.time()
     assert json.loads(base64.urlsafe_b64decode(pad(h)))["kid"] == jwk["kid"]
+
+
+# --- languages, key rotation, algorithm confusion ----------------------------
+
+def test_portal_speaks_traditional_chinese_when_asked(igw):
+    b = Browser(igw)
+    status, headers, body = b.request(
+        "GET", "/zt/login", headers={"Accept-Language": "zh-TW,zh;q=0.9"})
+
+    assert status == 200
+    page = body.decode()
+    assert 'lang="zh-TW"' in page
+    assert "登入" in page
+
+    status, _, body = b.request("GET", "/zt/login",
+                                headers={"Accept-Language": "en-US"})
+    assert 'lang="en"' in body.decode()
+
+
+def test_rotated_key_keeps_old_sessions_for_the_grace_period(make_gateway):
+    gw = make_gateway(policy=POLICY, identity=True)
+    gw.secret = enroll_user(gw, "alice", groups=("staff",))
+    b = signed_in(gw)
+    old_kid = token_parts(b)[0]["kid"]
+
+    out = run(ZTCTL, "-c", gw.trustd_conf, "keys", "rotate").stdout
+    assert "rotated" in out and "ok" in out
+
+    # the old token still works (grace), a new sign-in gets the new key
+    assert b.request("GET", "/private/x")[0] == 200
+    fresh = Browser(gw)
+    status, _, _ = fresh.login("alice", PASSWORD,
+                               totp(gw.secret, time.time() + 30))
+    assert status == 303
+    assert token_parts(fresh)[0]["kid"] != old_kid
+    assert fresh.request("GET", "/private/x")[0] == 200
+
+
+def test_hs256_token_signed_with_the_es256_public_key_is_refused(
+        make_gateway):
+    from cryptography.hazmat.primitives import serialization
+
+    gw = make_gateway(policy=POLICY, identity=True,
+                      trustd_extra="token_alg ES256")
+    gw.secret = enroll_user(gw, "alice", groups=("staff",))
+    b = signed_in(gw)
+    header, claims, token = token_parts(b)
+    assert header["alg"] == "ES256"
+    assert b.request("GET", "/private/x")[0] == 200
+
+    priv = serialization.load_pem_private_key(
+        open(os.path.join(gw.keys, "session.key"), "rb").read(), None)
+    pub_pem = priv.public_key().public_bytes(
+        serialization.Encoding.PEM,
+        serialization.PublicFormat.SubjectPublicKeyInfo)
+    b.cookies["__Host-zt_session"] = forge(gw, dict(header, alg="HS256"),
+                                           claims, pub_pem)
+
+    status, headers, _ = b.request("GET", "/private/x")
+    assert status == 302
+    assert "alg" in gw.trustd_log()
