@@ -1,6 +1,7 @@
 # certs/: the device CA library, the ztca command and their unit test.
 # Consumers link $(CA_LIB) with -lcrypto.
 CA_OBJS := $(B)/certs/ca.o $(B)/certs/ca_index.o $(B)/certs/ca_info.o \
+           $(B)/certs/ca_p12.o \
            $(B)/certs/ca_util.o
 CA_LIB  := $(B)/libztca.a
 

@@ -1,6 +1,6 @@
 /*
  * ztgate device CA: create the CA, issue the gateway's server certificate
- * and device client certificates, revoke, publish the CRL.
+ * and device client certificates, renew them, revoke, publish the CRL.
  *
  * Serial numbers are 127 random bits (positive, unique in the index), so
  * there is no serial counter to keep.  Every certificate issued is written
@@ -52,6 +52,22 @@ typedef enum {
     CA_LEAF_DEVICE
 } ca_leaf_t;
 
+/*
+ * Where a new leaf certificate goes.  A generated key goes to key_out, or
+ * with the certificate and the CA's into a PKCS#12 file p12_out under a
+ * fresh passphrase written to p12_pass.  With renew set, the certificate
+ * replaces that one, which must be a valid entry of the index.
+ */
+typedef struct {
+    const char  *crt_out;           /* NULL only with p12_out */
+    const char  *key_out;
+    const char  *p12_out;
+    char        *p12_pass;          /* out, p12_pass_size bytes */
+    size_t       p12_pass_size;
+    X509        *renew;
+    const char  *renew_path;        /* for messages */
+} ca_leaf_out_t;
+
 static int ca_days(int days, int dflt, const char *what, int *out,
     ca_err_t *err);
 static int ca_cn_valid(const char *cn);
@@ -81,9 +97,16 @@ static X509 *ca_leaf_sign(ca_t *ca, const ca_index_t *idx, EVP_PKEY *pub,
     ca_err_t *err);
 static int ca_record(ca_index_t *idx, X509 *x, ca_cert_info_t *info,
     ca_err_t *err);
+static int ca_renew_check(ca_t *ca, const ca_index_t *idx, X509 *old,
+    const char *path, ca_err_t *err);
 static int ca_issue_leaf(const char *dir, const char *passphrase,
     EVP_PKEY *pub, const char *cn, GENERAL_NAMES *san, ca_leaf_t kind,
-    int days, const char *key_out, const char *crt_out,
+    int days, ca_leaf_out_t *out, ca_cert_info_t *info, ca_err_t *err);
+static int ca_device_issue(const char *dir, const char *passphrase,
+    const char *device_id, const char *common_name, const char *csr_path,
+    int days, ca_leaf_out_t *out, ca_cert_info_t *info, ca_err_t *err);
+static int ca_renew_any(const char *dir, const char *passphrase,
+    const char *old_crt, const char *csr_path, int days, ca_leaf_out_t *out,
     ca_cert_info_t *info, ca_err_t *err);
 static X509_REQ *ca_csr_read(const char *path, ca_err_t *err);
 static void ca_uuid(char out[37], const unsigned char b[16]);
@@ -696,26 +719,77 @@ ca_record(ca_index_t *idx, X509 *x, ca_cert_info_t *info, ca_err_t *err)
 
 
 /*
+ * The certificate at path, old, may be renewed: this CA signed it, the
+ * index knows it by serial and fingerprint, and it is not revoked.  An
+ * expired one may be: the device record is what lets a device in.
+ */
+static int
+ca_renew_check(ca_t *ca, const ca_index_t *idx, X509 *old, const char *path,
+    ca_err_t *err)
+{
+    ca_cert_info_t     oi;
+    ca_index_entry_t  *e;
+    EVP_PKEY          *cakey;
+    int                rc;
+
+    cakey = X509_get0_pubkey(ca->cert);
+    if (cakey == NULL) {
+        ca_err_ssl(err, "%s/%s: cannot read the CA public key", ca->dir,
+                   CA_CRT_FILE);
+        return -1;
+    }
+
+    rc = X509_check_issued(ca->cert, old);
+    if (rc != X509_V_OK || X509_verify(old, cakey) != 1) {
+        ERR_clear_error();
+        ca_err_set(err, "%s: not issued by the CA in %s, refusing to renew",
+                   path, ca->dir);
+        return -1;
+    }
+
+    if (ca_cert_info_x509(old, &oi, err) == -1) {
+        return -1;
+    }
+
+    e = ca_index_find(idx, oi.serial_hex);
+    if (e == NULL || strcmp(e->fp_hex, oi.fp_hex) != 0) {
+        ca_err_set(err, "%s: serial %s is not in %s/%s, refusing to renew",
+                   path, oi.serial_hex, ca->dir, CA_INDEX_FILE);
+        return -1;
+    }
+
+    if (e->status != 'V') {
+        ca_err_set(err, "%s: certificate %s is revoked, refusing to renew; "
+                   "issue a new certificate instead", path, oi.serial_hex);
+        return -1;
+    }
+
+    return 0;
+}
+
+
+/*
  * Open the CA and issue a leaf certificate for pub (NULL: a new key of the
- * CA's type, written to key_out) with the given CN and subjectAltNames:
- * the index is saved before the certificate is written to crt_out.  On
- * success *info describes the certificate.  On failure a key file written
- * here is removed again.  The caller keeps pub and san.
+ * CA's type, written where out says) with the given CN and
+ * subjectAltNames: the index is saved before the certificate is written.
+ * On success *info describes the certificate.  On failure a key or
+ * PKCS#12 file written here is removed again and out->p12_pass wiped.
+ * The caller keeps pub, san and out.
  */
 static int
 ca_issue_leaf(const char *dir, const char *passphrase, EVP_PKEY *pub,
     const char *cn, GENERAL_NAMES *san, ca_leaf_t kind, int days,
-    const char *key_out, const char *crt_out, ca_cert_info_t *info,
-    ca_err_t *err)
+    ca_leaf_out_t *out, ca_cert_info_t *info, ca_err_t *err)
 {
     ca_t         ca;
     ca_index_t   idx;
     EVP_PKEY    *key;
     X509        *x;
-    int          rc, key_created;
+    const char  *secret;
+    int          rc;
 
     rc = -1;
-    key_created = 0;
+    secret = NULL;
     key = NULL;
     x = NULL;
     ca_clear(&ca);
@@ -723,6 +797,12 @@ ca_issue_leaf(const char *dir, const char *passphrase, EVP_PKEY *pub,
 
     if (ca_open(&ca, dir, passphrase, err) == -1
         || ca_index_load(dir, &idx, err) == -1)
+    {
+        goto cleanup;
+    }
+
+    if (out->renew != NULL
+        && ca_renew_check(&ca, &idx, out->renew, out->renew_path, err) == -1)
     {
         goto cleanup;
     }
@@ -740,15 +820,26 @@ ca_issue_leaf(const char *dir, const char *passphrase, EVP_PKEY *pub,
         goto cleanup;
     }
 
-    if (key != NULL) {
-        if (ca_key_write(key_out, key, NULL, err) == -1) {
+    if (key != NULL && out->p12_out != NULL) {
+        if (ca_p12_passphrase(out->p12_pass, out->p12_pass_size, err) == -1
+            || ca_p12_write(out->p12_out, out->p12_pass,
+                            info->device_id[0] != '\0' ? info->device_id
+                                                       : cn,
+                            key, x, ca.cert, err) == -1)
+        {
             goto cleanup;
         }
-        key_created = 1;
+        secret = out->p12_out;
+
+    } else if (key != NULL) {
+        if (ca_key_write(out->key_out, key, NULL, err) == -1) {
+            goto cleanup;
+        }
+        secret = out->key_out;
     }
 
     if (ca_index_save(dir, &idx, err) == -1
-        || ca_cert_write(crt_out, x, err) == -1)
+        || (out->crt_out != NULL && ca_cert_write(out->crt_out, x, err) == -1))
     {
         goto cleanup;
     }
@@ -757,8 +848,12 @@ ca_issue_leaf(const char *dir, const char *passphrase, EVP_PKEY *pub,
 
 cleanup:
 
-    if (rc != 0 && key_created) {
-        (void) unlink(key_out);
+    if (rc != 0 && secret != NULL) {
+        (void) unlink(secret);
+    }
+
+    if (rc != 0 && out->p12_pass != NULL) {
+        OPENSSL_cleanse(out->p12_pass, out->p12_pass_size);
     }
 
     X509_free(x);
@@ -979,12 +1074,16 @@ ca_issue_server(const char *dir, const char *passphrase,
     int days, const char *key_out, const char *crt_out, ca_err_t *err)
 {
     ca_cert_info_t  info;
+    ca_leaf_out_t   out;
     GENERAL_NAMES  *san;
     const char     *cn;
     size_t          i;
     int             rc;
 
     rc = -1;
+    memset(&out, 0, sizeof(out));
+    out.key_out = key_out;
+    out.crt_out = crt_out;
 
     if (key_out == NULL || crt_out == NULL) {
         ca_err_set(err, "server certificate: key and certificate output "
@@ -1033,7 +1132,7 @@ ca_issue_server(const char *dir, const char *passphrase,
     }
 
     rc = ca_issue_leaf(dir, passphrase, NULL, cn, san, CA_LEAF_SERVER, days,
-                       key_out, crt_out, &info, err);
+                       &out, &info, err);
 
 cleanup:
 
@@ -1043,11 +1142,14 @@ cleanup:
 }
 
 
-int
-ca_issue_device(const char *dir, const char *passphrase,
+/*
+ * Issue a device certificate for device_id (NULL: a new UUID) with the key
+ * of the CSR at csr_path, or a generated one delivered as out says.
+ */
+static int
+ca_device_issue(const char *dir, const char *passphrase,
     const char *device_id, const char *common_name, const char *csr_path,
-    int days, const char *key_out, const char *crt_out,
-    ca_cert_info_t *info, ca_err_t *err)
+    int days, ca_leaf_out_t *out, ca_cert_info_t *info, ca_err_t *err)
 {
     char             id[CA_ID_MAX + 1];
     char             uri[sizeof(CA_DEVICE_URN) + CA_ID_MAX];
@@ -1056,26 +1158,16 @@ ca_issue_device(const char *dir, const char *passphrase,
     GENERAL_NAMES   *san;
     X509_REQ        *req;
     EVP_PKEY        *pub;
-    const char      *cn;
+    const char      *cn, *what;
     int              rc;
 
     rc = -1;
     san = NULL;
     req = NULL;
     pub = NULL;
+    what = out->crt_out != NULL ? out->crt_out : out->p12_out;
 
-    if (crt_out == NULL) {
-        ca_err_set(err, "device certificate: no output file");
-        return -1;
-    }
-
-    if (csr_path == NULL && key_out == NULL) {
-        ca_err_set(err, "%s: either a CSR or a key output file is required",
-                   crt_out);
-        return -1;
-    }
-
-    if (ca_days(days, CA_DEFAULT_DEVICE_DAYS, crt_out, &days, err) == -1) {
+    if (ca_days(days, CA_DEFAULT_DEVICE_DAYS, what, &days, err) == -1) {
         return -1;
     }
 
@@ -1106,7 +1198,7 @@ ca_issue_device(const char *dir, const char *passphrase,
 
     san = GENERAL_NAMES_new();
     if (san == NULL) {
-        ca_err_ssl(err, "%s: cannot allocate subjectAltNames", crt_out);
+        ca_err_ssl(err, "%s: cannot allocate subjectAltNames", what);
         return -1;
     }
 
@@ -1139,7 +1231,7 @@ ca_issue_device(const char *dir, const char *passphrase,
     }
 
     if (ca_issue_leaf(dir, passphrase, pub, cn, san, CA_LEAF_DEVICE, days,
-                      key_out, crt_out, &ci, err) == -1)
+                      out, &ci, err) == -1)
     {
         goto cleanup;
     }
@@ -1156,6 +1248,162 @@ cleanup:
     GENERAL_NAMES_free(san);
 
     return rc;
+}
+
+
+int
+ca_issue_device(const char *dir, const char *passphrase,
+    const char *device_id, const char *common_name, const char *csr_path,
+    int days, const char *key_out, const char *crt_out,
+    ca_cert_info_t *info, ca_err_t *err)
+{
+    ca_leaf_out_t  out;
+
+    if (crt_out == NULL) {
+        ca_err_set(err, "device certificate: no output file");
+        return -1;
+    }
+
+    if (csr_path == NULL && key_out == NULL) {
+        ca_err_set(err, "%s: either a CSR or a key output file is required",
+                   crt_out);
+        return -1;
+    }
+
+    memset(&out, 0, sizeof(out));
+    out.crt_out = crt_out;
+    out.key_out = key_out;
+
+    return ca_device_issue(dir, passphrase, device_id, common_name, csr_path,
+                           days, &out, info, err);
+}
+
+
+int
+ca_issue_device_p12(const char *dir, const char *ca_passphrase,
+    const char *device_id, const char *common_name, int days,
+    const char *p12_out, char *passphrase_out, size_t size,
+    ca_cert_info_t *info, ca_err_t *err)
+{
+    ca_leaf_out_t  out;
+
+    if (p12_out == NULL || passphrase_out == NULL) {
+        ca_err_set(err, "device certificate: no PKCS#12 output file");
+        return -1;
+    }
+
+    memset(&out, 0, sizeof(out));
+    out.p12_out = p12_out;
+    out.p12_pass = passphrase_out;
+    out.p12_pass_size = size;
+
+    return ca_device_issue(dir, ca_passphrase, device_id, common_name, NULL,
+                           days, &out, info, err);
+}
+
+
+/*
+ * Renew old_crt: the same device id and common name, the key and output
+ * as out and csr_path say.  Whether this CA issued it and has not revoked
+ * it is checked under the CA lock, in ca_issue_leaf().
+ */
+static int
+ca_renew_any(const char *dir, const char *passphrase, const char *old_crt,
+    const char *csr_path, int days, ca_leaf_out_t *out, ca_cert_info_t *info,
+    ca_err_t *err)
+{
+    ca_cert_info_t   oi;
+    X509            *old;
+    ca_err_t         inner;
+    int              rc;
+
+    if (old_crt == NULL) {
+        ca_err_set(err, "renew: no certificate to renew");
+        return -1;
+    }
+
+    old = ca_cert_read(old_crt, err);
+    if (old == NULL) {
+        return -1;
+    }
+
+    rc = -1;
+
+    if (ca_cert_info_x509(old, &oi, &inner) == -1) {
+        ca_err_set(err, "%s: %s", old_crt, inner.msg);
+        goto cleanup;
+    }
+
+    if (oi.device_id[0] == '\0') {
+        ca_err_set(err, "%s: no %s URI subjectAltName: not a device "
+                   "certificate, refusing to renew", old_crt, CA_DEVICE_URN);
+        goto cleanup;
+    }
+
+    out->renew = old;
+    out->renew_path = old_crt;
+
+    rc = ca_device_issue(dir, passphrase, oi.device_id,
+                         oi.subject_cn[0] != '\0' ? oi.subject_cn : NULL,
+                         csr_path, days, out, info, err);
+
+cleanup:
+
+    out->renew = NULL;
+    X509_free(old);
+
+    return rc;
+}
+
+
+int
+ca_renew(const char *dir, const char *passphrase, const char *old_crt,
+    const char *csr_path, int days, const char *key_out, const char *crt_out,
+    ca_cert_info_t *info, ca_err_t *err)
+{
+    ca_leaf_out_t  out;
+
+    if (crt_out == NULL) {
+        ca_err_set(err, "renew: no certificate output file");
+        return -1;
+    }
+
+    if ((csr_path == NULL) == (key_out == NULL)) {
+        ca_err_set(err, "%s: either a CSR or a key output file is required",
+                   crt_out);
+        return -1;
+    }
+
+    memset(&out, 0, sizeof(out));
+    out.crt_out = crt_out;
+    out.key_out = key_out;
+
+    return ca_renew_any(dir, passphrase, old_crt, csr_path, days, &out, info,
+                        err);
+}
+
+
+int
+ca_renew_p12(const char *dir, const char *ca_passphrase,
+    const char *old_crt, int days, const char *p12_out,
+    char *passphrase_out, size_t size, const char *crt_out,
+    ca_cert_info_t *info, ca_err_t *err)
+{
+    ca_leaf_out_t  out;
+
+    if (p12_out == NULL || passphrase_out == NULL) {
+        ca_err_set(err, "renew: no PKCS#12 output file");
+        return -1;
+    }
+
+    memset(&out, 0, sizeof(out));
+    out.p12_out = p12_out;
+    out.p12_pass = passphrase_out;
+    out.p12_pass_size = size;
+    out.crt_out = crt_out;
+
+    return ca_renew_any(dir, ca_passphrase, old_crt, NULL, days, &out, info,
+                        err);
 }
 
 

@@ -349,3 +349,32 @@ ca_index_free(ca_index_t *idx)
     free(idx->entries);
     memset(idx, 0, sizeof(*idx));
 }
+
+
+int
+ca_list(const char *dir, ca_list_cb cb, void *arg, ca_err_t *err)
+{
+    ca_index_t  idx;
+    size_t      i;
+    int         rc;
+
+    rc = -1;
+
+    if (ca_index_load(dir, &idx, err) == -1) {
+        goto cleanup;
+    }
+
+    for (i = 0; i < idx.n; i++) {
+        if (cb(&idx.entries[i], arg) != 0) {
+            break;
+        }
+    }
+
+    rc = 0;
+
+cleanup:
+
+    ca_index_free(&idx);
+
+    return rc;
+}

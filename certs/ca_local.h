@@ -28,15 +28,7 @@
 #define CA_ID_MAX           64          /* longest device id accepted */
 
 /* One line of the index; see ca_index.c for the file format. */
-typedef struct {
-    char     status;                    /* 'V' valid, 'R' revoked */
-    char     serial_hex[CA_SERIAL_HEX_MAX];
-    int64_t  not_after;
-    int64_t  revoked_at;                /* 0 while valid */
-    char     fp_hex[2 * CA_FP_LEN + 1];
-    char     subject_cn[128];
-    char     device_id[128];
-} ca_index_entry_t;
+typedef ca_entry_t ca_index_entry_t;
 
 typedef struct {
     ca_index_entry_t  *entries;
@@ -59,6 +51,8 @@ int ca_write_bio_atomic(const char *path, BIO *mem, mode_t mode,
     ca_err_t *err);
 int ca_read_file(const char *path, size_t max, char **data, size_t *len,
     ca_err_t *err);
+int ca_write_secret(const char *path, const void *data, size_t len,
+    ca_err_t *err);
 int ca_key_write(const char *path, EVP_PKEY *pkey, const char *passphrase,
     ca_err_t *err);
 EVP_PKEY *ca_key_read(const char *path, const char *passphrase,
@@ -80,6 +74,11 @@ int ca_index_add(ca_index_t *idx, const ca_index_entry_t *e, ca_err_t *err);
 ca_index_entry_t *ca_index_find(const ca_index_t *idx,
     const char *serial_hex);
 void ca_index_free(ca_index_t *idx);
+
+/* ca_p12.c */
+int ca_p12_passphrase(char *out, size_t size, ca_err_t *err);
+int ca_p12_write(const char *path, const char *passphrase, const char *name,
+    EVP_PKEY *key, X509 *cert, X509 *ca_cert, ca_err_t *err);
 
 /* ca_info.c */
 int ca_cert_info_x509(X509 *x, ca_cert_info_t *info, ca_err_t *err);

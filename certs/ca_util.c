@@ -4,9 +4,9 @@
  *
  * Files other than keys are replaced with a temporary file, fsync() and
  * rename(), so a crash leaves either the old or the new version.  Private
- * keys are never replaced: they are created with O_EXCL, mode 0600 under a
- * umask of 077 (as acme-client's keyproc.c does) and removed again if
- * writing them fails.
+ * keys, and PKCS#12 files holding one, are never replaced: they are
+ * created with O_EXCL, mode 0600 under a umask of 077 (as acme-client's
+ * keyproc.c does) and removed again if writing them fails.
  */
 
 #include <ctype.h>
@@ -372,6 +372,44 @@ cleanup:
 
 
 /*
+ * Create path with O_EXCL, mode 0600 under a umask of 077, and write data
+ * to it: for private keys and PKCS#12 files, which are never replaced.  A
+ * file created here is removed again if writing it fails.
+ */
+int
+ca_write_secret(const char *path, const void *data, size_t len,
+    ca_err_t *err)
+{
+    mode_t  mask;
+    int     fd;
+
+    mask = umask(077);
+    fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
+              0600);
+    (void) umask(mask);
+
+    if (fd == -1) {
+        if (errno == EEXIST) {
+            ca_err_set(err, "%s: already exists, refusing to overwrite a "
+                       "private key", path);
+        } else {
+            ca_err_sys(err, "%s: cannot create", path);
+        }
+        return -1;
+    }
+
+    if (ca_write_close(fd, path, data, len, err) == -1) {
+        (void) unlink(path);
+        return -1;
+    }
+
+    ca_fsync_dir(path);
+
+    return 0;
+}
+
+
+/*
  * Write pkey as PEM PKCS#8 to a new file, encrypted with AES-256-CBC when a
  * passphrase is given.  The PEM text is built in a secure-memory BIO so
  * that the key is wiped from the heap when the BIO is freed.
@@ -385,12 +423,9 @@ ca_key_write(const char *path, EVP_PKEY *pkey, const char *passphrase,
     char              *data;
     long               len;
     size_t             plen;
-    mode_t             mask;
-    int                fd, rc, created;
+    int                rc;
 
     rc = -1;
-    fd = -1;
-    created = 0;
     enc = NULL;
     plen = 0;
 
@@ -424,41 +459,9 @@ ca_key_write(const char *path, EVP_PKEY *pkey, const char *passphrase,
         goto cleanup;
     }
 
-    mask = umask(077);
-    fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
-              0600);
-    (void) umask(mask);
-
-    if (fd == -1) {
-        if (errno == EEXIST) {
-            ca_err_set(err, "%s: already exists, refusing to overwrite a "
-                       "private key", path);
-        } else {
-            ca_err_sys(err, "%s: cannot create", path);
-        }
-        goto cleanup;
-    }
-
-    created = 1;
-
-    rc = ca_write_close(fd, path, data, (size_t) len, err);
-    fd = -1;
-    if (rc == -1) {
-        goto cleanup;
-    }
-
-    ca_fsync_dir(path);
-    rc = 0;
+    rc = ca_write_secret(path, data, (size_t) len, err);
 
 cleanup:
-
-    if (fd != -1) {
-        (void) close(fd);
-    }
-
-    if (rc != 0 && created) {
-        (void) unlink(path);
-    }
 
     BIO_free(mem);
 

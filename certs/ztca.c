@@ -40,7 +40,9 @@ enum {
     ZTCA_OPT_IP,
     ZTCA_OPT_CSR,
     ZTCA_OPT_ID,
-    ZTCA_OPT_OUT
+    ZTCA_OPT_OUT,
+    ZTCA_OPT_P12,
+    ZTCA_OPT_EXPIRING
 };
 
 typedef struct {
@@ -56,6 +58,12 @@ typedef struct {
     const char        *passfile;
     int                days;
 } ztca_args_t;
+
+/* ztca list: what ztca_list_entry() selects by. */
+typedef struct {
+    int64_t  now;
+    int64_t  until;                 /* 0: every entry */
+} ztca_list_t;
 
 /* ztca_common_opt(): the option was taken, go on parsing. */
 #define ZTCA_OPT_NEXT       -1
@@ -78,9 +86,14 @@ static int ztca_result(int rc, const ca_err_t *err, char *pass, size_t size);
 static int ztca_read_passphrase(const char *path, char *buf, size_t size);
 static void ztca_time(int64_t t, char *buf, size_t size);
 static void ztca_print_info(const ca_cert_info_t *info);
+static void ztca_print_issued(const ca_cert_info_t *info,
+    const char *p12_pass);
+static int ztca_list_entry(const ca_entry_t *e, void *arg);
 static int ztca_init(int argc, char **argv);
 static int ztca_server(int argc, char **argv);
 static int ztca_device(int argc, char **argv);
+static int ztca_renew(int argc, char **argv);
+static int ztca_list(int argc, char **argv);
 static int ztca_revoke(int argc, char **argv);
 static int ztca_crl(int argc, char **argv);
 static int ztca_show(int argc, char **argv);
@@ -92,8 +105,17 @@ static const ztca_cmd_t  ztca_cmds[] = {
       "server -d DIR --key OUT --cert OUT [--dns NAME]... [--ip ADDR]...\n"
       "            [--days N] [--passphrase-file FILE]" },
     { "device", ztca_device,
-      "device -d DIR --cert OUT (--key OUT | --csr FILE) [--id ID]\n"
-      "            [--cn NAME] [--days N] [--passphrase-file FILE]" },
+      "device -d DIR --cert OUT --csr FILE [--id ID] [--cn NAME]\n"
+      "            [--days N] [--passphrase-file FILE]\n"
+      "       ztca device -d DIR --p12 OUT [--id ID] [--cn NAME] [--days N]\n"
+      "            [--passphrase-file FILE]\n"
+      "       ztca device -d DIR --cert OUT --key OUT [--id ID] [--cn NAME]\n"
+      "            [--days N] [--passphrase-file FILE]" },
+    { "renew", ztca_renew,
+      "renew -d DIR CERTFILE (--csr FILE | --key OUT | --p12 OUT)\n"
+      "            --cert OUT [--days N] [--passphrase-file FILE]" },
+    { "list", ztca_list,
+      "list -d DIR [--expiring DAYS]" },
     { "revoke", ztca_revoke,
       "revoke -d DIR SERIAL|CERTFILE" },
     { "crl", ztca_crl,
@@ -372,6 +394,28 @@ ztca_print_info(const ca_cert_info_t *info)
 }
 
 
+/*
+ * What ztca prints for a new certificate; the PKCS#12 passphrase last and
+ * only here: it is shown once and kept nowhere.
+ */
+static void
+ztca_print_issued(const ca_cert_info_t *info, const char *p12_pass)
+{
+    char  na[32];
+
+    ztca_time(info->not_after, na, sizeof(na));
+
+    printf("device-id: %s\n", info->device_id);
+    printf("fingerprint: %s\n", info->fp_hex);
+    printf("serial: %s\n", info->serial_hex);
+    printf("not-after: %s\n", na);
+
+    if (p12_pass != NULL) {
+        printf("passphrase: %s\n", p12_pass);
+    }
+}
+
+
 static int
 ztca_init(int argc, char **argv)
 {
@@ -521,8 +565,8 @@ static int
 ztca_device(int argc, char **argv)
 {
     char             pass[ZTCA_PASS_MAX];
-    char             na[32];
-    const char      *key, *cert, *csr, *id, *cn, *passphrase;
+    char             p12_pass[CA_P12_PASS_SIZE];
+    const char      *key, *cert, *csr, *p12, *id, *cn, *passphrase;
     ztca_args_t      args;
     ca_cert_info_t   info;
     ca_err_t         err;
@@ -533,6 +577,7 @@ ztca_device(int argc, char **argv)
         { "cert", required_argument, NULL, ZTCA_OPT_CERT },
         { "key", required_argument, NULL, ZTCA_OPT_KEY },
         { "csr", required_argument, NULL, ZTCA_OPT_CSR },
+        { "p12", required_argument, NULL, ZTCA_OPT_P12 },
         { "id", required_argument, NULL, ZTCA_OPT_ID },
         { "cn", required_argument, NULL, ZTCA_OPT_CN },
         { "days", required_argument, NULL, ZTCA_OPT_DAYS },
@@ -546,6 +591,7 @@ ztca_device(int argc, char **argv)
     key = NULL;
     cert = NULL;
     csr = NULL;
+    p12 = NULL;
     id = NULL;
     cn = NULL;
 
@@ -559,6 +605,9 @@ ztca_device(int argc, char **argv)
             break;
         case ZTCA_OPT_CSR:
             csr = optarg;
+            break;
+        case ZTCA_OPT_P12:
+            p12 = optarg;
             break;
         case ZTCA_OPT_ID:
             id = optarg;
@@ -579,31 +628,221 @@ ztca_device(int argc, char **argv)
         return rc;
     }
 
-    if (args.dir == NULL || cert == NULL) {
-        return ztca_usage_error(args.cmd, "-d DIR and --cert are required");
+    if (args.dir == NULL) {
+        return ztca_usage_error(args.cmd, "-d DIR is required");
     }
 
-    if ((key == NULL) == (csr == NULL)) {
-        return ztca_usage_error(args.cmd,
-                                "exactly one of --key and --csr is required");
+    if ((key != NULL) + (csr != NULL) + (p12 != NULL) != 1) {
+        return ztca_usage_error(args.cmd, "exactly one of --csr, --p12 and "
+                                "--key is required");
+    }
+
+    if (p12 != NULL && cert != NULL) {
+        return ztca_usage_error(args.cmd, "--p12 holds the certificate; "
+                                "--cert is not used with it");
+    }
+
+    if (p12 == NULL && cert == NULL) {
+        return ztca_usage_error(args.cmd, "--cert is required");
     }
 
     if (ztca_passphrase(&args, pass, sizeof(pass), &passphrase) == -1) {
         return ZTCA_EXIT_FAIL;
     }
 
-    rc = ca_issue_device(args.dir, passphrase, id, cn, csr, args.days, key,
-                         cert, &info, &err);
-
-    if (rc != -1) {
-        ztca_time(info.not_after, na, sizeof(na));
-        printf("device-id: %s\n", info.device_id);
-        printf("fingerprint: %s\n", info.fp_hex);
-        printf("serial: %s\n", info.serial_hex);
-        printf("not-after: %s\n", na);
+    if (p12 != NULL) {
+        rc = ca_issue_device_p12(args.dir, passphrase, id, cn, args.days, p12,
+                                 p12_pass, sizeof(p12_pass), &info, &err);
+    } else {
+        rc = ca_issue_device(args.dir, passphrase, id, cn, csr, args.days,
+                             key, cert, &info, &err);
     }
 
+    if (rc != -1) {
+        ztca_print_issued(&info, p12 != NULL ? p12_pass : NULL);
+    }
+
+    OPENSSL_cleanse(p12_pass, sizeof(p12_pass));
+
     return ztca_result(rc, &err, pass, sizeof(pass));
+}
+
+
+static int
+ztca_renew(int argc, char **argv)
+{
+    char             pass[ZTCA_PASS_MAX];
+    char             p12_pass[CA_P12_PASS_SIZE];
+    const char      *key, *cert, *csr, *p12, *old, *passphrase;
+    ztca_args_t      args;
+    ca_cert_info_t   info;
+    ca_err_t         err;
+    int              c, rc;
+
+    static const struct option  longopts[] = {
+        { "dir", required_argument, NULL, 'd' },
+        { "cert", required_argument, NULL, ZTCA_OPT_CERT },
+        { "key", required_argument, NULL, ZTCA_OPT_KEY },
+        { "csr", required_argument, NULL, ZTCA_OPT_CSR },
+        { "p12", required_argument, NULL, ZTCA_OPT_P12 },
+        { "days", required_argument, NULL, ZTCA_OPT_DAYS },
+        { "passphrase-file", required_argument, NULL, ZTCA_OPT_PASSFILE },
+        { "help", no_argument, NULL, 'h' },
+        { NULL, 0, NULL, 0 }
+    };
+
+    ztca_args_init(&args, "renew");
+    passphrase = NULL;
+    key = NULL;
+    cert = NULL;
+    csr = NULL;
+    p12 = NULL;
+
+    while ((c = getopt_long(argc, argv, "d:h", longopts, NULL)) != -1) {
+        switch (c) {
+        case ZTCA_OPT_CERT:
+            cert = optarg;
+            break;
+        case ZTCA_OPT_KEY:
+            key = optarg;
+            break;
+        case ZTCA_OPT_CSR:
+            csr = optarg;
+            break;
+        case ZTCA_OPT_P12:
+            p12 = optarg;
+            break;
+        default:
+            rc = ztca_common_opt(&args, c);
+            if (rc != ZTCA_OPT_NEXT) {
+                return rc;
+            }
+        }
+    }
+
+    if (args.dir == NULL || cert == NULL) {
+        return ztca_usage_error(args.cmd, "-d DIR and --cert are required");
+    }
+
+    if (argc - optind != 1) {
+        return ztca_usage_error(args.cmd, "one CERTFILE to renew is "
+                                "required");
+    }
+
+    old = argv[optind];
+
+    if ((key != NULL) + (csr != NULL) + (p12 != NULL) != 1) {
+        return ztca_usage_error(args.cmd, "exactly one of --csr, --p12 and "
+                                "--key is required");
+    }
+
+    if (ztca_passphrase(&args, pass, sizeof(pass), &passphrase) == -1) {
+        return ZTCA_EXIT_FAIL;
+    }
+
+    if (p12 != NULL) {
+        rc = ca_renew_p12(args.dir, passphrase, old, args.days, p12,
+                          p12_pass, sizeof(p12_pass), cert, &info, &err);
+    } else {
+        rc = ca_renew(args.dir, passphrase, old, csr, args.days, key, cert,
+                      &info, &err);
+    }
+
+    if (rc != -1) {
+        ztca_print_issued(&info, p12 != NULL ? p12_pass : NULL);
+    }
+
+    OPENSSL_cleanse(p12_pass, sizeof(p12_pass));
+
+    return ztca_result(rc, &err, pass, sizeof(pass));
+}
+
+
+static int
+ztca_list_entry(const ca_entry_t *e, void *arg)
+{
+    char          na[32];
+    const char   *status;
+    ztca_list_t  *l;
+
+    l = arg;
+
+    if (e->status == 'R') {
+        status = "revoked";
+    } else if (e->not_after < l->now) {
+        status = "expired";
+    } else {
+        status = "valid";
+    }
+
+    if (l->until != 0
+        && (e->status != 'V' || e->not_after < l->now
+            || e->not_after > l->until))
+    {
+        return 0;
+    }
+
+    ztca_time(e->not_after, na, sizeof(na));
+
+    printf("%-7s %-32s %s %s %s\n", status, e->serial_hex, na,
+           e->device_id[0] != '\0' ? e->device_id : "-",
+           e->subject_cn[0] != '\0' ? e->subject_cn : "-");
+
+    return 0;
+}
+
+
+static int
+ztca_list(int argc, char **argv)
+{
+    ztca_args_t   args;
+    ztca_list_t   l;
+    ca_err_t      err;
+    int           c, rc, days;
+
+    static const struct option  longopts[] = {
+        { "dir", required_argument, NULL, 'd' },
+        { "expiring", required_argument, NULL, ZTCA_OPT_EXPIRING },
+        { "help", no_argument, NULL, 'h' },
+        { NULL, 0, NULL, 0 }
+    };
+
+    ztca_args_init(&args, "list");
+    days = 0;
+
+    while ((c = getopt_long(argc, argv, "d:h", longopts, NULL)) != -1) {
+        if (c == ZTCA_OPT_EXPIRING) {
+            if (ztca_parse_days(optarg, &days) == -1) {
+                return ztca_usage_error(args.cmd, "bad --expiring \"%s\"",
+                                        optarg);
+            }
+            continue;
+        }
+
+        rc = ztca_common_opt(&args, c);
+        if (rc != ZTCA_OPT_NEXT) {
+            return rc;
+        }
+    }
+
+    rc = ztca_no_operands(&args, argc, argv);
+    if (rc != ZTCA_OPT_NEXT) {
+        return rc;
+    }
+
+    if (args.dir == NULL) {
+        return ztca_usage_error(args.cmd, "-d DIR is required");
+    }
+
+    l.now = (int64_t) time(NULL);
+    l.until = days > 0 ? l.now + (int64_t) days * 86400 : 0;
+
+    if (ca_list(args.dir, ztca_list_entry, &l, &err) == -1) {
+        ztca_error("%s", err.msg);
+        return ZTCA_EXIT_FAIL;
+    }
+
+    return ZTCA_EXIT_OK;
 }
 
 

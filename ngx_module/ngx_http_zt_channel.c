@@ -641,3 +641,20 @@ ngx_http_zt_channel_cancel(ngx_http_zt_ctx_t *ctx)
         ngx_delete_posted_event(&ctx->event);
     }
 }
+
+
+void
+ngx_http_zt_channel_shutdown(ngx_http_zt_main_conf_t *zmcf)
+{
+    ngx_http_zt_channel_t  *ch;
+
+    ch = zmcf->channel;
+
+    if (ch == NULL || ch->peer.connection == NULL) {
+        return;
+    }
+
+    /* nothing can wait on it now: the worker has no requests left */
+    ngx_close_connection(ch->peer.connection);
+    ch->peer.connection = NULL;
+}

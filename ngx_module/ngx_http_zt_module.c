@@ -47,6 +47,10 @@ static ngx_int_t ngx_http_zt_is_identity(ngx_http_zt_main_conf_t *zmcf,
 static ngx_int_t ngx_http_zt_name_eq(ngx_str_t *a, ngx_str_t *b);
 static ngx_int_t ngx_http_zt_set_headers(ngx_http_request_t *r,
     ngx_http_zt_main_conf_t *zmcf, ngx_http_zt_ctx_t *ctx);
+static ngx_int_t ngx_http_zt_has_session_cookie(ngx_http_request_t *r,
+    ngx_http_zt_main_conf_t *zmcf, ngx_table_elt_t *h);
+static ngx_int_t ngx_http_zt_strip_cookie(ngx_http_request_t *r,
+    ngx_http_zt_main_conf_t *zmcf, ngx_str_t *value);
 static void ngx_http_zt_cleanup(void *data);
 static ngx_int_t ngx_http_zt_variable(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data);
@@ -65,6 +69,7 @@ static char *ngx_http_zt_identity_header(ngx_conf_t *cf, ngx_command_t *cmd,
 static char *ngx_http_zt_failure_status(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static ngx_int_t ngx_http_zt_init(ngx_conf_t *cf);
+static void ngx_http_zt_exit_process(ngx_cycle_t *cycle);
 
 
 static ngx_conf_enum_t  ngx_http_zt_failure_modes[] = {
@@ -118,6 +123,27 @@ static ngx_command_t  ngx_http_zt_commands[] = {
       0,
       NULL },
 
+    { ngx_string("zt_cache_zone"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE12,
+      ngx_http_zt_cache_zone,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("zt_cache"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_FLAG,
+      ngx_conf_set_flag_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_zt_loc_conf_t, cache),
+      NULL },
+
+    { ngx_string("zt_pass_session_cookie"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_FLAG,
+      ngx_conf_set_flag_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_zt_loc_conf_t, pass_cookie),
+      NULL },
+
     { ngx_string("zt_session_cookie"),
       NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
       ngx_conf_set_str_slot,
@@ -168,7 +194,7 @@ ngx_module_t  ngx_http_zt_module = {
     NULL,                                  /* init process */
     NULL,                                  /* init thread */
     NULL,                                  /* exit thread */
-    NULL,                                  /* exit process */
+    ngx_http_zt_exit_process,              /* exit process */
     NULL,                                  /* exit master */
     NGX_MODULE_V1_PADDING
 };
@@ -177,7 +203,8 @@ ngx_module_t  ngx_http_zt_module = {
 enum {
     NGX_HTTP_ZT_VAR_DECISION = 0,
     NGX_HTTP_ZT_VAR_REASON,
-    NGX_HTTP_ZT_VAR_STATUS
+    NGX_HTTP_ZT_VAR_STATUS,
+    NGX_HTTP_ZT_VAR_CACHE
 };
 
 #define NGX_HTTP_ZT_DEFAULT_COOKIE  "__Host-zt_session"
@@ -193,6 +220,9 @@ static ngx_http_variable_t  ngx_http_zt_vars[] = {
 
     { ngx_string("zt_status"), NULL, ngx_http_zt_variable,
       NGX_HTTP_ZT_VAR_STATUS, NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("zt_cache_status"), NULL, ngx_http_zt_variable,
+      NGX_HTTP_ZT_VAR_CACHE, NGX_HTTP_VAR_NOCACHEABLE, 0 },
 
     { ngx_string("zt_device_fp"), NULL, ngx_http_zt_device_fp_variable,
       0, 0, 0 },
@@ -247,11 +277,14 @@ ngx_http_zt_handler(ngx_http_request_t *r)
 
         ngx_http_set_ctx(r, ctx, ngx_http_zt_module);
 
-        if (ngx_http_zt_ask(r, zmcf, zlcf, ctx) == NGX_OK) {
+        switch (ngx_http_zt_ask(r, zmcf, zlcf, ctx)) {
+        case NGX_OK:
             return NGX_AGAIN;
+        case NGX_DONE:
+            return ngx_http_zt_apply(r, zmcf, zlcf, ctx);
+        default:
+            return ngx_http_zt_fail(r, zmcf, zlcf, ctx);
         }
-
-        return ngx_http_zt_fail(r, zmcf, zlcf, ctx);
     }
 
     switch (ctx->state) {
@@ -273,6 +306,7 @@ static ngx_int_t
 ngx_http_zt_ask(ngx_http_request_t *r, ngx_http_zt_main_conf_t *zmcf,
     ngx_http_zt_loc_conf_t *zlcf, ngx_http_zt_ctx_t *ctx)
 {
+    ngx_int_t                  rc;
     ngx_str_t                  token;
     wire_req_t                 req;
     ngx_http_core_srv_conf_t  *cscf;
@@ -324,6 +358,29 @@ ngx_http_zt_ask(ngx_http_request_t *r, ngx_http_zt_main_conf_t *zmcf,
     {
         req.token.data = (const char *) token.data;
         req.token.len = token.len;
+    }
+
+    if (zmcf->cache && zlcf->cache) {
+        rc = ngx_http_zt_cache_key(r, &req, &ctx->cache_key);
+        if (rc == NGX_ERROR) {
+            ctx->failure = "no memory for the cache key";
+            return NGX_ERROR;
+        }
+
+        if (rc == NGX_OK) {
+            rc = ngx_http_zt_cache_lookup(r, zmcf->cache, ctx);
+            if (rc == NGX_OK) {
+                ctx->cache_status = NGX_HTTP_ZT_CACHE_HIT;
+                return NGX_DONE;
+            }
+
+            if (rc == NGX_ERROR) {
+                ctx->failure = "decision cache error";
+                return NGX_ERROR;
+            }
+
+            ctx->cache_status = NGX_HTTP_ZT_CACHE_MISS;
+        }
     }
 
     return ngx_http_zt_channel_send(zmcf, ctx, &req, zlcf->timeout);
@@ -378,6 +435,11 @@ ngx_http_zt_apply(ngx_http_request_t *r, ngx_http_zt_main_conf_t *zmcf,
     ngx_http_zt_loc_conf_t *zlcf, ngx_http_zt_ctx_t *ctx)
 {
     ngx_table_elt_t  *location;
+
+    if (!ctx->from_cache && zmcf->cache && ctx->cache_key.len) {
+        ngx_http_zt_cache_store(r, zmcf->cache, ctx);
+        ctx->from_cache = 1;    /* store once, even if applied again */
+    }
 
     switch (ctx->decision) {
 
@@ -572,6 +634,9 @@ ngx_http_zt_set_headers(ngx_http_request_t *r, ngx_http_zt_main_conf_t *zmcf,
                           "zt: removed client-sent identity header \"%V\"",
                           &h[i].key);
             found = 1;
+
+        } else if (ngx_http_zt_has_session_cookie(r, zmcf, &h[i])) {
+            found = 1;
         }
     }
 
@@ -605,6 +670,20 @@ ngx_http_zt_set_headers(ngx_http_request_t *r, ngx_http_zt_main_conf_t *zmcf,
             }
 
             *nh = h[i];
+
+            /* the gateway's session is not the application's business */
+            if (ngx_http_zt_has_session_cookie(r, zmcf, nh)) {
+                if (ngx_http_zt_strip_cookie(r, zmcf, &nh->value)
+                    != NGX_OK)
+                {
+                    return NGX_ERROR;
+                }
+
+                if (nh->value.len == 0) {
+                    /* nothing left: take back the element just pushed */
+                    headers.last->nelts--;
+                }
+            }
         }
 
         /* a list's "last" may point at its own first part: re-aim it */
@@ -637,6 +716,97 @@ ngx_http_zt_set_headers(ngx_http_request_t *r, ngx_http_zt_main_conf_t *zmcf,
         nh->hash = ngx_hash_strlow(nh->lowcase_key, kv[j].key.data,
                                    kv[j].key.len);
     }
+
+    return NGX_OK;
+}
+
+
+/*
+ * Whether h is a Cookie header carrying ztgate's session cookie that must
+ * not reach this location's upstream (only the sign-in portal's location
+ * passes it, with zt_pass_session_cookie on).
+ */
+static ngx_int_t
+ngx_http_zt_has_session_cookie(ngx_http_request_t *r,
+    ngx_http_zt_main_conf_t *zmcf, ngx_table_elt_t *h)
+{
+    ngx_http_zt_loc_conf_t  *zlcf;
+
+    zlcf = ngx_http_get_module_loc_conf(r, ngx_http_zt_module);
+
+    if (zlcf->pass_cookie) {
+        return 0;
+    }
+
+    if (h->key.len != sizeof("Cookie") - 1
+        || ngx_strncasecmp(h->key.data, (u_char *) "Cookie", 6) != 0)
+    {
+        return 0;
+    }
+
+    return ngx_strlcasestrn(h->value.data, h->value.data + h->value.len,
+                            zmcf->session_cookie.data,
+                            zmcf->session_cookie.len - 1)
+           != NULL;
+}
+
+
+/*
+ * Remove every "name=value" pair of the session cookie from a Cookie
+ * header value, keeping the others in order.  The result may be empty.
+ */
+static ngx_int_t
+ngx_http_zt_strip_cookie(ngx_http_request_t *r, ngx_http_zt_main_conf_t *zmcf,
+    ngx_str_t *value)
+{
+    u_char     *p, *end, *start, *eq, *out, *o;
+    ngx_str_t  *name;
+
+    name = &zmcf->session_cookie;
+
+    /* "a=1;b=2" becomes "a=1; b=2": at most one byte more per pair */
+    out = ngx_pnalloc(r->pool, 2 * value->len + 2);
+    if (out == NULL) {
+        return NGX_ERROR;
+    }
+
+    o = out;
+    p = value->data;
+    end = value->data + value->len;
+
+    while (p < end) {
+        while (p < end && (*p == ' ' || *p == ';')) {
+            p++;
+        }
+
+        start = p;
+
+        while (p < end && *p != ';') {
+            p++;
+        }
+
+        if (p == start) {
+            break;
+        }
+
+        eq = ngx_strlchr(start, p, '=');
+
+        if (eq != NULL && (size_t) (eq - start) == name->len
+            && ngx_strncmp(start, name->data, name->len) == 0)
+        {
+            continue;
+        }
+
+        if (o != out) {
+            *o++ = ';';
+            *o++ = ' ';
+        }
+
+        o = ngx_cpymem(o, start, p - start);
+    }
+
+    value->data = out;
+    value->len = o - out;
 
     return NGX_OK;
 }
@@ -691,6 +861,14 @@ ngx_http_zt_variable(ngx_http_request_t *r, ngx_http_variable_value_t *v,
             v->data = ctx->reason.data;
             v->len = ctx->reason.len;
         }
+        break;
+
+    case NGX_HTTP_ZT_VAR_CACHE:
+        s = ctx->cache_status == NGX_HTTP_ZT_CACHE_HIT ? "HIT"
+            : ctx->cache_status == NGX_HTTP_ZT_CACHE_MISS ? "MISS"
+            : "BYPASS";
+        v->data = (u_char *) s;
+        v->len = ngx_strlen(s);
         break;
 
     default: /* NGX_HTTP_ZT_VAR_STATUS */
@@ -834,6 +1012,8 @@ ngx_http_zt_create_loc_conf(ngx_conf_t *cf)
     zlcf->timeout = NGX_CONF_UNSET_MSEC;
     zlcf->fail_open = NGX_CONF_UNSET;
     zlcf->fail_status = NGX_CONF_UNSET_UINT;
+    zlcf->cache = NGX_CONF_UNSET;
+    zlcf->pass_cookie = NGX_CONF_UNSET;
 
     return zlcf;
 }
@@ -852,6 +1032,8 @@ ngx_http_zt_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     ngx_conf_merge_value(conf->fail_open, prev->fail_open, 0);
     ngx_conf_merge_uint_value(conf->fail_status, prev->fail_status,
                               NGX_HTTP_SERVICE_UNAVAILABLE);
+    ngx_conf_merge_value(conf->cache, prev->cache, 1);
+    ngx_conf_merge_value(conf->pass_cookie, prev->pass_cookie, 0);
 
     if (conf->enable) {
         zmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_zt_module);
@@ -962,6 +1144,19 @@ ngx_http_zt_failure_status(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     zlcf->fail_status = (ngx_uint_t) n;
 
     return NGX_CONF_OK;
+}
+
+
+static void
+ngx_http_zt_exit_process(ngx_cycle_t *cycle)
+{
+    ngx_http_zt_main_conf_t  *zmcf;
+
+    zmcf = ngx_http_cycle_get_module_main_conf(cycle, ngx_http_zt_module);
+
+    if (zmcf != NULL) {
+        ngx_http_zt_channel_shutdown(zmcf);
+    }
 }
 
 

@@ -159,6 +159,7 @@ http {
         location /zt/ {
             zt off;
             client_max_body_size 8k;
+            zt_pass_session_cookie on;
             proxy_set_header Host \$host;
             proxy_set_header X-ZT-Client-Addr \$remote_addr;
             proxy_set_header X-ZT-Device-Fp \$zt_device_fp;

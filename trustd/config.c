@@ -84,6 +84,8 @@ static int config_set_source_limit(config_parse_t *cp, const char *value);
 static int config_set_portal_listen(config_parse_t *cp, const char *value);
 static int config_set_portal_host(config_parse_t *cp, const char *value);
 static int config_set_assertion_ttl(config_parse_t *cp, const char *value);
+static int config_set_posture_max_age(config_parse_t *cp,
+    const char *value);
 
 
 static const config_keyword_t  config_keywords[] = {
@@ -114,6 +116,7 @@ static const config_keyword_t  config_keywords[] = {
     { "portal_listen",    config_set_portal_listen,    0, 0 },
     { "portal_host",      config_set_portal_host,      1, 0 },
     { "assertion_ttl",    config_set_assertion_ttl,    0, 0 },
+    { "posture_max_age",  config_set_posture_max_age,  0, 0 },
     { NULL, NULL, 0, 0 }
 };
 
@@ -163,6 +166,7 @@ config_load(const char *path, config_t *cfg, config_err_t *err)
     cfg->lockout_time_ms = 15u * 60 * 1000;
     cfg->source_limit = 20;
     cfg->assertion_ttl_ms = 60u * 1000;
+    cfg->posture_max_age_ms = 24u * 3600 * 1000;
     cfg->shutdown_timeout_ms = 2000;
 
     cp.file = path;
@@ -949,4 +953,13 @@ config_set_assertion_ttl(config_parse_t *cp, const char *value)
 {
     return config_duration(cp, value, 5000, 3600u * 1000,
                            &cp->cfg->assertion_ttl_ms);
+}
+
+
+/* From 1 s (tests) to 30 days: agents report at least monthly. */
+static int
+config_set_posture_max_age(config_parse_t *cp, const char *value)
+{
+    return config_duration(cp, value, 1000, 30u * 86400 * 1000,
+                           &cp->cfg->posture_max_age_ms);
 }

@@ -55,6 +55,9 @@ typedef struct {
     char        portal_hosts[CONFIG_MAX_HOSTS][256];
     size_t      nportal_hosts;
     uint32_t    assertion_ttl_ms;
+
+    /* devices: a posture report older than this is stale */
+    uint32_t    posture_max_age_ms;
 } config_t;
 
 typedef struct {

@@ -21,6 +21,10 @@ static int decide_device(const wire_req_t *req, decide_ctx_t *ctx,
     pol_device_status_t *status, store_err_t *err);
 static int decide_identity(const decide_conf_t *conf, const wire_req_t *req,
     decide_ctx_t *ctx, int64_t now, store_err_t *err);
+static int decide_posture(const decide_conf_t *conf,
+    pol_device_status_t status, decide_ctx_t *ctx, int64_t now,
+    store_err_t *err);
+static pol_flag_t decide_flag(store_flag_t flag);
 static const char *decide_assertion(const decide_conf_t *conf,
     const wire_req_t *req, decide_ctx_t *ctx, int64_t now);
 static void decide_identity_headers(const decide_conf_t *conf,
@@ -133,6 +137,66 @@ decide_device(const wire_req_t *req, decide_ctx_t *ctx,
     }
 
     return 0;
+}
+
+
+/*
+ * The posture of a known device, read in the decision's view (the same
+ * snapshot as the device).  A stale report keeps its values: the policy
+ * sees its age (device.posture.age) and decides; staleness against
+ * posture_max_age is only logged here.  Returns -1 on a store error.
+ */
+static int
+decide_posture(const decide_conf_t *conf, pol_device_status_t status,
+    decide_ctx_t *ctx, int64_t now, store_err_t *err)
+{
+    int  rc;
+
+    ctx->has_posture = 0;
+    ctx->posture_stale = 0;
+
+    if (status != POL_DEVICE_ACTIVE && status != POL_DEVICE_QUARANTINED) {
+        return 0;
+    }
+
+    rc = store_posture_get(ctx->view, ctx->device.fp, &ctx->posture, err);
+    if (rc < 0) {
+        return -1;
+    }
+
+    if (rc == STORE_NOTFOUND) {
+        ctx->posture_stale = 1;
+        return 0;
+    }
+
+    ctx->has_posture = 1;
+
+    if (conf->posture_max_age_ms != 0
+        && ctx->posture.received_at
+           + (int64_t) (conf->posture_max_age_ms / 1000) < now)
+    {
+        ctx->posture_stale = 1;
+        log_debug("device %s: posture is stale (received %llds ago, "
+                  "posture_max_age %us)", ctx->device.id,
+                  (long long) (now - ctx->posture.received_at),
+                  conf->posture_max_age_ms / 1000);
+    }
+
+    return 0;
+}
+
+
+static pol_flag_t
+decide_flag(store_flag_t flag)
+{
+    switch (flag) {
+    case STORE_FLAG_TRUE:
+        return POL_TRUE;
+    case STORE_FLAG_FALSE:
+        return POL_FALSE;
+    default:
+        return POL_UNREPORTED;
+    }
 }
 
 
@@ -533,6 +597,23 @@ decide_input(const wire_req_t *req, pol_device_status_t status,
         in->device_owner.data = ctx->device.owner;
         in->device_owner.len = strlen(ctx->device.owner);
     }
+
+    if (ctx->has_posture
+        && (status == POL_DEVICE_ACTIVE || status == POL_DEVICE_QUARANTINED))
+    {
+        /* trustd's receive time: an agent's clock cannot make it fresh */
+        in->posture_time = ctx->posture.received_at;
+        in->disk_encrypted = decide_flag(ctx->posture.disk_encrypted);
+        in->firewall = decide_flag(ctx->posture.firewall);
+        in->screen_lock = decide_flag(ctx->posture.screen_lock);
+        in->endpoint_protection =
+            decide_flag(ctx->posture.endpoint_protection);
+        in->os.data = ctx->posture.os;
+        in->os.len = strlen(ctx->posture.os);
+        in->os_version.data = ctx->posture.os_version;
+        in->os_version.len = strlen(ctx->posture.os_version);
+        in->patch_time = ctx->posture.patch_time;
+    }
 }
 
 
@@ -761,6 +842,9 @@ decide(store_t *st, const decide_conf_t *conf, const wire_req_t *req,
     }
 
     rc = decide_device(req, ctx, &status, &err);
+    if (rc == 0) {
+        rc = decide_posture(conf, status, ctx, now, &err);
+    }
     if (rc == 0) {
         rc = decide_identity(conf, req, ctx, now, &err);
     }

@@ -36,6 +36,9 @@ typedef struct {
 typedef struct {
     store_view_t       *view;
     store_device_t      device;
+    store_posture_t     posture;        /* valid when has_posture */
+    int                 has_posture;
+    int                 posture_stale;
     char                fp_hex[2 * STORE_FP_LEN + 1];
     pol_input_t         in;
     pol_decision_t      pd;
@@ -64,6 +67,7 @@ typedef struct {
     const id_keys_t  *keys;         /* NULL: identity (stage one) off */
     uint32_t          session_idle_ms;
     uint32_t          assertion_ttl_ms;
+    uint32_t          posture_max_age_ms;   /* 0: posture never stale */
 } decide_conf_t;
 
 /*

@@ -8,7 +8,8 @@
  * configuration snapshot and the per-source limiter, both under p->lock,
  * and the store and keys, which are safe to use from several threads
  * (each store call is its own LMDB transaction; the keys are read-only).
- * No store view and no token cache are used here.
+ * No token cache and no long-lived store view are used here (a posture
+ * report takes a view for one lookup and frees it).
  *
  * Trust: only nginx may connect (SO_PEERCRED against peer uids), which is
  * what makes its X-ZT-Client-Addr and X-ZT-Device-Fp headers believable.
@@ -31,6 +32,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <jansson.h>
 #include <microhttpd.h>
 
 #include "policy/policy.h"
@@ -191,6 +193,10 @@ static int portal_totp_check(portal_req_t *rq, const store_user_t *u,
 static const char *portal_lock_message(portal_req_t *rq,
     const store_user_t *u);
 static void portal_clean_source(const char *in, char *out, size_t size);
+static enum MHD_Result portal_json_error(struct MHD_Connection *c,
+    unsigned status, const char *msg);
+static enum MHD_Result portal_posture_post(portal_req_t *rq,
+    struct MHD_Connection *c);
 
 
 static void
@@ -701,6 +707,10 @@ portal_access(void *cls, struct MHD_Connection *c, const char *url,
                 rq->too_large = 1;
             }
             if (errno != 0 || *end != '\0' || n > PORTAL_DRAIN_MAX) {
+                if (strcmp(url, "/zt/posture") == 0) {
+                    return portal_json_error(c, MHD_HTTP_CONTENT_TOO_LARGE,
+                                             "report too large");
+                }
                 return portal_message(rq, c, MHD_HTTP_CONTENT_TOO_LARGE,
                                       PORTAL_S_TITLE_ERROR,
                                       PORTAL_S_ERR_TOO_LARGE, 0);
@@ -725,6 +735,10 @@ portal_access(void *cls, struct MHD_Connection *c, const char *url,
     }
 
     if (rq->too_large) {
+        if (strcmp(url, "/zt/posture") == 0) {
+            return portal_json_error(c, MHD_HTTP_CONTENT_TOO_LARGE,
+                                     "report too large");
+        }
         return portal_message(rq, c, MHD_HTTP_CONTENT_TOO_LARGE,
                               PORTAL_S_TITLE_ERROR,
                               PORTAL_S_ERR_TOO_LARGE, 0);
@@ -773,6 +787,13 @@ portal_dispatch(portal_req_t *rq, struct MHD_Connection *c, const char *url,
     if (strcmp(url, "/zt/jwks.json") == 0) {
         if (get) {
             return portal_jwks(rq, c, head);
+        }
+        goto method;
+    }
+
+    if (strcmp(url, "/zt/posture") == 0) {
+        if (post) {
+            return portal_posture_post(rq, c);
         }
         goto method;
     }
@@ -2034,4 +2055,163 @@ portal_logout_post(portal_req_t *rq, struct MHD_Connection *c)
 
     return portal_message(rq, c, MHD_HTTP_OK, PORTAL_S_TITLE_SIGNED_OUT,
                           PORTAL_S_SIGNED_OUT, 1);
+}
+
+
+/* ---- posture reports ------------------------------------------------ */
+
+
+/* {"error": msg} with status, for the agents (they read JSON, not HTML). */
+static enum MHD_Result
+portal_json_error(struct MHD_Connection *c, unsigned status, const char *msg)
+{
+    struct MHD_Response  *resp;
+    enum MHD_Result       ret;
+    json_t               *o;
+    char                 *body;
+
+    o = json_pack("{s:s}", "error", msg);
+    body = (o != NULL) ? json_dumps(o, JSON_COMPACT) : NULL;
+    json_decref(o);
+
+    if (body == NULL) {
+        return MHD_NO;
+    }
+
+    resp = MHD_create_response_from_buffer(strlen(body), body,
+                                           MHD_RESPMEM_MUST_FREE);
+    if (resp == NULL) {
+        free(body);
+        return MHD_NO;
+    }
+
+    MHD_add_response_header(resp, "Content-Type", "application/json");
+    MHD_add_response_header(resp, "Cache-Control", "no-store");
+    MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
+
+    ret = MHD_queue_response(c, status, resp);
+    MHD_destroy_response(resp);
+
+    return ret;
+}
+
+
+/*
+ * POST /zt/posture: a device agent's report over its mTLS connection.
+ * The device is the certificate nginx verified (X-ZT-Device-Fp, set by
+ * nginx, believable because only nginx may connect); nothing in the body
+ * can name another device.  401 without a verified certificate, 403 for
+ * one not enrolled or revoked, 429 over the per-device limit, 415 for a
+ * body that is not JSON, 413 over PORTAL_POSTURE_MAX, 400 for a report
+ * that fails portal_posture_parse(), 204 once stored.  A quarantined
+ * device may report: that is how it shows it has been fixed.
+ */
+static enum MHD_Result
+portal_posture_post(portal_req_t *rq, struct MHD_Connection *c)
+{
+    struct MHD_Response  *resp;
+    enum MHD_Result       ret;
+    store_posture_t       rep;
+    store_device_t        dev;
+    store_view_t         *view;
+    store_err_t           serr;
+    const char           *ct;
+    char                  msg[PORTAL_MSG_MAX], hex[PORTAL_FP_HEX_LEN + 1];
+    char                  key[PORTAL_SOURCE_MAX];
+    size_t                n;
+    int                   rc, ok;
+
+    if (!rq->has_fp) {
+        return portal_json_error(c, MHD_HTTP_UNAUTHORIZED,
+                                 "a posture report needs the device's "
+                                 "certificate");
+    }
+
+    store_fp_hex(rq->fp, hex);
+
+    view = NULL;
+    rc = store_view_begin(rq->p->st, &view, &serr);
+    if (rc == 0) {
+        rc = store_device_get(view, rq->fp, &dev, &serr);
+    }
+    store_view_free(view);
+
+    if (rc < 0) {
+        log_error("portal: posture report from %s: %s", hex, serr.msg);
+        return portal_json_error(c, MHD_HTTP_INTERNAL_SERVER_ERROR,
+                                 "internal error");
+    }
+
+    if (rc == STORE_NOTFOUND || dev.status == STORE_DEVICE_REVOKED) {
+        log_info("portal: posture report refused from certificate %s: %s",
+                 hex, rc == STORE_NOTFOUND ? "not enrolled" : "revoked");
+        return portal_json_error(c, MHD_HTTP_FORBIDDEN,
+                                 rc == STORE_NOTFOUND
+                                 ? "device not enrolled" : "device revoked");
+    }
+
+    /* one device may not flood the store with writes and audit records */
+    snprintf(key, sizeof(key), "posture %.48s", hex);
+
+    pthread_mutex_lock(&rq->p->lock);
+    ok = portal_rate_hit(&rq->p->rate, key, rq->now,
+                         rq->conf.source_limit);
+    pthread_mutex_unlock(&rq->p->lock);
+
+    if (!ok) {
+        log_warn("portal: too many posture reports from device %s", dev.id);
+        return portal_json_error(c, MHD_HTTP_TOO_MANY_REQUESTS,
+                                 "too many reports; try again later");
+    }
+
+    ct = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Type");
+    n = strlen("application/json");
+
+    if (ct == NULL || strncasecmp(ct, "application/json", n) != 0
+        || (ct[n] != '\0' && ct[n] != ';' && ct[n] != ' '))
+    {
+        return portal_json_error(c, MHD_HTTP_UNSUPPORTED_MEDIA_TYPE,
+                                 "a report must be application/json");
+    }
+
+    if (rq->len > PORTAL_POSTURE_MAX) {
+        return portal_json_error(c, MHD_HTTP_CONTENT_TOO_LARGE,
+                                 "report too large");
+    }
+
+    if (portal_posture_parse(rq->body, rq->len, &rep, msg, sizeof(msg))
+        != 0)
+    {
+        log_info("portal: posture report from device %s refused: %s",
+                 dev.id, msg);
+        return portal_json_error(c, MHD_HTTP_BAD_REQUEST, msg);
+    }
+
+    rc = store_posture_put(rq->p->st, rq->fp, &rep, "agent", &serr);
+    if (rc == STORE_NOTFOUND) {
+        return portal_json_error(c, MHD_HTTP_FORBIDDEN,
+                                 "device not enrolled");
+    }
+
+    if (rc != 0) {
+        log_error("portal: cannot store the posture of device %s: %s",
+                  dev.id, serr.msg);
+        return portal_json_error(c, MHD_HTTP_INTERNAL_SERVER_ERROR,
+                                 "internal error");
+    }
+
+    log_info("portal: posture of device %s recorded (from %s)", dev.id,
+             rq->source);
+
+    resp = MHD_create_response_from_buffer(0, NULL, MHD_RESPMEM_PERSISTENT);
+    if (resp == NULL) {
+        return MHD_NO;
+    }
+
+    MHD_add_response_header(resp, "Cache-Control", "no-store");
+
+    ret = MHD_queue_response(c, MHD_HTTP_NO_CONTENT, resp);
+    MHD_destroy_response(resp);
+
+    return ret;
 }

@@ -127,6 +127,30 @@ int portal_rate_hit(portal_rate_t *r, const char *source, int64_t now,
     unsigned limit);
 
 
+/* ---- internals: posture reports (portal_util.c) --------------------- */
+
+#define PORTAL_POSTURE_MAX      4096    /* largest report body */
+#define PORTAL_TIME_MAX         253402300799LL  /* 9999-12-31T23:59:59Z */
+
+/*
+ * Parse and check a device agent's posture report: a JSON object (len
+ * bytes, at most PORTAL_POSTURE_MAX) with only these members:
+ *     os, os_version       string, printable ASCII, at most 64 bytes
+ *     patch_time           integer unix time, 0..PORTAL_TIME_MAX, or null
+ *     disk_encrypted, firewall, screen_lock, endpoint_protection
+ *                          true, false, or null (not reported)
+ *     reported_at          integer unix time, 1..PORTAL_TIME_MAX (required)
+ * A member left out is "unknown" (""/0/unreported).  Duplicate members,
+ * unknown members and wrong types are refused.  On success *out holds the
+ * report with fp zero, received_at 0 and source "agent"; the caller says
+ * which device it is for.  Returns 0, or -1 with a message naming the
+ * offending member in err (errsize bytes).  Allocates only inside
+ * jansson, and frees what it allocated.
+ */
+int portal_posture_parse(const char *json, size_t len, store_posture_t *out,
+    char *err, size_t errsize);
+
+
 /* ---- internals: languages and strings (portal_i18n.c) --------------- */
 
 typedef enum {

@@ -4,17 +4,17 @@
 # $(PORTAL_LIBS) into trustd.
 #
 # The unit test covers the pure parts (next-URL validation, form and
-# cookie parsing, the limiter, languages, HTML) and links neither the
-# store nor libmicrohttpd.
+# cookie parsing, the limiter, languages, HTML, posture reports) and
+# links neither the store nor libmicrohttpd (jansson for the reports).
 
 PORTAL_PURE_OBJS := $(TRUSTD_OB)/portal_util.o $(TRUSTD_OB)/portal_i18n.o \
                     $(TRUSTD_OB)/portal_html.o
 PORTAL_OBJS      := $(TRUSTD_OB)/portal.o $(PORTAL_PURE_OBJS)
-PORTAL_LIBS      := -lmicrohttpd -lpthread
+PORTAL_LIBS      := -lmicrohttpd -ljansson -lpthread
 
 $(B)/tests/unit/test_portal: $(B)/tests/unit/test_portal.o \
     $(PORTAL_PURE_OBJS)
 	@mkdir -p $(dir $@)
-	$(CC) $(LDFLAGS) -o $@ $^ -lcmocka
+	$(CC) $(LDFLAGS) -o $@ $^ -lcmocka -ljansson
 
 UNIT_TESTS += $(B)/tests/unit/test_portal

@@ -1,13 +1,18 @@
 /*
  * Pure helpers of the sign-in portal: next-URL validation, form and
- * cookie parsing, the per-source attempt limiter.  No I/O, no locks, no
- * allocation.  See portal.h.
+ * cookie parsing, the per-source attempt limiter, posture report
+ * checking.  No I/O, no locks, no allocation (but the JSON parser's own,
+ * inside portal_posture_parse()).  See portal.h.
  */
 
+#include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <string.h>
 #include <strings.h>
+
+#include <jansson.h>
 
 #include "portal.h"
 
@@ -20,6 +25,15 @@ static int portal_https_ok(const char *next, size_t len,
 static int portal_decode(const char *s, size_t len, int plus, char *out,
     size_t size);
 static uint32_t portal_hash(const char *s);
+static void portal_fmt(char *err, size_t errsize, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static void portal_field_name(const char *key, char *out, size_t size);
+static int portal_posture_text(json_t *v, const char *name, char *out,
+    size_t size, char *err, size_t errsize);
+static int portal_posture_flag(json_t *v, const char *name,
+    store_flag_t *out, char *err, size_t errsize);
+static int portal_posture_time(json_t *v, const char *name, int64_t min,
+    int64_t *out, char *err, size_t errsize);
 
 
 static int
@@ -545,4 +559,250 @@ portal_rate_hit(portal_rate_t *r, const char *source, int64_t now,
     s->count++;
 
     return 1;
+}
+
+
+/* ---- posture reports ------------------------------------------------ */
+
+
+static void
+portal_fmt(char *err, size_t errsize, const char *fmt, ...)
+{
+    va_list  ap;
+
+    if (err == NULL || errsize == 0) {
+        return;
+    }
+
+    va_start(ap, fmt);
+    vsnprintf(err, errsize, fmt, ap);
+    va_end(ap);
+}
+
+
+/* A member name from the network, safe to quote: printable, short. */
+static void
+portal_field_name(const char *key, char *out, size_t size)
+{
+    size_t  i;
+
+    for (i = 0; key[i] != '\0' && i + 1 < size; i++) {
+        out[i] = ((unsigned char) key[i] < 0x20
+                  || (unsigned char) key[i] > 0x7e
+                  || key[i] == '"' || key[i] == '\\')
+                 ? '?' : key[i];
+    }
+
+    out[i] = '\0';
+}
+
+
+static int
+portal_posture_text(json_t *v, const char *name, char *out, size_t size,
+    char *err, size_t errsize)
+{
+    const char  *s;
+    size_t       i, len;
+
+    if (!json_is_string(v)) {
+        portal_fmt(err, errsize, "field \"%s\" must be a string", name);
+        return -1;
+    }
+
+    s = json_string_value(v);
+    len = json_string_length(v);
+
+    if (len >= size) {
+        portal_fmt(err, errsize, "field \"%s\" is longer than %zu bytes",
+                   name, size - 1);
+        return -1;
+    }
+
+    for (i = 0; i < len; i++) {
+        if ((unsigned char) s[i] < 0x20 || (unsigned char) s[i] > 0x7e) {
+            portal_fmt(err, errsize, "field \"%s\" must be printable "
+                       "ASCII", name);
+            return -1;
+        }
+    }
+
+    memcpy(out, s, len);
+    out[len] = '\0';
+
+    return 0;
+}
+
+
+static int
+portal_posture_flag(json_t *v, const char *name, store_flag_t *out,
+    char *err, size_t errsize)
+{
+    if (json_is_null(v)) {
+        *out = STORE_FLAG_UNREPORTED;
+        return 0;
+    }
+
+    if (!json_is_boolean(v)) {
+        portal_fmt(err, errsize, "field \"%s\" must be true, false or "
+                   "null", name);
+        return -1;
+    }
+
+    *out = json_is_true(v) ? STORE_FLAG_TRUE : STORE_FLAG_FALSE;
+
+    return 0;
+}
+
+
+static int
+portal_posture_time(json_t *v, const char *name, int64_t min, int64_t *out,
+    char *err, size_t errsize)
+{
+    json_int_t  t;
+
+    if (min == 0 && json_is_null(v)) {
+        *out = 0;
+        return 0;
+    }
+
+    if (!json_is_integer(v)) {
+        portal_fmt(err, errsize, "field \"%s\" must be an integer (unix "
+                   "seconds)", name);
+        return -1;
+    }
+
+    t = json_integer_value(v);
+
+    if (t < min || t > PORTAL_TIME_MAX) {
+        portal_fmt(err, errsize, "field \"%s\" is out of range (%lld to "
+                   "%lld)", name, (long long) min,
+                   (long long) PORTAL_TIME_MAX);
+        return -1;
+    }
+
+    *out = (int64_t) t;
+
+    return 0;
+}
+
+
+int
+portal_posture_parse(const char *json, size_t len, store_posture_t *out,
+    char *err, size_t errsize)
+{
+    json_t        *root, *v;
+    json_error_t   jerr;
+    const char    *key;
+    char           name[40];
+    int            rc, have_reported;
+
+    memset(out, 0, sizeof(*out));
+
+    if (len > PORTAL_POSTURE_MAX) {
+        portal_fmt(err, errsize, "report larger than %d bytes",
+                   PORTAL_POSTURE_MAX);
+        return -1;
+    }
+
+    /* no NUL inside strings (jansson's default), no duplicate members */
+    root = json_loadb(json, len, JSON_REJECT_DUPLICATES, &jerr);
+    if (root == NULL) {
+        portal_fmt(err, errsize, "malformed JSON at line %d column %d: "
+                   "%.120s", jerr.line, jerr.column, jerr.text);
+        return -1;
+    }
+
+    rc = -1;
+    have_reported = 0;
+
+    if (!json_is_object(root)) {
+        portal_fmt(err, errsize, "a report must be a JSON object");
+        goto done;
+    }
+
+    json_object_foreach(root, key, v) {
+        portal_field_name(key, name, sizeof(name));
+
+        if (strcmp(key, "os") == 0) {
+            if (portal_posture_text(v, name, out->os, sizeof(out->os), err,
+                                    errsize) != 0)
+            {
+                goto done;
+            }
+
+        } else if (strcmp(key, "os_version") == 0) {
+            if (portal_posture_text(v, name, out->os_version,
+                                    sizeof(out->os_version), err, errsize)
+                != 0)
+            {
+                goto done;
+            }
+
+        } else if (strcmp(key, "patch_time") == 0) {
+            if (portal_posture_time(v, name, 0, &out->patch_time, err,
+                                    errsize) != 0)
+            {
+                goto done;
+            }
+
+        } else if (strcmp(key, "reported_at") == 0) {
+            if (portal_posture_time(v, name, 1, &out->reported_at, err,
+                                    errsize) != 0)
+            {
+                goto done;
+            }
+            have_reported = 1;
+
+        } else if (strcmp(key, "disk_encrypted") == 0) {
+            if (portal_posture_flag(v, name, &out->disk_encrypted, err,
+                                    errsize) != 0)
+            {
+                goto done;
+            }
+
+        } else if (strcmp(key, "firewall") == 0) {
+            if (portal_posture_flag(v, name, &out->firewall, err, errsize)
+                != 0)
+            {
+                goto done;
+            }
+
+        } else if (strcmp(key, "screen_lock") == 0) {
+            if (portal_posture_flag(v, name, &out->screen_lock, err,
+                                    errsize) != 0)
+            {
+                goto done;
+            }
+
+        } else if (strcmp(key, "endpoint_protection") == 0) {
+            if (portal_posture_flag(v, name, &out->endpoint_protection, err,
+                                    errsize) != 0)
+            {
+                goto done;
+            }
+
+        } else {
+            /* a device or fingerprint member is refused like any other */
+            portal_fmt(err, errsize, "unknown field \"%s\"", name);
+            goto done;
+        }
+    }
+
+    if (!have_reported) {
+        portal_fmt(err, errsize, "field \"reported_at\" is required");
+        goto done;
+    }
+
+    snprintf(out->source, sizeof(out->source), "agent");
+    rc = 0;
+
+done:
+
+    json_decref(root);
+
+    if (rc != 0) {
+        memset(out, 0, sizeof(*out));
+    }
+
+    return rc;
 }

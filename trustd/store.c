@@ -7,6 +7,7 @@
  *     audit     u64 big-endian sequence number -> audit record
  *     users     user name (no NUL) -> user record          (schema 2)
  *     sessions  32-character session id -> session record  (schema 2)
+ *     posture   32-byte certificate fingerprint -> posture record (schema 3)
  *
  * Records are serialized explicitly, big-endian, starting with a record
  * version byte, so that the on-disk format does not depend on the
@@ -28,8 +29,13 @@
  *                i64 expires_at, i64 revoked_at, 32-byte device
  *                fingerprint (zero without a device), then user, source
  *                as u16 length + bytes
+ *     posture v1: u8 version, u8 disk_encrypted, u8 firewall,
+ *                u8 screen_lock, u8 endpoint_protection (store_flag_t),
+ *                i64 patch_time, i64 reported_at, i64 received_at, then
+ *                os, os_version, source as u16 length + bytes
  *
- * Schema history: 1 meta, devices, audit; 2 adds users and sessions.
+ * Schema history: 1 meta, devices, audit; 2 adds users and sessions;
+ * 3 adds posture.
  * store_open() with write access migrates an older store in the same
  * write transaction that opens it.
  */
@@ -53,6 +59,7 @@
 #define STORE_AUDIT_REC_V1      1
 #define STORE_USER_REC_V1       1
 #define STORE_SESSION_REC_V1    1
+#define STORE_POSTURE_REC_V1    1
 #define STORE_REC_MAX           1024
 #define STORE_USER_REC_MAX      2048
 #define STORE_SCHEMA_KEY        "schema_version"
@@ -70,7 +77,9 @@ struct store_s {
     MDB_dbi      audit;
     MDB_dbi      users;
     MDB_dbi      sessions;
+    MDB_dbi      posture;
     int          identity;      /* users and sessions are open */
+    int          has_posture;   /* the posture database is open */
     unsigned     flags;
 };
 
@@ -178,6 +187,23 @@ static int store_session_put(store_t *st, MDB_txn *txn,
     store_err_t *err);
 static int store_session_revoke_all(store_t *st, MDB_txn *txn,
     const char *user, int64_t now, unsigned *count, store_err_t *err);
+static int store_open_posture_db(store_t *st, MDB_txn *txn,
+    unsigned dbflags, store_err_t *err);
+static int store_posture_ready(const store_t *st, store_err_t *err);
+static int store_flag_ok(store_flag_t flag);
+static int store_posture_check(const store_posture_t *p, store_err_t *err);
+static size_t store_posture_encode(const store_posture_t *p, uint8_t *buf,
+    size_t size);
+static int store_posture_decode(const MDB_val *key, const MDB_val *val,
+    store_posture_t *p, store_err_t *err);
+static int store_posture_read(store_t *st, MDB_txn *txn,
+    const uint8_t fp[STORE_FP_LEN], store_posture_t *out, store_err_t *err);
+static int store_posture_write(store_t *st, MDB_txn *txn,
+    const store_posture_t *p, const char *actor, int64_t now,
+    store_device_t *dev, store_err_t *err);
+static int store_session_revoke_device(store_t *st, MDB_txn *txn,
+    const uint8_t fp[STORE_FP_LEN], const char *keep_user, int64_t now,
+    unsigned *count, store_err_t *err);
 
 
 static void
@@ -443,6 +469,7 @@ store_open_dbs(store_t *st, store_err_t *err)
 
         /* a new store */
         if (store_open_identity_dbs(st, txn, MDB_CREATE, err) != 0
+            || store_open_posture_db(st, txn, MDB_CREATE, err) != 0
             || store_schema_write(st, txn, STORE_SCHEMA_VERSION, err) != 0)
         {
             goto failed;
@@ -461,13 +488,23 @@ store_open_dbs(store_t *st, store_err_t *err)
     } else if (version < STORE_SCHEMA_VERSION) {
         /*
          * A read-only opener cannot migrate: it sees what the old
-         * schema has (no users, no sessions) until a writer opens it.
+         * schema has (no users and sessions before 2, no posture before
+         * 3) until a writer opens it.
          */
-        if (create && store_migrate(st, txn, version, err) != 0) {
+        if (create) {
+            if (store_migrate(st, txn, version, err) != 0) {
+                goto failed;
+            }
+
+        } else if (version >= 2
+                   && store_open_identity_dbs(st, txn, 0, err) != 0)
+        {
             goto failed;
         }
 
-    } else if (store_open_identity_dbs(st, txn, 0, err) != 0) {
+    } else if (store_open_identity_dbs(st, txn, 0, err) != 0
+               || store_open_posture_db(st, txn, 0, err) != 0)
+    {
         goto failed;
     }
 
@@ -475,6 +512,7 @@ store_open_dbs(store_t *st, store_err_t *err)
     rc = mdb_txn_commit(txn);
     if (rc != MDB_SUCCESS) {
         st->identity = 0;
+        st->has_posture = 0;
         store_mdb_err(st, err, rc, "cannot initialize store");
         return -1;
     }
@@ -484,6 +522,7 @@ store_open_dbs(store_t *st, store_err_t *err)
 failed:
 
     st->identity = 0;
+    st->has_posture = 0;
     mdb_txn_abort(txn);
 
     return -1;
@@ -599,6 +638,16 @@ store_migrate(store_t *st, MDB_txn *txn, uint32_t from, store_err_t *err)
         case 1:
             /* 1 -> 2: users and sessions, both empty */
             if (store_open_identity_dbs(st, txn, MDB_CREATE, err) != 0) {
+                return -1;
+            }
+            break;
+
+        case 2:
+            /* 2 -> 3: posture, empty; devices keep their records */
+            if ((!st->identity
+                 && store_open_identity_dbs(st, txn, 0, err) != 0)
+                || store_open_posture_db(st, txn, MDB_CREATE, err) != 0)
+            {
                 return -1;
             }
             break;
@@ -3583,6 +3632,639 @@ failed:
 }
 
 
+/* ---- device posture --------------------------------------------------- */
+
+/* The database of schema 3.  Without MDB_CREATE a missing one is damage. */
+static int
+store_open_posture_db(store_t *st, MDB_txn *txn, unsigned dbflags,
+    store_err_t *err)
+{
+    int  rc;
+
+    rc = mdb_dbi_open(txn, "posture", dbflags, &st->posture);
+
+    if (rc == MDB_NOTFOUND) {
+        store_seterr(err, "store is damaged: schema version %u without "
+                     "its posture database", STORE_SCHEMA_VERSION);
+        return -1;
+    }
+
+    if (rc != MDB_SUCCESS) {
+        store_mdb_err(st, err, rc, "cannot open store databases");
+        return -1;
+    }
+
+    st->has_posture = 1;
+
+    return 0;
+}
+
+
+/* A read-only opener of a schema 1 or 2 store has no posture yet. */
+static int
+store_posture_ready(const store_t *st, store_err_t *err)
+{
+    if (!st->has_posture) {
+        store_seterr(err, "this store has no posture yet (schema older "
+                     "than 3); open it once with write access to upgrade "
+                     "it");
+        return 0;
+    }
+
+    return 1;
+}
+
+
+static int
+store_flag_ok(store_flag_t flag)
+{
+    return flag == STORE_FLAG_UNREPORTED || flag == STORE_FLAG_FALSE
+           || flag == STORE_FLAG_TRUE;
+}
+
+
+const char *
+store_flag_name(store_flag_t flag)
+{
+    switch (flag) {
+    case STORE_FLAG_UNREPORTED: return "unreported";
+    case STORE_FLAG_FALSE:      return "false";
+    case STORE_FLAG_TRUE:       return "true";
+    default:                    return "invalid";
+    }
+}
+
+
+int
+store_posture_text_ok(const char *s)
+{
+    size_t  i;
+
+    for (i = 0; s[i] != '\0'; i++) {
+        if (i == STORE_POSTURE_TEXT_MAX - 1
+            || (unsigned char) s[i] < 0x20 || (unsigned char) s[i] > 0x7e)
+        {
+            return 0;
+        }
+    }
+
+    return 1;
+}
+
+
+static int
+store_posture_check(const store_posture_t *p, store_err_t *err)
+{
+    if (memchr(p->os, '\0', sizeof(p->os)) == NULL
+        || !store_posture_text_ok(p->os))
+    {
+        store_seterr(err, "os must be printable text of at most %d bytes",
+                     STORE_POSTURE_TEXT_MAX - 1);
+        return -1;
+    }
+
+    if (memchr(p->os_version, '\0', sizeof(p->os_version)) == NULL
+        || !store_posture_text_ok(p->os_version))
+    {
+        store_seterr(err, "os_version must be printable text of at most "
+                     "%d bytes", STORE_POSTURE_TEXT_MAX - 1);
+        return -1;
+    }
+
+    if (!store_flag_ok(p->disk_encrypted) || !store_flag_ok(p->firewall)
+        || !store_flag_ok(p->screen_lock)
+        || !store_flag_ok(p->endpoint_protection))
+    {
+        store_seterr(err, "invalid posture flag");
+        return -1;
+    }
+
+    if (p->patch_time < 0 || p->reported_at < 0 || p->received_at < 0) {
+        store_seterr(err, "posture times must not be negative");
+        return -1;
+    }
+
+    if (!store_text_ok(p->source, sizeof(p->source), 0)) {
+        store_seterr(err, "posture source must be non-empty text without "
+                     "control characters");
+        return -1;
+    }
+
+    return 0;
+}
+
+
+static size_t
+store_posture_encode(const store_posture_t *p, uint8_t *buf, size_t size)
+{
+    store_wr_t  w;
+
+    w.p = buf;
+    w.end = buf + size;
+    w.overflow = 0;
+
+    store_put_u8(&w, STORE_POSTURE_REC_V1);
+    store_put_u8(&w, (uint8_t) p->disk_encrypted);
+    store_put_u8(&w, (uint8_t) p->firewall);
+    store_put_u8(&w, (uint8_t) p->screen_lock);
+    store_put_u8(&w, (uint8_t) p->endpoint_protection);
+    store_put_u64(&w, (uint64_t) p->patch_time);
+    store_put_u64(&w, (uint64_t) p->reported_at);
+    store_put_u64(&w, (uint64_t) p->received_at);
+    store_put_str(&w, p->os);
+    store_put_str(&w, p->os_version);
+    store_put_str(&w, p->source);
+
+    if (w.overflow) {
+        return 0;
+    }
+
+    return (size_t) (w.p - buf);
+}
+
+
+static int
+store_posture_decode(const MDB_val *key, const MDB_val *val,
+    store_posture_t *p, store_err_t *err)
+{
+    store_rd_t  r;
+    uint8_t     version, flags[4];
+    uint64_t    patch, reported, received;
+    char        hex[2 * STORE_FP_LEN + 1];
+    unsigned    i;
+
+    memset(p, 0, sizeof(*p));
+
+    if (key->mv_size != STORE_FP_LEN) {
+        store_seterr(err, "corrupt posture record: key of %zu bytes",
+                     key->mv_size);
+        return -1;
+    }
+
+    memcpy(p->fp, key->mv_data, STORE_FP_LEN);
+    store_fp_hex(p->fp, hex);
+
+    r.p = val->mv_data;
+    r.end = r.p + val->mv_size;
+
+    if (store_get_u8(&r, &version) != 0) {
+        goto corrupt;
+    }
+
+    if (version != STORE_POSTURE_REC_V1) {
+        memset(p, 0, sizeof(*p));
+        store_seterr(err, "posture of %s: record version %u not supported",
+                     hex, version);
+        return -1;
+    }
+
+    for (i = 0; i < 4; i++) {
+        if (store_get_u8(&r, &flags[i]) != 0
+            || !store_flag_ok((store_flag_t) flags[i]))
+        {
+            goto corrupt;
+        }
+    }
+
+    if (store_get_u64(&r, &patch) != 0
+        || store_get_u64(&r, &reported) != 0
+        || store_get_u64(&r, &received) != 0
+        || patch > INT64_MAX || reported > INT64_MAX || received > INT64_MAX
+        || store_get_str(&r, p->os, sizeof(p->os)) != 0
+        || store_get_str(&r, p->os_version, sizeof(p->os_version)) != 0
+        || store_get_str(&r, p->source, sizeof(p->source)) != 0
+        || r.p != r.end)
+    {
+        goto corrupt;
+    }
+
+    p->disk_encrypted = (store_flag_t) flags[0];
+    p->firewall = (store_flag_t) flags[1];
+    p->screen_lock = (store_flag_t) flags[2];
+    p->endpoint_protection = (store_flag_t) flags[3];
+    p->patch_time = (int64_t) patch;
+    p->reported_at = (int64_t) reported;
+    p->received_at = (int64_t) received;
+
+    return 0;
+
+corrupt:
+
+    memset(p, 0, sizeof(*p));
+    store_seterr(err, "posture of %s: corrupt record (%zu bytes)", hex,
+                 val->mv_size);
+
+    return -1;
+}
+
+
+static int
+store_posture_read(store_t *st, MDB_txn *txn, const uint8_t fp[STORE_FP_LEN],
+    store_posture_t *out, store_err_t *err)
+{
+    MDB_val  key, val;
+    uint8_t  kbuf[STORE_FP_LEN];
+    int      rc;
+
+    if (!store_posture_ready(st, err)) {
+        return STORE_NOTFOUND;
+    }
+
+    memcpy(kbuf, fp, STORE_FP_LEN);
+    key.mv_data = kbuf;
+    key.mv_size = STORE_FP_LEN;
+
+    rc = mdb_get(txn, st->posture, &key, &val);
+    if (rc == MDB_NOTFOUND) {
+        return STORE_NOTFOUND;
+    }
+
+    if (rc != MDB_SUCCESS) {
+        store_mdb_err(st, err, rc, "cannot read posture");
+        return -1;
+    }
+
+    return store_posture_decode(&key, &val, out, err);
+}
+
+
+int
+store_posture_get(store_view_t *v, const uint8_t fp[STORE_FP_LEN],
+    store_posture_t *out, store_err_t *err)
+{
+    if (v == NULL || !v->active) {
+        store_seterr(err, "posture lookup outside a read view");
+        return -1;
+    }
+
+    return store_posture_read(v->st, v->txn, fp, out, err);
+}
+
+
+int
+store_posture_find(store_t *st, const uint8_t fp[STORE_FP_LEN],
+    store_posture_t *out, store_err_t *err)
+{
+    MDB_txn  *txn;
+    int       rc;
+
+    if (!store_posture_ready(st, err)) {
+        return STORE_NOTFOUND;
+    }
+
+    if (store_txn_begin(st, MDB_RDONLY, &txn, err) != 0) {
+        return -1;
+    }
+
+    rc = store_posture_read(st, txn, fp, out, err);
+
+    mdb_txn_abort(txn);
+
+    return rc;
+}
+
+
+/*
+ * Check and write one posture (p->fp names the device) inside txn, with
+ * its audit record; *dev receives the device.  Returns 0, STORE_NOTFOUND
+ * (device not enrolled, *err says so) or -1.  The caller aborts txn on
+ * anything but 0.
+ */
+static int
+store_posture_write(store_t *st, MDB_txn *txn, const store_posture_t *p,
+    const char *actor, int64_t now, store_device_t *dev, store_err_t *err)
+{
+    store_posture_t   rec;
+    MDB_val           key, val;
+    uint8_t           buf[STORE_REC_MAX], kbuf[STORE_FP_LEN];
+    char              hex[2 * STORE_FP_LEN + 1], detail[256];
+    size_t            len;
+    int               rc;
+
+    store_fp_hex(p->fp, hex);
+
+    if (store_posture_check(p, err) != 0) {
+        return -1;
+    }
+
+    memcpy(kbuf, p->fp, STORE_FP_LEN);
+    key.mv_data = kbuf;
+    key.mv_size = STORE_FP_LEN;
+
+    rc = mdb_get(txn, st->devices, &key, &val);
+    if (rc == MDB_NOTFOUND) {
+        store_seterr(err, "no device with fingerprint %s is enrolled", hex);
+        return STORE_NOTFOUND;
+    }
+
+    if (rc != MDB_SUCCESS) {
+        store_mdb_err(st, err, rc, "cannot read device");
+        return -1;
+    }
+
+    if (store_device_decode(&key, &val, dev, err) != 0) {
+        return -1;
+    }
+
+    if (dev->status == STORE_DEVICE_REVOKED) {
+        store_seterr(err, "device %s (fingerprint %s) is revoked", dev->id,
+                     hex);
+        return -1;
+    }
+
+    rec = *p;
+    if (rec.received_at == 0) {
+        rec.received_at = now;
+    }
+
+    len = store_posture_encode(&rec, buf, sizeof(buf));
+    if (len == 0) {
+        store_seterr(err, "posture record too large");
+        return -1;
+    }
+
+    val.mv_data = buf;
+    val.mv_size = len;
+
+    rc = mdb_put(txn, st->posture, &key, &val, 0);
+    if (rc != MDB_SUCCESS) {
+        store_mdb_err(st, err, rc, "cannot store posture");
+        return -1;
+    }
+
+    snprintf(detail, sizeof(detail), "%.40s: os %.32s %.32s, disk "
+             "encrypted %s, firewall %s, screen lock %s, endpoint "
+             "protection %s",
+             rec.source, rec.os[0] != '\0' ? rec.os : "-",
+             rec.os_version[0] != '\0' ? rec.os_version : "-",
+             store_flag_name(rec.disk_encrypted),
+             store_flag_name(rec.firewall),
+             store_flag_name(rec.screen_lock),
+             store_flag_name(rec.endpoint_protection));
+
+    return store_audit_append(st, txn, actor, "device.posture", dev->id,
+                              detail, now, err);
+}
+
+
+int
+store_posture_put(store_t *st, const uint8_t fp[STORE_FP_LEN],
+    const store_posture_t *p, const char *actor, store_err_t *err)
+{
+    store_posture_t   rec;
+    store_device_t    dev;
+    MDB_txn          *txn;
+    int64_t           now;
+    int               rc;
+
+    if (store_writable(st, err) != 0 || !store_posture_ready(st, err)) {
+        return -1;
+    }
+
+    rec = *p;
+    memcpy(rec.fp, fp, STORE_FP_LEN);
+    now = (int64_t) time(NULL);
+
+    if (store_txn_begin(st, 0, &txn, err) != 0) {
+        return -1;
+    }
+
+    rc = store_posture_write(st, txn, &rec, actor, now, &dev, err);
+    if (rc != 0) {
+        mdb_txn_abort(txn);
+        return rc;
+    }
+
+    rc = mdb_txn_commit(txn);
+    if (rc != MDB_SUCCESS) {
+        store_mdb_err(st, err, rc, "cannot store posture");
+        return -1;
+    }
+
+    return 0;
+}
+
+
+int
+store_posture_import(store_t *st, const store_posture_t *rows, size_t n,
+    const char *actor, store_err_t *err)
+{
+    store_device_t   dev;
+    store_err_t      rerr;
+    MDB_txn         *txn;
+    int64_t          now;
+    size_t           i;
+    int              rc;
+
+    if (store_writable(st, err) != 0 || !store_posture_ready(st, err)) {
+        return -1;
+    }
+
+    if (n == 0) {
+        return 0;
+    }
+
+    now = (int64_t) time(NULL);
+
+    if (store_txn_begin(st, 0, &txn, err) != 0) {
+        return -1;
+    }
+
+    for (i = 0; i < n; i++) {
+        rc = store_posture_write(st, txn, &rows[i], actor, now, &dev, &rerr);
+        if (rc != 0) {
+            mdb_txn_abort(txn);
+            store_seterr(err, "row %zu: %s", i + 1, rerr.msg);
+            return -1;
+        }
+    }
+
+    rc = mdb_txn_commit(txn);
+    if (rc != MDB_SUCCESS) {
+        store_mdb_err(st, err, rc, "cannot import posture");
+        return -1;
+    }
+
+    return 0;
+}
+
+
+/*
+ * Revoke inside txn every session bound to device fp whose user is not
+ * keep_user.  *count receives how many.
+ */
+static int
+store_session_revoke_device(store_t *st, MDB_txn *txn,
+    const uint8_t fp[STORE_FP_LEN], const char *keep_user, int64_t now,
+    unsigned *count, store_err_t *err)
+{
+    store_session_t   s;
+    MDB_cursor       *cur;
+    MDB_val           key, val;
+    uint8_t           buf[STORE_REC_MAX];
+    size_t            len;
+    int               rc;
+    MDB_cursor_op     op;
+
+    *count = 0;
+
+    if (!st->identity) {
+        return 0;
+    }
+
+    rc = mdb_cursor_open(txn, st->sessions, &cur);
+    if (rc != MDB_SUCCESS) {
+        store_mdb_err(st, err, rc, "cannot read sessions");
+        return -1;
+    }
+
+    for (op = MDB_FIRST; ; op = MDB_NEXT) {
+        rc = mdb_cursor_get(cur, &key, &val, op);
+        if (rc == MDB_NOTFOUND) {
+            break;
+        }
+
+        if (rc != MDB_SUCCESS) {
+            store_mdb_err(st, err, rc, "cannot read sessions");
+            goto failed;
+        }
+
+        if (store_session_decode(&key, &val, &s, err) != 0) {
+            goto failed;
+        }
+
+        if (s.revoked || !s.has_device
+            || memcmp(s.device_fp, fp, STORE_FP_LEN) != 0
+            || strcmp(s.user, keep_user) == 0)
+        {
+            continue;
+        }
+
+        s.revoked = 1;
+        s.revoked_at = now;
+
+        len = store_session_encode(&s, buf, sizeof(buf));
+        if (len == 0) {
+            store_seterr(err, "session record too large");
+            goto failed;
+        }
+
+        val.mv_data = buf;
+        val.mv_size = len;
+
+        rc = mdb_cursor_put(cur, &key, &val, MDB_CURRENT);
+        if (rc != MDB_SUCCESS) {
+            store_mdb_err(st, err, rc, "cannot revoke session");
+            goto failed;
+        }
+
+        (*count)++;
+    }
+
+    mdb_cursor_close(cur);
+
+    return 0;
+
+failed:
+
+    mdb_cursor_close(cur);
+
+    return -1;
+}
+
+
+int
+store_device_set_owner(store_t *st, const uint8_t fp[STORE_FP_LEN],
+    const char *owner, const char *actor, store_err_t *err)
+{
+    store_device_t   dev;
+    MDB_txn         *txn;
+    MDB_val          key, val;
+    uint8_t          buf[STORE_REC_MAX], kbuf[STORE_FP_LEN];
+    char             old[sizeof(dev.owner)], detail[256];
+    size_t           len;
+    unsigned         revoked;
+    int64_t          now;
+    int              rc;
+
+    if (store_writable(st, err) != 0) {
+        return -1;
+    }
+
+    if (strlen(owner) >= sizeof(dev.owner)
+        || !store_text_ok(owner, sizeof(dev.owner), 0))
+    {
+        store_seterr(err, "device owner must be a non-empty name of at "
+                     "most %zu bytes without control characters",
+                     sizeof(dev.owner) - 1);
+        return -1;
+    }
+
+    now = (int64_t) time(NULL);
+
+    if (store_txn_begin(st, 0, &txn, err) != 0) {
+        return -1;
+    }
+
+    memcpy(kbuf, fp, STORE_FP_LEN);
+    key.mv_data = kbuf;
+    key.mv_size = STORE_FP_LEN;
+
+    rc = mdb_get(txn, st->devices, &key, &val);
+    if (rc == MDB_NOTFOUND) {
+        mdb_txn_abort(txn);
+        return STORE_NOTFOUND;
+    }
+
+    if (rc != MDB_SUCCESS) {
+        store_mdb_err(st, err, rc, "cannot read device");
+        goto failed;
+    }
+
+    if (store_device_decode(&key, &val, &dev, err) != 0) {
+        goto failed;
+    }
+
+    memcpy(old, dev.owner, sizeof(old));
+    snprintf(dev.owner, sizeof(dev.owner), "%s", owner);
+    dev.updated_at = now;
+
+    len = store_device_encode(&dev, buf, sizeof(buf));
+    if (len == 0) {
+        store_seterr(err, "device record too large");
+        goto failed;
+    }
+
+    val.mv_data = buf;
+    val.mv_size = len;
+
+    rc = mdb_put(txn, st->devices, &key, &val, 0);
+    if (rc != MDB_SUCCESS) {
+        store_mdb_err(st, err, rc, "cannot update device");
+        goto failed;
+    }
+
+    if (store_session_revoke_device(st, txn, fp, owner, now, &revoked, err)
+        != 0)
+    {
+        goto failed;
+    }
+
+    snprintf(detail, sizeof(detail), "owner %s -> %s; %u session%s of "
+             "this device revoked", old, dev.owner, revoked,
+             revoked == 1 ? "" : "s");
+
+    return store_audit_commit(st, txn, actor, "device.reassign", dev.id,
+                              detail, now, "cannot update device", err);
+
+failed:
+
+    mdb_txn_abort(txn);
+
+    return -1;
+}
+
+
 #ifdef STORE_TESTING
 
 int
@@ -3604,6 +4286,8 @@ store_test_put_raw(store_t *st, const char *db, const void *key,
         dbi = st->users;
     } else if (strcmp(db, "sessions") == 0 && st->identity) {
         dbi = st->sessions;
+    } else if (strcmp(db, "posture") == 0 && st->has_posture) {
+        dbi = st->posture;
     } else {
         store_seterr(err, "unknown database \"%s\"", db);
         return -1;
@@ -3653,6 +4337,9 @@ store_test_make_v1(store_t *st, store_err_t *err)
     if (rc == MDB_SUCCESS) {
         rc = mdb_drop(txn, st->sessions, 1);
     }
+    if (rc == MDB_SUCCESS && st->has_posture) {
+        rc = mdb_drop(txn, st->posture, 1);
+    }
 
     if (rc != MDB_SUCCESS) {
         mdb_txn_abort(txn);
@@ -3661,6 +4348,7 @@ store_test_make_v1(store_t *st, store_err_t *err)
     }
 
     st->identity = 0;
+    st->has_posture = 0;
 
     if (store_schema_write(st, txn, 1, err) != 0) {
         mdb_txn_abort(txn);
@@ -3670,6 +4358,44 @@ store_test_make_v1(store_t *st, store_err_t *err)
     rc = mdb_txn_commit(txn);
     if (rc != MDB_SUCCESS) {
         store_mdb_err(st, err, rc, "test make v1");
+        return -1;
+    }
+
+    return 0;
+}
+
+int
+store_test_make_v2(store_t *st, store_err_t *err)
+{
+    MDB_txn  *txn;
+    int       rc;
+
+    if (!st->has_posture) {
+        store_seterr(err, "not a schema 3 store");
+        return -1;
+    }
+
+    if (store_txn_begin(st, 0, &txn, err) != 0) {
+        return -1;
+    }
+
+    rc = mdb_drop(txn, st->posture, 1);
+    if (rc != MDB_SUCCESS) {
+        mdb_txn_abort(txn);
+        store_mdb_err(st, err, rc, "test make v2");
+        return -1;
+    }
+
+    st->has_posture = 0;
+
+    if (store_schema_write(st, txn, 2, err) != 0) {
+        mdb_txn_abort(txn);
+        return -1;
+    }
+
+    rc = mdb_txn_commit(txn);
+    if (rc != MDB_SUCCESS) {
+        store_mdb_err(st, err, rc, "test make v2");
         return -1;
     }
 

@@ -25,7 +25,7 @@
 
 #define STORE_RDONLY            0x01    /* store_open(): no writes */
 
-#define STORE_SCHEMA_VERSION    2       /* 2: users and sessions */
+#define STORE_SCHEMA_VERSION    3       /* 2: users, sessions; 3: posture */
 #define STORE_FP_LEN            32
 #define STORE_DEVICE_URN        "urn:ztgate:device:"
 #define STORE_DEFAULT_MAP_SIZE  ((size_t) 256 * 1024 * 1024)
@@ -403,11 +403,97 @@ const char *store_totp_state_name(store_totp_state_t state);
 int store_sid_ok(const char *sid);
 
 
+/* ---- device posture (schema 3) --------------------------------------- */
+
+/*
+ * The last posture known for a device, kept apart from the device record
+ * (keyed by the same certificate fingerprint) so that a report never
+ * rewrites enrollment data.  A zeroed record means "nothing reported".
+ */
+
+#define STORE_POSTURE_TEXT_MAX  65      /* os, os_version: 64 bytes + NUL */
+#define STORE_POSTURE_SOURCE_MAX 80     /* "agent", "staff:<actor>", ... */
+
+typedef enum {
+    STORE_FLAG_UNREPORTED = 0,
+    STORE_FLAG_FALSE = 1,
+    STORE_FLAG_TRUE = 2
+} store_flag_t;
+
+typedef struct {
+    uint8_t         fp[STORE_FP_LEN];       /* the device */
+    char            os[STORE_POSTURE_TEXT_MAX];         /* "debian" */
+    char            os_version[STORE_POSTURE_TEXT_MAX]; /* "12.8" */
+    int64_t         patch_time;     /* last OS update, unix; 0 = unknown */
+    store_flag_t    disk_encrypted;
+    store_flag_t    firewall;
+    store_flag_t    screen_lock;
+    store_flag_t    endpoint_protection;
+    int64_t         reported_at;    /* the reporter's clock; 0 = unknown */
+    int64_t         received_at;    /* trustd's (or ztctl's) clock */
+    char            source[STORE_POSTURE_SOURCE_MAX];
+} store_posture_t;
+
+/*
+ * 1 if s is acceptable posture text (os, os_version): at most
+ * STORE_POSTURE_TEXT_MAX - 1 bytes of printable ASCII, possibly empty.
+ */
+int store_posture_text_ok(const char *s);
+
+/*
+ * Record p as the posture of the device with fingerprint fp (p->fp is
+ * ignored).  The device must be enrolled and not revoked (checked in the
+ * transaction).  p->source is required ("agent", "staff:<actor>",
+ * "mdm:<actor>"); received_at 0 means now.  The previous posture is
+ * replaced as a whole.  Appends a "device.posture" audit record in the
+ * same transaction.  Returns 0, STORE_NOTFOUND (no such device) or -1
+ * (also for a revoked device).
+ */
+int store_posture_put(store_t *st, const uint8_t fp[STORE_FP_LEN],
+    const store_posture_t *p, const char *actor, store_err_t *err);
+
+/*
+ * The posture of the device fp in an active view (hot path: no
+ * allocation), copied to *out.  Returns 0, STORE_NOTFOUND (never
+ * reported, or a schema 2 store opened read-only) or -1.
+ */
+int store_posture_get(store_view_t *v, const uint8_t fp[STORE_FP_LEN],
+    store_posture_t *out, store_err_t *err);
+
+/* store_posture_get() in its own short read transaction (tools). */
+int store_posture_find(store_t *st, const uint8_t fp[STORE_FP_LEN],
+    store_posture_t *out, store_err_t *err);
+
+/*
+ * Record n postures (rows[i].fp names each device) in ONE write
+ * transaction: either all of them are stored or none.  Every row is
+ * checked as store_posture_put() would; the first bad row aborts the
+ * whole import with "row N: ..." (N counted from 1) in *err.  One
+ * "device.posture" audit record per row, in the same transaction.
+ * n == 0 writes nothing.  Returns 0 or -1.
+ */
+int store_posture_import(store_t *st, const store_posture_t *rows,
+    size_t n, const char *actor, store_err_t *err);
+
+/*
+ * Give the device fp to another owner (a name as store_device_enroll()
+ * accepts).  In the same transaction, every session bound to this device
+ * whose user is not the new owner is revoked (the device changed hands),
+ * and a "device.reassign" audit record says from whom to whom and how
+ * many sessions ended.  Returns 0, STORE_NOTFOUND or -1.
+ */
+int store_device_set_owner(store_t *st, const uint8_t fp[STORE_FP_LEN],
+    const char *owner, const char *actor, store_err_t *err);
+
+/* "unreported", "false", "true". */
+const char *store_flag_name(store_flag_t flag);
+
+
 #ifdef STORE_TESTING
 /*
  * Tests only: put raw bytes under a key of the named database ("meta",
- * "devices", "audit", "users", "sessions") in a write transaction of its
- * own, bypassing every check.
+ * "devices", "audit", "users", "sessions", "posture") in a write
+ * transaction of its own, bypassing every check.
  */
 int store_test_put_raw(store_t *st, const char *db, const void *key,
     size_t klen, const void *val, size_t vlen, store_err_t *err);
@@ -418,6 +504,12 @@ int store_test_put_raw(store_t *st, const char *db, const void *key,
  * follow.
  */
 int store_test_make_v1(store_t *st, store_err_t *err);
+
+/*
+ * Tests only: turn the store into a schema version 2 store (drop the
+ * posture database, write version 2).  Only store_close() may follow.
+ */
+int store_test_make_v2(store_t *st, store_err_t *err);
 #endif
 
 #endif /* ZT_STORE_H */

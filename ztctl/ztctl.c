@@ -28,6 +28,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <jansson.h>
+
 #include "certs/ca.h"
 #include "trustd/config.h"
 #include "trustd/identity.h"
@@ -99,6 +101,27 @@ typedef struct {
     int64_t              grace;
 } ztctl_identity_t;
 
+/* A posture import being read: the rows, and where each came from. */
+#define ZTCTL_IMPORT_FIELDS     8
+#define ZTCTL_IMPORT_MAX_ROWS   100000
+#define ZTCTL_IMPORT_MAX_BYTES  ((size_t) 32 * 1024 * 1024)
+
+typedef struct {
+    const char          *file;
+    store_posture_t     *rows;
+    char               (*where)[48];        /* "line 7", "[3]" */
+    size_t               n;
+    size_t               cap;
+    unsigned             errors;
+    char                 source[STORE_POSTURE_SOURCE_MAX];
+} ztctl_import_t;
+
+/* The columns of a CSV import, in order; the keys of a JSON one. */
+static const char  *ztctl_import_fields[ZTCTL_IMPORT_FIELDS] = {
+    "device", "os", "os_version", "patch_date", "disk_encrypted",
+    "firewall", "screen_lock", "endpoint_protection"
+};
+
 
 static void ztctl_usage(FILE *f);
 static void ztctl_group_usage(const ztctl_group_t *g, FILE *f);
@@ -127,6 +150,31 @@ static int ztctl_device_list_cb(const store_device_t *dev, void *arg);
 static int ztctl_device_show(ztctl_t *ctl, const ztctl_cmd_t *cmd,
     int argc, char **argv);
 static int ztctl_device_status(ztctl_t *ctl, const ztctl_cmd_t *cmd,
+    int argc, char **argv);
+static int ztctl_posture_max_age(ztctl_t *ctl, const char *opt,
+    int64_t *max_age);
+static const char *ztctl_flag_text(store_flag_t flag);
+static int ztctl_flag_parse(const char *s, store_flag_t *flag);
+static int ztctl_date_parse(const char *s, int64_t *t);
+static void ztctl_date(int64_t t, char *buf, size_t size);
+static int ztctl_device_posture(ztctl_t *ctl, const ztctl_cmd_t *cmd,
+    int argc, char **argv);
+static int ztctl_device_posture_set(ztctl_t *ctl, const ztctl_cmd_t *cmd,
+    int argc, char **argv);
+static int ztctl_import_device(ztctl_t *ctl, const char *arg,
+    store_device_t *dev, char *msg, size_t size);
+static int ztctl_import_row(ztctl_t *ctl, ztctl_import_t *imp,
+    const char *const *vals, const char *where);
+static int ztctl_import_add(ztctl_import_t *imp, const store_posture_t *p,
+    const char *where);
+static int ztctl_csv_split(char *line, char **fields, size_t max,
+    size_t *n);
+static int ztctl_import_csv(ztctl_t *ctl, ztctl_import_t *imp, char *text);
+static int ztctl_import_json(ztctl_t *ctl, ztctl_import_t *imp,
+    const char *text, size_t len);
+static int ztctl_device_posture_import(ztctl_t *ctl, const ztctl_cmd_t *cmd,
+    int argc, char **argv);
+static int ztctl_device_reassign(ztctl_t *ctl, const ztctl_cmd_t *cmd,
     int argc, char **argv);
 static int ztctl_audit_tail(ztctl_t *ctl, const ztctl_cmd_t *cmd,
     int argc, char **argv);
@@ -215,6 +263,36 @@ static const ztctl_cmd_t  ztctl_device_cmds[] = {
       "activated again." },
     { "activate", ztctl_device_status, "FP|ID [--reason TEXT]",
       "Activate a quarantined or revoked device." },
+    { "posture", ztctl_device_posture, "FP|ID [--max-age DURATION]",
+      "Show the last posture of a device: OS and version, patch date,\n"
+      "disk encryption, firewall, screen lock, endpoint protection, when\n"
+      "it was reported and received, who reported it (agent, staff:NAME,\n"
+      "mdm:NAME), and whether it is stale: received longer ago than\n"
+      "--max-age, by default posture_max_age of -c trustd.conf (24h with\n"
+      "-s)." },
+    { "posture-set", ztctl_device_posture_set,
+      "FP|ID [--os NAME] [--os-version V] [--patch-date YYYY-MM-DD]\n"
+      "        [--disk-encrypted yes|no] [--firewall yes|no]\n"
+      "        [--screen-lock yes|no] [--endpoint-protection yes|no]",
+      "Record a device's posture by hand (source staff:ACTOR), received\n"
+      "now.  It replaces the previous posture as a whole: a flag not\n"
+      "given is unreported, an OS or patch date not given is unknown." },
+    { "posture-import", ztctl_device_posture_import, "FILE",
+      "Import postures exported from an MDM (source mdm:ACTOR), all in one\n"
+      "transaction: every row is checked first, each bad row is reported\n"
+      "(file line or array index, and the field), and if any is bad\n"
+      "nothing is imported (exit 1).  FILE is CSV with the header\n"
+      "  device,os,os_version,patch_date,disk_encrypted,firewall,"
+      "screen_lock,endpoint_protection\n"
+      "or a JSON array of objects with those keys.  device is a\n"
+      "fingerprint (64 hex digits) or a device id; patch_date is\n"
+      "YYYY-MM-DD; flags are yes/no/true/false/1/0 (CSV) or true/false\n"
+      "(JSON); an empty value or null is unknown/unreported.  A device\n"
+      "must be enrolled, not revoked, and given once." },
+    { "reassign", ztctl_device_reassign, "FP|ID --owner USER",
+      "Give a device to another owner.  Sessions of other users bound to\n"
+      "this device are revoked in the same transaction; the change is in\n"
+      "the audit log (device.reassign)." },
     { NULL, NULL, NULL, NULL }
 };
 
@@ -992,6 +1070,1008 @@ ztctl_device_status(ztctl_t *ctl, const ztctl_cmd_t *cmd, int argc,
 
     printf("%s: %s -> %s\n", dev.id, store_device_status_name(dev.status),
            store_device_status_name(status));
+
+    return ZTCTL_OK;
+}
+
+
+/*
+ * The age after which a posture counts as stale: --max-age, else
+ * posture_max_age of the configuration the store comes from, else the
+ * default (24h).  Returns a ZTCTL_* status.
+ */
+static int
+ztctl_posture_max_age(ztctl_t *ctl, const char *opt, int64_t *max_age)
+{
+    config_t      *cfg;
+    config_err_t   cerr;
+    uint32_t       ms;
+
+    if (opt != NULL) {
+        if (config_parse_duration(opt, 30u * 86400 * 1000, &ms) != 0
+            || ms < 1000)
+        {
+            fprintf(stderr, "ztctl: --max-age \"%s\": expected a duration "
+                    "(s, m, h or d suffix) from 1s to 30d\n", opt);
+            return ZTCTL_USAGE;
+        }
+
+        *max_age = ms / 1000;
+        return ZTCTL_OK;
+    }
+
+    *max_age = 24 * 3600;
+
+    if (ctl->store_dir != NULL) {
+        return ZTCTL_OK;
+    }
+
+    /* config_t is large: not on the stack */
+    cfg = malloc(sizeof(*cfg));
+    if (cfg == NULL) {
+        fprintf(stderr, "ztctl: out of memory\n");
+        return ZTCTL_FAILED;
+    }
+
+    if (config_load(ctl->config_path, cfg, &cerr) != 0) {
+        fprintf(stderr, "ztctl: %s\n", cerr.msg);
+        free(cfg);
+        return ZTCTL_FAILED;
+    }
+
+    *max_age = cfg->posture_max_age_ms / 1000;
+    free(cfg);
+
+    return ZTCTL_OK;
+}
+
+
+static const char *
+ztctl_flag_text(store_flag_t flag)
+{
+    switch (flag) {
+    case STORE_FLAG_TRUE:  return "yes";
+    case STORE_FLAG_FALSE: return "no";
+    default:               return "unreported";
+    }
+}
+
+
+/* yes/no/true/false/1/0 in any case; "" is unreported.  0 or -1. */
+static int
+ztctl_flag_parse(const char *s, store_flag_t *flag)
+{
+    if (s[0] == '\0') {
+        *flag = STORE_FLAG_UNREPORTED;
+
+    } else if (strcasecmp(s, "yes") == 0 || strcasecmp(s, "true") == 0
+               || strcmp(s, "1") == 0)
+    {
+        *flag = STORE_FLAG_TRUE;
+
+    } else if (strcasecmp(s, "no") == 0 || strcasecmp(s, "false") == 0
+               || strcmp(s, "0") == 0)
+    {
+        *flag = STORE_FLAG_FALSE;
+
+    } else {
+        return -1;
+    }
+
+    return 0;
+}
+
+
+/* YYYY-MM-DD (UTC midnight) into *t; "" is 0 (unknown).  0 or -1. */
+static int
+ztctl_date_parse(const char *s, int64_t *t)
+{
+    struct tm   tm;
+    time_t      tt;
+    int         y, m, d, n;
+
+    if (s[0] == '\0') {
+        *t = 0;
+        return 0;
+    }
+
+    n = 0;
+    if (strlen(s) != 10
+        || sscanf(s, "%4d-%2d-%2d%n", &y, &m, &d, &n) != 3 || n != 10
+        || !isdigit((unsigned char) s[0]) || s[4] != '-' || s[7] != '-'
+        || y < 1970 || y > 9999 || m < 1 || m > 12 || d < 1 || d > 31)
+    {
+        return -1;
+    }
+
+    memset(&tm, 0, sizeof(tm));
+    tm.tm_year = y - 1900;
+    tm.tm_mon = m - 1;
+    tm.tm_mday = d;
+
+    tt = timegm(&tm);
+
+    /* timegm() normalizes 2024-02-30 into March: refuse it */
+    if (tt == (time_t) -1 || tm.tm_mday != d || tm.tm_mon != m - 1) {
+        return -1;
+    }
+
+    *t = (int64_t) tt;
+
+    return 0;
+}
+
+
+static void
+ztctl_date(int64_t t, char *buf, size_t size)
+{
+    struct tm  tm;
+    time_t     tt;
+
+    tt = (time_t) t;
+    if (t == 0 || gmtime_r(&tt, &tm) == NULL
+        || strftime(buf, size, "%Y-%m-%d", &tm) == 0)
+    {
+        snprintf(buf, size, "unknown");
+    }
+}
+
+
+static int
+ztctl_device_posture(ztctl_t *ctl, const ztctl_cmd_t *cmd, int argc,
+    char **argv)
+{
+    static const struct option  longopts[] = {
+        { "max-age", required_argument, NULL, 'm' },
+        { "help", no_argument, NULL, 'h' },
+        { NULL, 0, NULL, 0 }
+    };
+
+    store_device_t    dev;
+    store_posture_t   p;
+    store_err_t       err;
+    const char       *max_opt;
+    char              hex[2 * STORE_FP_LEN + 1], patch[16], reported[32];
+    char              received[32];
+    int64_t           max_age, age;
+    int               ch, rc;
+
+    max_opt = NULL;
+
+    while ((ch = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+        switch (ch) {
+        case 'm':
+            max_opt = optarg;
+            break;
+        default:
+            return ztctl_other_opt(ctl, cmd, ch);
+        }
+    }
+
+    if (argc - optind != 1) {
+        return ztctl_usage_error(ctl, cmd, "expected one FP or ID");
+    }
+
+    rc = ztctl_posture_max_age(ctl, max_opt, &max_age);
+    if (rc != ZTCTL_OK) {
+        return rc;
+    }
+
+    rc = ztctl_open_device(ctl, 0, argv[optind], &dev);
+    if (rc != ZTCTL_OK) {
+        return rc;
+    }
+
+    store_fp_hex(dev.fp, hex);
+
+    printf("device               %s\n"
+           "fingerprint          %s\n", dev.id, hex);
+
+    rc = store_posture_find(ctl->store, dev.fp, &p, &err);
+    if (rc < 0) {
+        return ztctl_store_failed(&err);
+    }
+
+    if (rc == STORE_NOTFOUND) {
+        printf("posture              never reported\n"
+               "state                stale (never reported)\n");
+        return ZTCTL_OK;
+    }
+
+    ztctl_date(p.patch_time, patch, sizeof(patch));
+    ztctl_time(p.reported_at, reported, sizeof(reported));
+    ztctl_time(p.received_at, received, sizeof(received));
+    age = (int64_t) time(NULL) - p.received_at;
+
+    printf("os                   %s\n"
+           "os version           %s\n"
+           "patch date           %s\n"
+           "disk encrypted       %s\n"
+           "firewall             %s\n"
+           "screen lock          %s\n"
+           "endpoint protection  %s\n"
+           "reported at          %s%s\n"
+           "received at          %s\n"
+           "source               %s\n",
+           p.os[0] != '\0' ? p.os : "unknown",
+           p.os_version[0] != '\0' ? p.os_version : "unknown",
+           patch, ztctl_flag_text(p.disk_encrypted),
+           ztctl_flag_text(p.firewall), ztctl_flag_text(p.screen_lock),
+           ztctl_flag_text(p.endpoint_protection),
+           p.reported_at != 0 ? reported : "unknown",
+           p.reported_at != 0 ? " (the reporter's clock)" : "",
+           received, p.source);
+
+    if (age > max_age) {
+        printf("state                stale (received %llds ago; max age "
+               "%llds)\n", (long long) age, (long long) max_age);
+    } else {
+        printf("state                fresh (received %llds ago; max age "
+               "%llds)\n", (long long) (age > 0 ? age : 0),
+               (long long) max_age);
+    }
+
+    return ZTCTL_OK;
+}
+
+
+static int
+ztctl_device_posture_set(ztctl_t *ctl, const ztctl_cmd_t *cmd, int argc,
+    char **argv)
+{
+    static const struct option  longopts[] = {
+        { "os", required_argument, NULL, 'o' },
+        { "os-version", required_argument, NULL, 'v' },
+        { "patch-date", required_argument, NULL, 'p' },
+        { "disk-encrypted", required_argument, NULL, 'd' },
+        { "firewall", required_argument, NULL, 'f' },
+        { "screen-lock", required_argument, NULL, 'l' },
+        { "endpoint-protection", required_argument, NULL, 'e' },
+        { "help", no_argument, NULL, 'h' },
+        { NULL, 0, NULL, 0 }
+    };
+
+    store_posture_t   p;
+    store_device_t    dev;
+    store_err_t       err;
+    store_flag_t     *flag;
+    const char       *what;
+    unsigned          given;
+    int               ch, rc;
+
+    memset(&p, 0, sizeof(p));
+    given = 0;
+
+    while ((ch = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+        flag = NULL;
+        what = NULL;
+
+        switch (ch) {
+        case 'o':
+        case 'v':
+            if (!store_posture_text_ok(optarg)) {
+                return ztctl_usage_error(ctl, cmd, ch == 'o'
+                    ? "--os: printable ASCII, at most 64 bytes"
+                    : "--os-version: printable ASCII, at most 64 bytes");
+            }
+            snprintf(ch == 'o' ? p.os : p.os_version, sizeof(p.os), "%s",
+                     optarg);
+            break;
+        case 'p':
+            if (ztctl_date_parse(optarg, &p.patch_time) != 0
+                || p.patch_time == 0)
+            {
+                return ztctl_usage_error(ctl, cmd, "--patch-date: a date "
+                                         "YYYY-MM-DD");
+            }
+            break;
+        case 'd':
+            flag = &p.disk_encrypted;
+            what = "--disk-encrypted: yes or no";
+            break;
+        case 'f':
+            flag = &p.firewall;
+            what = "--firewall: yes or no";
+            break;
+        case 'l':
+            flag = &p.screen_lock;
+            what = "--screen-lock: yes or no";
+            break;
+        case 'e':
+            flag = &p.endpoint_protection;
+            what = "--endpoint-protection: yes or no";
+            break;
+        default:
+            return ztctl_other_opt(ctl, cmd, ch);
+        }
+
+        if (flag != NULL
+            && (optarg[0] == '\0' || ztctl_flag_parse(optarg, flag) != 0))
+        {
+            return ztctl_usage_error(ctl, cmd, what);
+        }
+
+        given++;
+    }
+
+    if (argc - optind != 1) {
+        return ztctl_usage_error(ctl, cmd, "expected one FP or ID");
+    }
+
+    if (given == 0) {
+        return ztctl_usage_error(ctl, cmd, "give at least one posture "
+                                 "option");
+    }
+
+    rc = ztctl_open_device(ctl, 1, argv[optind], &dev);
+    if (rc != ZTCTL_OK) {
+        return rc;
+    }
+
+    snprintf(p.source, sizeof(p.source), "staff:%s", ctl->actor);
+    p.reported_at = (int64_t) time(NULL);
+
+    rc = store_posture_put(ctl->store, dev.fp, &p, ctl->actor, &err);
+    if (rc == STORE_NOTFOUND) {
+        fprintf(stderr, "ztctl: device %s disappeared\n", dev.id);
+        return ZTCTL_NOTFOUND;
+    }
+
+    if (rc != 0) {
+        return ztctl_store_failed(&err);
+    }
+
+    printf("%s: posture recorded (source %s)\n", dev.id, p.source);
+
+    return ZTCTL_OK;
+}
+
+
+/*
+ * The device of an import row: a full fingerprint or a device id (no
+ * prefixes: in a bulk file an ambiguous prefix is a mistake).  Returns 0,
+ * or -1 with the reason in msg.
+ */
+static int
+ztctl_import_device(ztctl_t *ctl, const char *arg, store_device_t *dev,
+    char *msg, size_t size)
+{
+    store_view_t  *view;
+    store_err_t    err;
+    char           hex[2 * STORE_FP_LEN + 1];
+    uint8_t        fp[STORE_FP_LEN];
+    size_t         i;
+    int            rc;
+
+    if (strncmp(arg, STORE_DEVICE_URN, sizeof(STORE_DEVICE_URN) - 1) == 0) {
+        rc = store_device_find_id(ctl->store, arg, dev, &err);
+
+    } else {
+        if (ztctl_hex_fp(arg, hex, sizeof(hex)) != 2 * STORE_FP_LEN) {
+            snprintf(msg, size, "expected a fingerprint (64 hex digits) or "
+                     "a device id (%s...)", STORE_DEVICE_URN);
+            return -1;
+        }
+
+        for (i = 0; i < STORE_FP_LEN; i++) {
+            unsigned  byte;
+
+            if (sscanf(hex + 2 * i, "%2x", &byte) != 1) {
+                snprintf(msg, size, "invalid fingerprint");
+                return -1;
+            }
+            fp[i] = (uint8_t) byte;
+        }
+
+        view = NULL;
+        rc = store_view_begin(ctl->store, &view, &err);
+        if (rc == 0) {
+            rc = store_device_get(view, fp, dev, &err);
+        }
+        store_view_free(view);
+    }
+
+    if (rc == STORE_NOTFOUND) {
+        snprintf(msg, size, "no enrolled device \"%.80s\"", arg);
+        return -1;
+    }
+
+    if (rc != 0) {
+        snprintf(msg, size, "%s", err.msg);
+        return -1;
+    }
+
+    if (dev->status == STORE_DEVICE_REVOKED) {
+        snprintf(msg, size, "device %s is revoked", dev->id);
+        return -1;
+    }
+
+    return 0;
+}
+
+
+/* Remember one good row.  -1 only when out of memory or over the limit. */
+static int
+ztctl_import_add(ztctl_import_t *imp, const store_posture_t *p,
+    const char *where)
+{
+    store_posture_t   *rows;
+    char             (*wh)[48];
+    size_t             cap;
+
+    if (imp->n == ZTCTL_IMPORT_MAX_ROWS) {
+        fprintf(stderr, "ztctl: %s: more than %d rows\n", imp->file,
+                ZTCTL_IMPORT_MAX_ROWS);
+        return -1;
+    }
+
+    if (imp->n == imp->cap) {
+        cap = imp->cap ? imp->cap * 2 : 64;
+
+        rows = realloc(imp->rows, cap * sizeof(*rows));
+        if (rows == NULL) {
+            fprintf(stderr, "ztctl: out of memory\n");
+            return -1;
+        }
+        imp->rows = rows;
+
+        wh = realloc(imp->where, cap * sizeof(*wh));
+        if (wh == NULL) {
+            fprintf(stderr, "ztctl: out of memory\n");
+            return -1;
+        }
+        imp->where = wh;
+
+        imp->cap = cap;
+    }
+
+    imp->rows[imp->n] = *p;
+    snprintf(imp->where[imp->n], sizeof(imp->where[0]), "%s", where);
+    imp->n++;
+
+    return 0;
+}
+
+
+/*
+ * Check one row (vals in ztctl_import_fields order, NULL for a JSON null
+ * or a missing key) and remember it.  A bad row is reported as
+ * "FILE: WHERE: field F: reason" and counted; -1 only for a failure that
+ * stops the import (memory).
+ */
+static int
+ztctl_import_row(ztctl_t *ctl, ztctl_import_t *imp,
+    const char *const *vals, const char *where)
+{
+    store_posture_t   p;
+    store_device_t    dev;
+    store_flag_t     *flags[4];
+    const char       *v;
+    char              msg[256];
+    size_t            i;
+    int               f;
+
+    memset(&p, 0, sizeof(p));
+    msg[0] = '\0';
+    f = 0;
+
+    v = vals[0];
+    if (v == NULL || v[0] == '\0') {
+        snprintf(msg, sizeof(msg), "a device is required");
+        goto bad;
+    }
+
+    if (ztctl_import_device(ctl, v, &dev, msg, sizeof(msg)) != 0) {
+        goto bad;
+    }
+
+    memcpy(p.fp, dev.fp, STORE_FP_LEN);
+
+    for (i = 0; i < imp->n; i++) {
+        if (memcmp(imp->rows[i].fp, p.fp, STORE_FP_LEN) == 0) {
+            snprintf(msg, sizeof(msg), "device %s is also in %s", dev.id,
+                     imp->where[i]);
+            goto bad;
+        }
+    }
+
+    for (f = 1; f <= 2; f++) {
+        v = vals[f] != NULL ? vals[f] : "";
+        if (!store_posture_text_ok(v)) {
+            snprintf(msg, sizeof(msg), "printable ASCII of at most %d "
+                     "bytes", STORE_POSTURE_TEXT_MAX - 1);
+            goto bad;
+        }
+        snprintf(f == 1 ? p.os : p.os_version, sizeof(p.os), "%s", v);
+    }
+
+    f = 3;
+    if (ztctl_date_parse(vals[3] != NULL ? vals[3] : "", &p.patch_time)
+        != 0)
+    {
+        snprintf(msg, sizeof(msg), "\"%.40s\" is not a date YYYY-MM-DD",
+                 vals[3]);
+        goto bad;
+    }
+
+    flags[0] = &p.disk_encrypted;
+    flags[1] = &p.firewall;
+    flags[2] = &p.screen_lock;
+    flags[3] = &p.endpoint_protection;
+
+    for (f = 4; f < ZTCTL_IMPORT_FIELDS; f++) {
+        if (ztctl_flag_parse(vals[f] != NULL ? vals[f] : "", flags[f - 4])
+            != 0)
+        {
+            snprintf(msg, sizeof(msg), "\"%.40s\" is not yes, no, true, "
+                     "false, 1, 0 or empty", vals[f]);
+            goto bad;
+        }
+    }
+
+    snprintf(p.source, sizeof(p.source), "%s", imp->source);
+
+    return ztctl_import_add(imp, &p, where);
+
+bad:
+
+    fprintf(stderr, "ztctl: %s: %s: field \"%s\": %s\n", imp->file, where,
+            ztctl_import_fields[f], msg);
+    imp->errors++;
+
+    return 0;
+}
+
+
+/*
+ * Split one CSV line in place into at most max fields: commas, fields
+ * optionally in double quotes with "" for a quote (no line breaks inside
+ * a field).  Returns 0, or -1 for a malformed quote or too many fields.
+ */
+static int
+ztctl_csv_split(char *line, char **fields, size_t max, size_t *n)
+{
+    char  *r, *w;
+
+    *n = 0;
+    r = line;
+
+    for ( ;; ) {
+        if (*n == max) {
+            return -1;
+        }
+
+        w = r;
+        fields[(*n)++] = w;
+
+        if (*r == '"') {
+            r++;
+            for ( ;; ) {
+                if (*r == '\0') {
+                    return -1;
+                }
+                if (*r == '"') {
+                    if (r[1] == '"') {
+                        *w++ = '"';
+                        r += 2;
+                        continue;
+                    }
+                    r++;
+                    break;
+                }
+                *w++ = *r++;
+            }
+
+            if (*r != ',' && *r != '\0') {
+                return -1;
+            }
+
+        } else {
+            while (*r != ',' && *r != '\0') {
+                if (*r == '"') {
+                    return -1;
+                }
+                *w++ = *r++;
+            }
+        }
+
+        if (*r == '\0') {
+            *w = '\0';
+            return 0;
+        }
+
+        r++;
+        *w = '\0';
+    }
+}
+
+
+static int
+ztctl_import_csv(ztctl_t *ctl, ztctl_import_t *imp, char *text)
+{
+    char        *line, *next, *fields[ZTCTL_IMPORT_FIELDS + 1];
+    const char  *vals[ZTCTL_IMPORT_FIELDS];
+    char         where[48];
+    size_t       len, n, i;
+    unsigned     lineno;
+    int          header;
+
+    header = 0;
+    lineno = 0;
+
+    for (line = text; line != NULL; line = next) {
+        lineno++;
+
+        next = strchr(line, '\n');
+        if (next != NULL) {
+            *next++ = '\0';
+        }
+
+        len = strlen(line);
+        if (len > 0 && line[len - 1] == '\r') {
+            line[--len] = '\0';
+        }
+
+        if (len == 0) {
+            continue;
+        }
+
+        snprintf(where, sizeof(where), "line %u", lineno);
+
+        if (ztctl_csv_split(line, fields, ZTCTL_IMPORT_FIELDS + 1, &n) != 0
+            || n != ZTCTL_IMPORT_FIELDS)
+        {
+            fprintf(stderr, "ztctl: %s: %s: expected %d comma-separated "
+                    "fields (double quotes allowed around a field)\n",
+                    imp->file, where, ZTCTL_IMPORT_FIELDS);
+            imp->errors++;
+            if (!header) {
+                return 0;
+            }
+            continue;
+        }
+
+        if (!header) {
+            for (i = 0; i < ZTCTL_IMPORT_FIELDS; i++) {
+                if (strcmp(fields[i], ztctl_import_fields[i]) != 0) {
+                    fprintf(stderr, "ztctl: %s: %s: expected the header "
+                            "device,os,os_version,patch_date,"
+                            "disk_encrypted,firewall,screen_lock,"
+                            "endpoint_protection\n", imp->file, where);
+                    imp->errors++;
+                    return 0;
+                }
+            }
+
+            header = 1;
+            continue;
+        }
+
+        for (i = 0; i < ZTCTL_IMPORT_FIELDS; i++) {
+            vals[i] = fields[i];
+        }
+
+        if (ztctl_import_row(ctl, imp, vals, where) != 0) {
+            return -1;
+        }
+    }
+
+    if (!header) {
+        fprintf(stderr, "ztctl: %s: empty file (no CSV header)\n",
+                imp->file);
+        imp->errors++;
+    }
+
+    return 0;
+}
+
+
+static int
+ztctl_import_json(ztctl_t *ctl, ztctl_import_t *imp, const char *text,
+    size_t len)
+{
+    json_t        *root, *obj, *v;
+    json_error_t   jerr;
+    const char    *key, *vals[ZTCTL_IMPORT_FIELDS];
+    char           where[48];
+    size_t         i, f;
+    int            bad, rc;
+
+    root = json_loadb(text, len, JSON_REJECT_DUPLICATES, &jerr);
+    if (root == NULL) {
+        fprintf(stderr, "ztctl: %s: line %d column %d: %s\n", imp->file,
+                jerr.line, jerr.column, jerr.text);
+        imp->errors++;
+        return 0;
+    }
+
+    rc = 0;
+
+    if (!json_is_array(root)) {
+        fprintf(stderr, "ztctl: %s: expected a JSON array of objects\n",
+                imp->file);
+        imp->errors++;
+        goto done;
+    }
+
+    json_array_foreach(root, i, obj) {
+        snprintf(where, sizeof(where), "[%zu]", i);
+
+        if (!json_is_object(obj)) {
+            fprintf(stderr, "ztctl: %s: %s: expected an object\n",
+                    imp->file, where);
+            imp->errors++;
+            continue;
+        }
+
+        bad = 0;
+
+        json_object_foreach(obj, key, v) {
+            for (f = 0; f < ZTCTL_IMPORT_FIELDS; f++) {
+                if (strcmp(key, ztctl_import_fields[f]) == 0) {
+                    break;
+                }
+            }
+
+            if (f == ZTCTL_IMPORT_FIELDS) {
+                fprintf(stderr, "ztctl: %s: %s: field \"%.40s\": unknown "
+                        "field\n", imp->file, where, key);
+                bad = 1;
+                break;
+            }
+        }
+
+        for (f = 0; f < ZTCTL_IMPORT_FIELDS && !bad; f++) {
+            v = json_object_get(obj, ztctl_import_fields[f]);
+            vals[f] = NULL;
+
+            if (v == NULL || json_is_null(v)) {
+                continue;
+            }
+
+            if (f >= 4 && json_is_boolean(v)) {
+                vals[f] = json_is_true(v) ? "true" : "false";
+
+            } else if (f < 4 && json_is_string(v)
+                       && strlen(json_string_value(v))
+                          == json_string_length(v))
+            {
+                vals[f] = json_string_value(v);
+
+            } else {
+                fprintf(stderr, "ztctl: %s: %s: field \"%s\": expected %s\n",
+                        imp->file, where, ztctl_import_fields[f],
+                        f >= 4 ? "true, false or null"
+                               : "a string or null");
+                bad = 1;
+            }
+        }
+
+        if (bad) {
+            imp->errors++;
+            continue;
+        }
+
+        if (ztctl_import_row(ctl, imp, vals, where) != 0) {
+            rc = -1;
+            goto done;
+        }
+    }
+
+done:
+
+    json_decref(root);
+
+    return rc;
+}
+
+
+static int
+ztctl_device_posture_import(ztctl_t *ctl, const ztctl_cmd_t *cmd, int argc,
+    char **argv)
+{
+    static const struct option  longopts[] = {
+        { "help", no_argument, NULL, 'h' },
+        { NULL, 0, NULL, 0 }
+    };
+
+    ztctl_import_t   imp;
+    store_err_t      err;
+    FILE            *f;
+    char            *text, *body, *p;
+    size_t           len, n, row;
+    int              ch, rc;
+
+    while ((ch = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+        return ztctl_other_opt(ctl, cmd, ch);
+    }
+
+    if (argc - optind != 1) {
+        return ztctl_usage_error(ctl, cmd, "expected one FILE");
+    }
+
+    memset(&imp, 0, sizeof(imp));
+    imp.file = argv[optind];
+    snprintf(imp.source, sizeof(imp.source), "mdm:%s", ctl->actor);
+
+    f = fopen(imp.file, "r");
+    if (f == NULL) {
+        fprintf(stderr, "ztctl: %s: %s\n", imp.file, strerror(errno));
+        return ZTCTL_FAILED;
+    }
+
+    text = malloc(ZTCTL_IMPORT_MAX_BYTES + 1);
+    if (text == NULL) {
+        fclose(f);
+        fprintf(stderr, "ztctl: out of memory\n");
+        return ZTCTL_FAILED;
+    }
+
+    len = fread(text, 1, ZTCTL_IMPORT_MAX_BYTES + 1, f);
+    rc = ferror(f);
+    fclose(f);
+
+    if (rc) {
+        fprintf(stderr, "ztctl: %s: read error\n", imp.file);
+        free(text);
+        return ZTCTL_FAILED;
+    }
+
+    if (len > ZTCTL_IMPORT_MAX_BYTES) {
+        fprintf(stderr, "ztctl: %s: larger than %zu bytes\n", imp.file,
+                ZTCTL_IMPORT_MAX_BYTES);
+        free(text);
+        return ZTCTL_FAILED;
+    }
+
+    text[len] = '\0';
+
+    rc = ztctl_open(ctl, 1);
+    if (rc != ZTCTL_OK) {
+        free(text);
+        return rc;
+    }
+
+    if (memchr(text, '\0', len) != NULL) {
+        fprintf(stderr, "ztctl: %s: a NUL byte: not a CSV or JSON file\n",
+                imp.file);
+        imp.errors++;
+        rc = 0;
+
+    } else {
+        /* spreadsheet exports often start with a UTF-8 byte order mark */
+        body = text;
+        if (len >= 3 && memcmp(body, "\xef\xbb\xbf", 3) == 0) {
+            body += 3;
+            len -= 3;
+        }
+
+        for (p = body; *p == ' ' || *p == '\t' || *p == '\r' || *p == '\n';
+             p++)
+        {
+            /* skip to the first character: '[' is JSON */
+        }
+
+        if (*p == '[') {
+            rc = ztctl_import_json(ctl, &imp, body, len);
+        } else {
+            rc = ztctl_import_csv(ctl, &imp, body);
+        }
+    }
+
+    free(text);
+
+    if (rc != 0) {
+        rc = ZTCTL_FAILED;
+        goto done;
+    }
+
+    if (imp.errors > 0) {
+        fprintf(stderr, "ztctl: %s: %u bad row%s; nothing imported\n",
+                imp.file, imp.errors, imp.errors == 1 ? "" : "s");
+        rc = ZTCTL_FAILED;
+        goto done;
+    }
+
+    if (imp.n == 0) {
+        printf("%s: no rows; nothing imported\n", imp.file);
+        rc = ZTCTL_OK;
+        goto done;
+    }
+
+    if (store_posture_import(ctl->store, imp.rows, imp.n, ctl->actor, &err)
+        != 0)
+    {
+        /* "row N: ..." (a device revoked meanwhile): say where it is */
+        if (sscanf(err.msg, "row %zu:%zn", &row, &n) == 1 && row >= 1
+            && row <= imp.n)
+        {
+            fprintf(stderr, "ztctl: %s: %s:%s; nothing imported\n",
+                    imp.file, imp.where[row - 1], err.msg + n);
+        } else {
+            fprintf(stderr, "ztctl: %s: %s; nothing imported\n", imp.file,
+                    err.msg);
+        }
+        rc = ZTCTL_FAILED;
+        goto done;
+    }
+
+    printf("%s: imported the posture of %zu device%s (source %s)\n",
+           imp.file, imp.n, imp.n == 1 ? "" : "s", imp.source);
+    rc = ZTCTL_OK;
+
+done:
+
+    free(imp.rows);
+    free(imp.where);
+
+    return rc;
+}
+
+
+static int
+ztctl_device_reassign(ztctl_t *ctl, const ztctl_cmd_t *cmd, int argc,
+    char **argv)
+{
+    static const struct option  longopts[] = {
+        { "owner", required_argument, NULL, 'o' },
+        { "help", no_argument, NULL, 'h' },
+        { NULL, 0, NULL, 0 }
+    };
+
+    store_device_t   dev;
+    store_err_t      err;
+    const char      *owner;
+    int              ch, rc;
+
+    owner = NULL;
+
+    while ((ch = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+        switch (ch) {
+        case 'o':
+            owner = optarg;
+            break;
+        default:
+            return ztctl_other_opt(ctl, cmd, ch);
+        }
+    }
+
+    if (argc - optind != 1) {
+        return ztctl_usage_error(ctl, cmd, "expected one FP or ID");
+    }
+
+    if (owner == NULL) {
+        return ztctl_usage_error(ctl, cmd, "--owner is required");
+    }
+
+    if (!ztctl_name_ok(owner, sizeof(dev.owner))) {
+        return ztctl_usage_error(ctl, cmd, "--owner: a user name of "
+                                 "letters, digits and . _ @ - (at most "
+                                 "63)");
+    }
+
+    rc = ztctl_open_device(ctl, 1, argv[optind], &dev);
+    if (rc != ZTCTL_OK) {
+        return rc;
+    }
+
+    if (strcmp(dev.owner, owner) == 0) {
+        printf("%s: already owned by %s\n", dev.id, owner);
+        return ZTCTL_OK;
+    }
+
+    rc = store_device_set_owner(ctl->store, dev.fp, owner, ctl->actor,
+                                &err);
+    if (rc == STORE_NOTFOUND) {
+        fprintf(stderr, "ztctl: device %s disappeared\n", dev.id);
+        return ZTCTL_NOTFOUND;
+    }
+
+    if (rc != 0) {
+        return ztctl_store_failed(&err);
+    }
+
+    printf("%s: owner %s -> %s\n", dev.id, dev.owner, owner);
 
     return ZTCTL_OK;
 }

@@ -146,7 +146,8 @@ class Gateway:
     """One ztgate deployment in a temporary directory."""
 
     def __init__(self, tmp, timeout_ms=500, extra_loc="", trustd_extra="",
-                 fake_trustd=None, workers=2, policy=None, identity=False):
+                 fake_trustd=None, workers=2, policy=None, identity=False,
+                 cache=""):
         self.dir = str(tmp)
         self.ca = os.path.join(self.dir, "ca")
         self.store = os.path.join(self.dir, "store")
@@ -164,6 +165,7 @@ class Gateway:
         self.workers = workers
         self.policy = policy
         self.identity = identity
+        self.cache = cache
         self.keys = os.path.join(self.dir, "keys")
         self.portal_sock = os.path.join(self.dir, "portal.sock")
         self.policy_dir = os.path.join(self.dir, "policy")
@@ -260,7 +262,10 @@ error_log %(logs)s/error.log info;
 pid %(dir)s/nginx.pid;
 events { worker_connections 1024; }
 http {
-    access_log %(logs)s/access.log;
+    log_format zt '$remote_addr "$request" $status $zt_decision '
+                  '$zt_cache_status';
+    access_log %(logs)s/access.log zt;
+    %(cache)s
     %(temp)s
     zt_trustd unix:%(sock)s;
     zt_identity_header Remote-User;
@@ -293,7 +298,8 @@ http {
                 temp=temp, sock=self.sock, echo=self.echo_port,
                 port=self.port, crt=self.server_crt, key=self.server_key,
                 ca=self.ca, timeout=self.timeout_ms, extra=self.extra_loc,
-                workers=self.workers, portal=self.portal_location()))
+                workers=self.workers, portal=self.portal_location(),
+                cache=self.cache))
 
     def portal_location(self):
         if not self.identity:
@@ -302,6 +308,7 @@ http {
         location /zt/ {
             zt off;
             client_max_body_size 8k;
+            zt_pass_session_cookie on;
             proxy_set_header Host $host;
             proxy_set_header X-ZT-Client-Addr $remote_addr;
             proxy_set_header X-ZT-Device-Fp $zt_device_fp;
@@ -393,6 +400,12 @@ http {
     def error_log(self):
         try:
             return open(os.path.join(self.logs, "error.log")).read()
+        except FileNotFoundError:
+            return ""
+
+    def access_log(self):
+        try:
+            return open(os.path.join(self.logs, "access.log")).read()
         except FileNotFoundError:
             return ""
 

@@ -147,3 +147,13 @@ def test_session_cookie_travels_to_trustd_as_the_token(make_gateway):
 
     assert seen[0][ztwire.F_TOKEN] == b"tok.en.sig"
     assert ztwire.F_TOKEN not in seen[1]
+
+
+def test_session_cookie_never_reaches_the_upstream(make_gateway):
+    gw = make_gateway(fake_trustd=allow)
+
+    r = gw.get("/", headers={"Cookie": "a=1;__Host-zt_session=secret.tok;b=2"})
+    only = gw.get("/", headers={"Cookie": "__Host-zt_session=secret.tok"})
+
+    assert r.upstream_header("Cookie") == ["a=1; b=2"]
+    assert only.upstream_header("Cookie") == []

@@ -232,3 +232,21 @@ def test_control_characters_in_the_path_cannot_forge_trustd_log_lines(
     lines = gateway.trustd_log().splitlines()
     assert not [l for l in lines if l.startswith("FORGED-LINE")]
     assert [l for l in lines if "??FORGED-LINE: admin allowed" in l]
+
+
+def test_nginx_reload_after_trustd_traffic_leaves_no_alert(gateway, device):
+    conn = gateway.connect(device)
+    for _ in range(5):
+        assert gateway.get("/", conn=conn).status == 200
+    conn.close()
+    pid = open(os.path.join(gateway.dir, "nginx.pid")).read().strip()
+
+    run(NGINX, "-p", gateway.dir, "-c", gateway.nginx_conf,
+        "-e", os.path.join(gateway.logs, "error.log"), "-s", "reload")
+    wait_for(lambda: "gracefully shutting down" in gateway.error_log()
+             and gateway.error_log().count("exited with code 0") >= 2,
+             timeout=10, what="old workers to exit")
+
+    assert gateway.get("/", cert=device).status == 200
+    assert open(os.path.join(gateway.dir, "nginx.pid")).read().strip() == pid
+    assert "[alert]" not in gateway.error_log()

@@ -21,6 +21,7 @@
 #include <openssl/ec.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
+#include <openssl/pkcs12.h>
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
 
@@ -65,6 +66,21 @@ static void test_rsa_ca(void **state);
 static void test_other_ca_does_not_verify(void **state);
 static void test_passphrase(void **state);
 static void test_index_format(void **state);
+static void test_device_p12(void **state);
+static void test_p12_passphrase(void **state);
+static void test_p12_refuses_existing(void **state);
+static void test_renew(void **state);
+static void test_renew_p12(void **state);
+static void test_renew_refuses(void **state);
+static void test_list(void **state);
+static PKCS12 *load_p12(const char *path);
+static int list_collect(const ca_entry_t *e, void *arg);
+
+typedef struct {
+    ca_entry_t  e[8];
+    int         n;
+    int         stop_after;
+} test_list_t;
 
 
 static int
@@ -1103,6 +1119,487 @@ test_index_format(void **state)
 }
 
 
+static PKCS12 *
+load_p12(const char *path)
+{
+    BIO     *bio;
+    PKCS12  *p12;
+
+    bio = BIO_new_file(path, "rb");
+    assert_non_null(bio);
+    p12 = d2i_PKCS12_bio(bio, NULL);
+    BIO_free(bio);
+    assert_non_null(p12);
+
+    return p12;
+}
+
+
+static void
+test_device_p12(void **state)
+{
+    char             dir[512], p12path[600], path[600], uri[200];
+    char             pass[CA_P12_PASS_SIZE];
+    unsigned char   *alias, *der;
+    struct stat      st;
+    STACK_OF(X509)  *chain;
+    EVP_PKEY        *pkey;
+    PKCS12          *p12;
+    X509            *ca, *x;
+    ca_err_t         err;
+    ca_cert_info_t   info, info2;
+    int              len;
+
+    new_dir(state, dir, sizeof(dir));
+    make_ca(dir, CA_KEY_EC_P256, NULL);
+    join(p12path, sizeof(p12path), dir, "dev.p12");
+
+    if (ca_issue_device_p12(dir, NULL, "phone-1", "Bob's phone", 30, p12path,
+                            pass, sizeof(pass), &info, &err) != 0)
+    {
+        fail_msg("ca_issue_device_p12: %s", err.msg);
+    }
+
+    assert_string_equal(info.device_id, "phone-1");
+    assert_string_equal(info.subject_cn, "Bob's phone");
+    assert_true(info.not_after - info.not_before <= 30 * 86400 + 600);
+
+    assert_int_equal(stat(p12path, &st), 0);
+    assert_true(S_ISREG(st.st_mode));
+    assert_int_equal(st.st_mode & 0777, 0600);
+
+    /* The key is delivered in the file and written nowhere else. */
+    assert_int_equal(count_lines(join(path, sizeof(path), dir, "index")),
+                     1);
+
+    p12 = load_p12(p12path);
+
+    /* Not without the passphrase, nor with a wrong one. */
+    pkey = NULL;
+    x = NULL;
+    chain = NULL;
+    assert_int_equal(PKCS12_parse(p12, NULL, &pkey, &x, &chain), 0);
+    assert_int_equal(PKCS12_parse(p12, "", &pkey, &x, &chain), 0);
+    assert_int_equal(PKCS12_parse(p12, "wrong-passphrase", &pkey, &x,
+                                  &chain), 0);
+    assert_int_equal(PKCS12_verify_mac(p12, "wrong-passphrase", -1), 0);
+    assert_null(pkey);
+    assert_null(x);
+
+    assert_int_equal(PKCS12_verify_mac(p12, pass, -1), 1);
+    if (PKCS12_parse(p12, pass, &pkey, &x, &chain) != 1) {
+        fail_msg("PKCS12_parse with the passphrase failed");
+    }
+
+    assert_non_null(pkey);
+    assert_non_null(x);
+    assert_int_equal(X509_check_private_key(x, pkey), 1);
+    assert_true(EVP_PKEY_is_a(pkey, "EC"));
+
+    /* The certificate is the one described, for the device id. */
+    der = NULL;
+    len = i2d_X509(x, &der);
+    assert_true(len > 0);
+    assert_int_equal(ca_cert_info_der(der, (size_t) len, &info2, &err), 0);
+    OPENSSL_free(der);
+    assert_memory_equal(&info, &info2, sizeof(info));
+
+    snprintf(uri, sizeof(uri), "%s%s", CA_DEVICE_URN, "phone-1");
+    assert_true(has_uri(x, uri));
+    assert_true(X509_get_extended_key_usage(x) & XKU_SSL_CLIENT);
+
+    alias = X509_alias_get0(x, &len);
+    assert_non_null(alias);
+    assert_int_equal(len, strlen("phone-1"));
+    assert_memory_equal(alias, "phone-1", len);
+
+    /* And the CA certificate travels with it. */
+    ca = load_cert(join(path, sizeof(path), dir, "ca.crt"));
+    assert_non_null(chain);
+    assert_int_equal(sk_X509_num(chain), 1);
+    assert_int_equal(X509_cmp(sk_X509_value(chain, 0), ca), 0);
+    assert_int_equal(verify(ca, x, NULL, X509_PURPOSE_SSL_CLIENT),
+                     X509_V_OK);
+
+    sk_X509_pop_free(chain, X509_free);
+    EVP_PKEY_free(pkey);
+    X509_free(x);
+    X509_free(ca);
+    PKCS12_free(p12);
+}
+
+
+static void
+test_p12_passphrase(void **state)
+{
+    char            dir[512], p12path[600];
+    char            pass[CA_P12_PASS_SIZE], prev[CA_P12_PASS_SIZE];
+    char            small[CA_P12_PASS_SIZE - 1];
+    ca_err_t        err;
+    ca_cert_info_t  info;
+    size_t          i, n;
+    int             round;
+
+    new_dir(state, dir, sizeof(dir));
+    make_ca(dir, CA_KEY_EC_P256, NULL);
+    prev[0] = '\0';
+
+    for (round = 0; round < 8; round++) {
+        snprintf(p12path, sizeof(p12path), "%s/d%d.p12", dir, round);
+
+        if (ca_issue_device_p12(dir, NULL, NULL, NULL, 0, p12path, pass,
+                                sizeof(pass), &info, &err) != 0)
+        {
+            fail_msg("ca_issue_device_p12: %s", err.msg);
+        }
+
+        /* 25 characters of the alphabet in five groups of five. */
+        assert_int_equal(strlen(pass), CA_P12_PASS_SIZE - 1);
+        n = 0;
+        for (i = 0; pass[i] != '\0'; i++) {
+            if (i % (CA_P12_PASS_GROUP + 1) == CA_P12_PASS_GROUP) {
+                assert_int_equal(pass[i], '-');
+                continue;
+            }
+            assert_non_null(strchr(CA_P12_PASS_ALPHABET, pass[i]));
+            assert_null(strchr("01ilo", pass[i]));
+            n++;
+        }
+        assert_int_equal(n, CA_P12_PASS_CHARS);
+        assert_true(n >= 20);
+
+        /* One-time: never the same twice. */
+        assert_string_not_equal(pass, prev);
+        memcpy(prev, pass, sizeof(pass));
+
+        /* A random UUID when no id is given; the CN is the id. */
+        assert_int_equal(strlen(info.device_id), 36);
+        assert_string_equal(info.subject_cn, info.device_id);
+    }
+
+    /* A buffer too small for the passphrase: nothing is issued. */
+    join(p12path, sizeof(p12path), dir, "small.p12");
+    assert_int_equal(ca_issue_device_p12(dir, NULL, "s-1", NULL, 0, p12path,
+                                         small, sizeof(small), &info, &err),
+                     -1);
+    assert_non_null(strstr(err.msg, "passphrase"));
+    assert_int_equal(access(p12path, F_OK), -1);
+    assert_int_equal(count_lines(join(p12path, sizeof(p12path), dir,
+                                      "index")), 8);
+}
+
+
+static void
+test_p12_refuses_existing(void **state)
+{
+    char            dir[512], p12path[600], path[600];
+    char            pass[CA_P12_PASS_SIZE];
+    FILE           *fp;
+    ca_err_t        err;
+    ca_cert_info_t  info;
+    size_t          i;
+
+    new_dir(state, dir, sizeof(dir));
+    make_ca(dir, CA_KEY_EC_P256, NULL);
+    join(p12path, sizeof(p12path), dir, "dev.p12");
+
+    fp = fopen(p12path, "w");
+    assert_non_null(fp);
+    fputs("precious\n", fp);
+    fclose(fp);
+
+    memset(pass, 'x', sizeof(pass));
+    assert_int_equal(ca_issue_device_p12(dir, NULL, "dev-1", NULL, 0,
+                                         p12path, pass, sizeof(pass), &info,
+                                         &err), -1);
+    assert_non_null(strstr(err.msg, "dev.p12"));
+    assert_non_null(strstr(err.msg, "exists"));
+
+    /* No passphrase left behind, nothing recorded, the file untouched. */
+    for (i = 0; i < sizeof(pass); i++) {
+        assert_int_equal(pass[i], 0);
+    }
+    assert_int_equal(count_lines(join(path, sizeof(path), dir, "index")),
+                     0);
+    fp = fopen(p12path, "r");
+    assert_non_null(fp);
+    assert_non_null(fgets(path, sizeof(path), fp));
+    fclose(fp);
+    assert_string_equal(path, "precious\n");
+
+    /* No CA: no file. */
+    assert_int_equal(ca_issue_device_p12("/nonexistent-ca", NULL, "dev-1",
+                                         NULL, 0,
+                                         join(path, sizeof(path), dir,
+                                              "dev3.p12"),
+                                         pass, sizeof(pass), &info, &err),
+                     -1);
+    assert_int_equal(access(path, F_OK), -1);
+}
+
+
+static void
+test_renew(void **state)
+{
+    char            dir[512], csr[600], crt[600], crt2[600], crt3[600];
+    char            key3[600], path[600];
+    X509           *ca, *x, *y;
+    EVP_PKEY       *key, *key2;
+    ca_err_t        err;
+    ca_cert_info_t  old, info, info3;
+
+    new_dir(state, dir, sizeof(dir));
+    make_ca(dir, CA_KEY_EC_P256, NULL);
+    join(csr, sizeof(csr), dir, "dev.csr");
+    join(crt, sizeof(crt), dir, "dev.crt");
+    join(crt2, sizeof(crt2), dir, "dev2.crt");
+    join(crt3, sizeof(crt3), dir, "dev3.crt");
+    join(key3, sizeof(key3), dir, "dev3.key");
+
+    write_csr(csr, &key, 0, 0);
+    assert_int_equal(ca_issue_device(dir, NULL, "laptop-9", "Carol", csr, 20,
+                                     NULL, crt, &old, &err), 0);
+
+    /* The device made a new key for its renewal. */
+    write_csr(csr, &key2, 0, 0);
+    if (ca_renew(dir, NULL, crt, csr, 90, NULL, crt2, &info, &err) != 0) {
+        fail_msg("ca_renew: %s", err.msg);
+    }
+
+    /* Same device, new certificate. */
+    assert_string_equal(info.device_id, "laptop-9");
+    assert_string_equal(info.subject_cn, "Carol");
+    assert_string_not_equal(info.serial_hex, old.serial_hex);
+    assert_string_not_equal(info.fp_hex, old.fp_hex);
+    assert_true(info.not_after > old.not_after);
+    assert_true(info.not_after - info.not_before >= 90 * 86400);
+    assert_true(info.not_after - info.not_before <= 90 * 86400 + 600);
+
+    ca = load_cert(join(path, sizeof(path), dir, "ca.crt"));
+    x = load_cert(crt);
+    y = load_cert(crt2);
+    assert_int_equal(EVP_PKEY_eq(X509_get0_pubkey(y), key2), 1);
+    assert_true(has_uri(y, CA_DEVICE_URN "laptop-9"));
+    assert_int_equal(verify(ca, y, NULL, X509_PURPOSE_SSL_CLIENT),
+                     X509_V_OK);
+
+    /* The old one stays valid until it expires or is revoked. */
+    assert_int_equal(verify(ca, x, NULL, X509_PURPOSE_SSL_CLIENT),
+                     X509_V_OK);
+    assert_int_equal(count_lines(join(path, sizeof(path), dir, "index")),
+                     2);
+
+    /* Renewing the renewed one, with a generated key, works as well. */
+    if (ca_renew(dir, NULL, crt2, NULL, 0, key3, crt3, &info3, &err) != 0) {
+        fail_msg("ca_renew --key: %s", err.msg);
+    }
+    assert_string_equal(info3.device_id, "laptop-9");
+    assert_true(info3.not_after - info3.not_before >= 365 * 86400);
+    assert_int_equal(access(key3, F_OK), 0);
+
+    /* Exactly one of CSR and key. */
+    assert_int_equal(ca_renew(dir, NULL, crt, csr, 0, key3, crt3, &info3,
+                              &err), -1);
+    assert_int_equal(ca_renew(dir, NULL, crt, NULL, 0, NULL, crt3, &info3,
+                              &err), -1);
+
+    X509_free(y);
+    X509_free(x);
+    X509_free(ca);
+    EVP_PKEY_free(key2);
+    EVP_PKEY_free(key);
+}
+
+
+static void
+test_renew_p12(void **state)
+{
+    char             dir[512], key[600], crt[600], crt2[600], p12path[600];
+    char             pass[CA_P12_PASS_SIZE];
+    STACK_OF(X509)  *chain;
+    EVP_PKEY        *pkey;
+    PKCS12          *p12;
+    X509            *x, *y;
+    ca_err_t         err;
+    ca_cert_info_t   old, info;
+
+    new_dir(state, dir, sizeof(dir));
+    make_ca(dir, CA_KEY_EC_P256, NULL);
+    join(key, sizeof(key), dir, "dev.key");
+    join(crt, sizeof(crt), dir, "dev.crt");
+    join(crt2, sizeof(crt2), dir, "dev2.crt");
+    join(p12path, sizeof(p12path), dir, "dev2.p12");
+
+    assert_int_equal(ca_issue_device(dir, NULL, "tab-3", NULL, NULL, 0, key,
+                                     crt, &old, &err), 0);
+
+    if (ca_renew_p12(dir, NULL, crt, 0, p12path, pass, sizeof(pass), crt2,
+                     &info, &err) != 0)
+    {
+        fail_msg("ca_renew_p12: %s", err.msg);
+    }
+    assert_string_equal(info.device_id, "tab-3");
+    assert_string_not_equal(info.serial_hex, old.serial_hex);
+
+    p12 = load_p12(p12path);
+    pkey = NULL;
+    x = NULL;
+    chain = NULL;
+    assert_int_equal(PKCS12_parse(p12, pass, &pkey, &x, &chain), 1);
+    assert_int_equal(X509_check_private_key(x, pkey), 1);
+
+    /* The certificate file is the one in the PKCS#12 file. */
+    y = load_cert(crt2);
+    assert_int_equal(X509_cmp(x, y), 0);
+
+    X509_free(y);
+    sk_X509_pop_free(chain, X509_free);
+    EVP_PKEY_free(pkey);
+    X509_free(x);
+    PKCS12_free(p12);
+}
+
+
+static void
+test_renew_refuses(void **state)
+{
+    char               dir[512], other[512], key[600], crt[600], okey[600];
+    char               ocrt[600], nkey[600], ncrt[600], path[600];
+    char               pass[CA_P12_PASS_SIZE];
+    ca_err_t           err;
+    ca_cert_info_t     info;
+    const char *const  dns[] = { "gw.example.com" };
+
+    new_dir(state, dir, sizeof(dir));
+    new_dir(state, other, sizeof(other));
+    make_ca(dir, CA_KEY_EC_P256, NULL);
+    make_ca(other, CA_KEY_EC_P256, NULL);    /* same default name */
+    join(key, sizeof(key), dir, "dev.key");
+    join(crt, sizeof(crt), dir, "dev.crt");
+    join(okey, sizeof(okey), other, "dev.key");
+    join(ocrt, sizeof(ocrt), other, "dev.crt");
+    join(nkey, sizeof(nkey), dir, "new.key");
+    join(ncrt, sizeof(ncrt), dir, "new.crt");
+
+    /* A certificate of another CA, even with the same CA name. */
+    assert_int_equal(ca_issue_device(other, NULL, "stranger", NULL, NULL, 0,
+                                     okey, ocrt, &info, &err), 0);
+    assert_int_equal(ca_renew(dir, NULL, ocrt, NULL, 0, nkey, ncrt, &info,
+                              &err), -1);
+    assert_non_null(strstr(err.msg, "not issued by"));
+    assert_int_equal(ca_renew_p12(dir, NULL, ocrt, 0,
+                                  join(path, sizeof(path), dir, "n.p12"),
+                                  pass, sizeof(pass), NULL, &info, &err), -1);
+    assert_int_equal(access(path, F_OK), -1);
+
+    /* A server certificate names no device. */
+    assert_int_equal(ca_issue_server(dir, NULL, dns, 1, NULL, 0, 0, key, crt,
+                                     &err), 0);
+    assert_int_equal(ca_renew(dir, NULL, crt, NULL, 0, nkey, ncrt, &info,
+                              &err), -1);
+    assert_non_null(strstr(err.msg, "not a device certificate"));
+
+    /* A revoked certificate. */
+    join(key, sizeof(key), dir, "dev2.key");
+    join(crt, sizeof(crt), dir, "dev2.crt");
+    assert_int_equal(ca_issue_device(dir, NULL, "lost-2", NULL, NULL, 0, key,
+                                     crt, &info, &err), 0);
+    assert_int_equal(ca_revoke(dir, info.serial_hex, &err), 0);
+    assert_int_equal(ca_renew(dir, NULL, crt, NULL, 0, nkey, ncrt, &info,
+                              &err), -1);
+    assert_non_null(strstr(err.msg, "revoked"));
+
+    /* A certificate this CA signed but whose index lost it. */
+    join(path, sizeof(path), dir, "index");
+    assert_int_equal(truncate(path, 0), 0);
+    assert_int_equal(ca_issue_device(dir, NULL, "gone-1", NULL, NULL, 0,
+                                     join(key, sizeof(key), dir, "d3.key"),
+                                     join(crt, sizeof(crt), dir, "d3.crt"),
+                                     &info, &err), 0);
+    assert_int_equal(truncate(path, 0), 0);
+    assert_int_equal(ca_renew(dir, NULL, crt, NULL, 0, nkey, ncrt, &info,
+                              &err), -1);
+    assert_non_null(strstr(err.msg, "not in"));
+
+    /* A file that is no certificate. */
+    assert_int_equal(ca_renew(dir, NULL, key, NULL, 0, nkey, ncrt, &info,
+                              &err), -1);
+
+    /* Nothing issued by any of the refusals. */
+    assert_int_equal(access(nkey, F_OK), -1);
+    assert_int_equal(access(ncrt, F_OK), -1);
+    assert_int_equal(count_lines(path), 0);
+}
+
+
+static int
+list_collect(const ca_entry_t *e, void *arg)
+{
+    test_list_t  *l;
+
+    l = arg;
+    assert_true(l->n < 8);
+    l->e[l->n++] = *e;
+
+    return l->stop_after != 0 && l->n == l->stop_after;
+}
+
+
+static void
+test_list(void **state)
+{
+    char             dir[512], key[600], crt[600];
+    ca_err_t         err;
+    ca_cert_info_t   a, b, c;
+    test_list_t      l;
+
+    new_dir(state, dir, sizeof(dir));
+    make_ca(dir, CA_KEY_EC_P256, NULL);
+
+    memset(&l, 0, sizeof(l));
+    assert_int_equal(ca_list(dir, list_collect, &l, &err), 0);
+    assert_int_equal(l.n, 0);
+
+    assert_int_equal(ca_issue_device(dir, NULL, "soon-1", "Soon", NULL, 10,
+                                     join(key, sizeof(key), dir, "a.key"),
+                                     join(crt, sizeof(crt), dir, "a.crt"),
+                                     &a, &err), 0);
+    assert_int_equal(ca_issue_device(dir, NULL, "later-1", NULL, NULL, 400,
+                                     join(key, sizeof(key), dir, "b.key"),
+                                     join(crt, sizeof(crt), dir, "b.crt"),
+                                     &b, &err), 0);
+    assert_int_equal(ca_issue_device(dir, NULL, "lost-1", NULL, NULL, 5,
+                                     join(key, sizeof(key), dir, "c.key"),
+                                     join(crt, sizeof(crt), dir, "c.crt"),
+                                     &c, &err), 0);
+    assert_int_equal(ca_revoke(dir, c.serial_hex, &err), 0);
+
+    /* In the order issued, with what the CLI prints. */
+    assert_int_equal(ca_list(dir, list_collect, &l, &err), 0);
+    assert_int_equal(l.n, 3);
+    assert_int_equal(l.e[0].status, 'V');
+    assert_string_equal(l.e[0].serial_hex, a.serial_hex);
+    assert_string_equal(l.e[0].device_id, "soon-1");
+    assert_string_equal(l.e[0].subject_cn, "Soon");
+    assert_string_equal(l.e[0].fp_hex, a.fp_hex);
+    assert_int_equal(l.e[0].not_after, a.not_after);
+    assert_int_equal(l.e[0].revoked_at, 0);
+    assert_string_equal(l.e[1].device_id, "later-1");
+    assert_int_equal(l.e[1].not_after, b.not_after);
+    assert_int_equal(l.e[2].status, 'R');
+    assert_true(l.e[2].revoked_at > 0);
+
+    /* The callback ends the walk. */
+    memset(&l, 0, sizeof(l));
+    l.stop_after = 1;
+    assert_int_equal(ca_list(dir, list_collect, &l, &err), 0);
+    assert_int_equal(l.n, 1);
+
+    assert_int_equal(ca_list("/nonexistent-ca", list_collect, &l, &err), -1);
+    assert_non_null(strstr(err.msg, "/nonexistent-ca"));
+}
+
+
 int
 main(void)
 {
@@ -1124,6 +1621,13 @@ main(void)
         cmocka_unit_test(test_other_ca_does_not_verify),
         cmocka_unit_test(test_passphrase),
         cmocka_unit_test(test_index_format),
+        cmocka_unit_test(test_device_p12),
+        cmocka_unit_test(test_p12_passphrase),
+        cmocka_unit_test(test_p12_refuses_existing),
+        cmocka_unit_test(test_renew),
+        cmocka_unit_test(test_renew_p12),
+        cmocka_unit_test(test_renew_refuses),
+        cmocka_unit_test(test_list),
     };
 
     return cmocka_run_group_tests(tests, setup_group, teardown_group);

@@ -38,6 +38,10 @@ static void test_url_encode(void **state);
 static void test_hex(void **state);
 static void test_ct_equal(void **state);
 static void test_rate_window(void **state);
+static void test_posture_good(void **state);
+static void test_posture_optional(void **state);
+static void test_posture_refused(void **state);
+static void test_posture_size(void **state);
 static void test_rate_sources(void **state);
 static void test_rate_full_table(void **state);
 static void test_lang_pick(void **state);
@@ -811,6 +815,170 @@ test_html_overflow(void **state)
 }
 
 
+/* ---- posture reports ------------------------------------------------ */
+
+
+static void
+test_posture_good(void **state)
+{
+    static const char  json[] =
+        "{\"os\":\"debian\",\"os_version\":\"12.8\","
+        "\"patch_time\":1732400000,\"disk_encrypted\":true,"
+        "\"firewall\":true,\"screen_lock\":false,"
+        "\"endpoint_protection\":null,\"reported_at\":1732450000}";
+    store_posture_t    p;
+    char               err[256];
+
+    (void) state;
+
+    memset(&p, 0xa5, sizeof(p));
+    assert_int_equal(portal_posture_parse(json, strlen(json), &p, err,
+                                          sizeof(err)), 0);
+    assert_string_equal(p.os, "debian");
+    assert_string_equal(p.os_version, "12.8");
+    assert_true(p.patch_time == 1732400000);
+    assert_true(p.reported_at == 1732450000);
+    assert_int_equal(p.disk_encrypted, STORE_FLAG_TRUE);
+    assert_int_equal(p.firewall, STORE_FLAG_TRUE);
+    assert_int_equal(p.screen_lock, STORE_FLAG_FALSE);
+    assert_int_equal(p.endpoint_protection, STORE_FLAG_UNREPORTED);
+    assert_string_equal(p.source, "agent");
+    /* the caller names the device and the receive time, never the body */
+    assert_true(p.received_at == 0);
+    assert_int_equal(p.fp[0], 0);
+    assert_int_equal(p.fp[STORE_FP_LEN - 1], 0);
+}
+
+
+static void
+test_posture_optional(void **state)
+{
+    static const char  json[] = " { \"reported_at\" : 1 } ";
+    static const char  os64[] =
+        "{\"os\":\"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+        "aaaaaaaaa\",\"patch_time\":null,\"reported_at\":5}";
+    store_posture_t    p;
+    char               err[256];
+
+    (void) state;
+
+    assert_int_equal(portal_posture_parse(json, strlen(json), &p, err,
+                                          sizeof(err)), 0);
+    assert_string_equal(p.os, "");
+    assert_true(p.patch_time == 0);
+    assert_int_equal(p.firewall, STORE_FLAG_UNREPORTED);
+
+    assert_int_equal(portal_posture_parse(os64, strlen(os64), &p, err,
+                                          sizeof(err)), 0);
+    assert_int_equal(strlen(p.os), 64);
+}
+
+
+typedef struct {
+    const char  *json;
+    const char  *says;
+} test_posture_bad_t;
+
+
+static void
+test_posture_refused(void **state)
+{
+    static const test_posture_bad_t  bad[] = {
+        { "", "malformed JSON" },
+        { "{", "malformed JSON" },
+        { "[]", "object" },
+        { "\"x\"", "malformed JSON" },
+        { "{}", "\"reported_at\" is required" },
+        { "{\"reported_at\":0}", "\"reported_at\" is out of range" },
+        { "{\"reported_at\":253402300800}", "out of range" },
+        { "{\"reported_at\":\"1\"}", "\"reported_at\" must be an integer" },
+        { "{\"reported_at\":1.5}", "\"reported_at\" must be an integer" },
+        { "{\"reported_at\":1,\"device\":\"ab\"}", "unknown field \"device\"" },
+        { "{\"reported_at\":1,\"fp\":\"ab\"}", "unknown field \"fp\"" },
+        { "{\"reported_at\":1,\"Os\":\"x\"}", "unknown field \"Os\"" },
+        { "{\"reported_at\":1,\"a\\\"b\":1}", "unknown field \"a?b\"" },
+        { "{\"reported_at\":1,\"os\":1}", "\"os\" must be a string" },
+        { "{\"reported_at\":1,\"os\":null}", "\"os\" must be a string" },
+        { "{\"reported_at\":1,\"os\":\"a\\nb\"}", "\"os\" must be printable" },
+        { "{\"reported_at\":1,\"os\":\"\\u00e9\"}", "printable ASCII" },
+        { "{\"reported_at\":1,\"os\":\"a\\u0000b\"}", "malformed JSON" },
+        { "{\"reported_at\":1,\"firewall\":\"yes\"}",
+          "\"firewall\" must be true, false or null" },
+        { "{\"reported_at\":1,\"firewall\":1}", "\"firewall\"" },
+        { "{\"reported_at\":1,\"patch_time\":-1}",
+          "\"patch_time\" is out of range" },
+        { "{\"reported_at\":1,\"os\":\"a\",\"os\":\"b\"}", "duplicate" },
+        { "{\"reported_at\":1} x", "malformed JSON" },
+    };
+    store_posture_t  p;
+    char             err[256];
+    size_t           i;
+
+    (void) state;
+
+    for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        memset(&p, 0xa5, sizeof(p));
+        err[0] = '\0';
+
+        if (portal_posture_parse(bad[i].json, strlen(bad[i].json), &p, err,
+                                 sizeof(err)) != -1
+            || strstr(err, bad[i].says) == NULL)
+        {
+            print_error("case %zu: %s -> \"%s\"\n", i, bad[i].json, err);
+            fail();
+        }
+
+        /* nothing half-filled is left behind */
+        assert_string_equal(p.os, "");
+        assert_string_equal(p.source, "");
+    }
+
+    /* 65 bytes of os */
+    {
+        static const char  os65[] =
+            "{\"os\":\"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+            "aaaaaaaaaaaaa\",\"reported_at\":5}";
+
+        assert_int_equal(portal_posture_parse(os65, strlen(os65), &p, err,
+                                              sizeof(err)), -1);
+        assert_non_null(strstr(err, "\"os\" is longer than 64"));
+    }
+}
+
+
+static void
+test_posture_size(void **state)
+{
+    char             *json;
+    store_posture_t   p;
+    char              err[256];
+    size_t            len;
+
+    (void) state;
+
+    len = PORTAL_POSTURE_MAX + 1;
+    json = malloc(len + 1);
+    assert_non_null(json);
+    memset(json, ' ', len);
+    memcpy(json, "{\"reported_at\":1}", 17);
+    json[len] = '\0';
+
+    assert_int_equal(portal_posture_parse(json, len, &p, err, sizeof(err)),
+                     -1);
+    assert_non_null(strstr(err, "larger than"));
+
+    /* exactly at the limit is fine */
+    assert_int_equal(portal_posture_parse(json, len - 1, &p, err,
+                                          sizeof(err)), 0);
+
+    /* the length is what counts, not a NUL */
+    assert_int_equal(portal_posture_parse("{\"reported_at\":1}xyz", 17, &p,
+                                          err, sizeof(err)), 0);
+
+    free(json);
+}
+
+
 int
 main(void)
 {
@@ -838,6 +1006,10 @@ main(void)
         cmocka_unit_test(test_html_escape),
         cmocka_unit_test(test_html_pages),
         cmocka_unit_test(test_html_overflow),
+        cmocka_unit_test(test_posture_good),
+        cmocka_unit_test(test_posture_optional),
+        cmocka_unit_test(test_posture_refused),
+        cmocka_unit_test(test_posture_size),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

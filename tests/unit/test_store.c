@@ -80,6 +80,13 @@ static void test_user_delete_sessions(void **state);
 static void test_migrate_v1(void **state);
 static void test_identity_map_full(void **state);
 static void test_corrupt_identity(void **state);
+static void test_make_posture(store_posture_t *p, const char *os);
+static void test_posture_put_get(void **state);
+static void test_posture_refused(void **state);
+static void test_posture_import_atomic(void **state);
+static void test_posture_migrate_v2(void **state);
+static void test_posture_corrupt(void **state);
+static void test_device_set_owner(void **state);
 
 
 static int
@@ -224,20 +231,20 @@ test_schema_version(void **state)
 {
     test_env_t   *env = *state;
     store_err_t   err;
-    uint8_t       v3[4] = { 0, 0, 0, 3 };
+    uint8_t       v4[4] = { 0, 0, 0, 4 };
     uint8_t       bad[3] = { 0, 0, 1 };
 
     assert_int_equal(store_open(&env->st, env->path, 0, 0, &err), 0);
 
     /* a store from a future ztgate */
     assert_int_equal(store_test_put_raw(env->st, "meta", "schema_version",
-                                        14, v3, sizeof(v3), &err), 0);
+                                        14, v4, sizeof(v4), &err), 0);
     store_close(env->st);
     env->st = NULL;
 
     assert_int_equal(store_open(&env->st, env->path, 0, 0, &err), -1);
     assert_null(env->st);
-    assert_non_null(strstr(err.msg, "schema version 3 is newer"));
+    assert_non_null(strstr(err.msg, "schema version 4 is newer"));
 
     assert_int_equal(store_open(&env->st, env->path, 0, STORE_RDONLY,
                                 &err), -1);
@@ -1634,6 +1641,405 @@ test_corrupt_identity(void **state)
 }
 
 
+/* ---- device posture ------------------------------------------------- */
+
+
+static void
+test_make_posture(store_posture_t *p, const char *os)
+{
+    memset(p, 0, sizeof(*p));
+    snprintf(p->os, sizeof(p->os), "%s", os);
+    snprintf(p->os_version, sizeof(p->os_version), "12.8");
+    p->patch_time = 1732400000;
+    p->disk_encrypted = STORE_FLAG_TRUE;
+    p->firewall = STORE_FLAG_FALSE;
+    p->screen_lock = STORE_FLAG_UNREPORTED;
+    p->endpoint_protection = STORE_FLAG_TRUE;
+    p->reported_at = 1732450000;
+    snprintf(p->source, sizeof(p->source), "agent");
+}
+
+
+static void
+test_posture_put_get(void **state)
+{
+    test_env_t       *env = *state;
+    store_device_t    a, b;
+    store_posture_t   p, out;
+    store_view_t     *view = NULL;
+    store_err_t       err;
+    test_audit_t      au;
+    uint64_t          seq;
+    int64_t           before;
+
+    assert_int_equal(store_open(&env->st, env->path, 0, 0, &err), 0);
+    test_make_device(&a, 1);
+    test_make_device(&b, 2);
+    assert_int_equal(store_device_enroll(env->st, &a, "root", &err), 0);
+    assert_int_equal(store_device_enroll(env->st, &b, "root", &err), 0);
+
+    /* nothing reported yet */
+    assert_int_equal(store_posture_find(env->st, a.fp, &out, &err),
+                     STORE_NOTFOUND);
+
+    seq = test_last_seq(env->st);
+    before = (int64_t) time(NULL);
+    test_make_posture(&p, "debian");
+    memcpy(p.fp, b.fp, STORE_FP_LEN);   /* ignored: the fp argument rules */
+    assert_int_equal(store_posture_put(env->st, a.fp, &p, "agent", &err),
+                     0);
+
+    assert_int_equal(store_view_begin(env->st, &view, &err), 0);
+    assert_int_equal(store_posture_get(view, a.fp, &out, &err), 0);
+    assert_int_equal(store_posture_get(view, b.fp, &out, &err),
+                     STORE_NOTFOUND);
+    store_view_end(view);
+
+    assert_int_equal(store_posture_find(env->st, a.fp, &out, &err), 0);
+    assert_memory_equal(out.fp, a.fp, STORE_FP_LEN);
+    assert_string_equal(out.os, "debian");
+    assert_string_equal(out.os_version, "12.8");
+    assert_true(out.patch_time == 1732400000);
+    assert_true(out.reported_at == 1732450000);
+    assert_true(out.received_at >= before);
+    assert_int_equal(out.disk_encrypted, STORE_FLAG_TRUE);
+    assert_int_equal(out.firewall, STORE_FLAG_FALSE);
+    assert_int_equal(out.screen_lock, STORE_FLAG_UNREPORTED);
+    assert_int_equal(out.endpoint_protection, STORE_FLAG_TRUE);
+    assert_string_equal(out.source, "agent");
+
+    test_audit_since(env->st, seq, &au);
+    assert_int_equal(au.n, 1);
+    assert_string_equal(au.actions[0], "device.posture");
+
+    /* a later report replaces the whole record */
+    test_make_posture(&p, "fedora");
+    p.disk_encrypted = STORE_FLAG_UNREPORTED;
+    p.received_at = 1800000000;
+    assert_int_equal(store_posture_put(env->st, a.fp, &p, "agent", &err),
+                     0);
+    assert_int_equal(store_posture_find(env->st, a.fp, &out, &err), 0);
+    assert_string_equal(out.os, "fedora");
+    assert_int_equal(out.disk_encrypted, STORE_FLAG_UNREPORTED);
+    assert_true(out.received_at == 1800000000);
+
+    /* the device record is untouched by posture */
+    assert_int_equal(store_view_begin(env->st, &view, &err), 0);
+    {
+        store_device_t  d;
+
+        assert_int_equal(store_device_get(view, a.fp, &d, &err), 0);
+        assert_true(d.updated_at == a.updated_at || d.updated_at >= before);
+        assert_string_equal(d.owner, a.owner);
+    }
+    store_view_free(view);
+}
+
+
+static void
+test_posture_refused(void **state)
+{
+    test_env_t       *env = *state;
+    store_device_t    a, ghost;
+    store_posture_t   p, out;
+    store_err_t       err;
+    uint64_t          seq;
+
+    assert_int_equal(store_open(&env->st, env->path, 0, 0, &err), 0);
+    test_make_device(&a, 1);
+    test_make_device(&ghost, 9);
+    assert_int_equal(store_device_enroll(env->st, &a, "root", &err), 0);
+    seq = test_last_seq(env->st);
+
+    test_make_posture(&p, "debian");
+    assert_int_equal(store_posture_put(env->st, ghost.fp, &p, "agent",
+                                       &err), STORE_NOTFOUND);
+
+    /* bad text, flags, source, times */
+    snprintf(p.os, sizeof(p.os), "deb\nian");
+    assert_int_equal(store_posture_put(env->st, a.fp, &p, "agent", &err),
+                     -1);
+    assert_non_null(strstr(err.msg, "os"));
+
+    /* not NUL-terminated within its field */
+    test_make_posture(&p, "debian");
+    memset(p.os_version, 'x', sizeof(p.os_version));
+    assert_int_equal(store_posture_put(env->st, a.fp, &p, "agent", &err),
+                     -1);
+
+    test_make_posture(&p, "debian");
+    p.firewall = (store_flag_t) 7;
+    assert_int_equal(store_posture_put(env->st, a.fp, &p, "agent", &err),
+                     -1);
+
+    test_make_posture(&p, "debian");
+    p.source[0] = '\0';
+    assert_int_equal(store_posture_put(env->st, a.fp, &p, "agent", &err),
+                     -1);
+
+    test_make_posture(&p, "debian");
+    p.patch_time = -5;
+    assert_int_equal(store_posture_put(env->st, a.fp, &p, "agent", &err),
+                     -1);
+
+    /* a revoked device reports nothing */
+    assert_int_equal(store_device_set_status(env->st, a.fp,
+                                             STORE_DEVICE_REVOKED, "root",
+                                             NULL, &err), 0);
+    seq = test_last_seq(env->st);
+    test_make_posture(&p, "debian");
+    assert_int_equal(store_posture_put(env->st, a.fp, &p, "agent", &err),
+                     -1);
+    assert_non_null(strstr(err.msg, "revoked"));
+
+    assert_int_equal(store_posture_find(env->st, a.fp, &out, &err),
+                     STORE_NOTFOUND);
+    assert_true(test_last_seq(env->st) == seq);
+
+    /* read-only stores refuse writes */
+    store_close(env->st);
+    env->st = NULL;
+    assert_int_equal(store_open(&env->st, env->path, 0, STORE_RDONLY,
+                                &err), 0);
+    assert_int_equal(store_posture_put(env->st, a.fp, &p, "agent", &err),
+                     -1);
+    assert_int_equal(store_posture_import(env->st, &p, 1, "root", &err),
+                     -1);
+}
+
+
+static void
+test_posture_import_atomic(void **state)
+{
+    test_env_t       *env = *state;
+    store_device_t    d[3], ghost;
+    store_posture_t   rows[3], out;
+    store_err_t       err;
+    test_audit_t      au;
+    uint64_t          seq;
+    unsigned          i;
+
+    assert_int_equal(store_open(&env->st, env->path, 0, 0, &err), 0);
+
+    for (i = 0; i < 3; i++) {
+        test_make_device(&d[i], i + 1);
+        assert_int_equal(store_device_enroll(env->st, &d[i], "root", &err),
+                         0);
+        test_make_posture(&rows[i], "windows");
+        memcpy(rows[i].fp, d[i].fp, STORE_FP_LEN);
+        snprintf(rows[i].source, sizeof(rows[i].source), "mdm:root");
+    }
+
+    /* the last row names a device that is not enrolled: nothing at all */
+    test_make_device(&ghost, 77);
+    memcpy(rows[2].fp, ghost.fp, STORE_FP_LEN);
+    seq = test_last_seq(env->st);
+
+    assert_int_equal(store_posture_import(env->st, rows, 3, "root", &err),
+                     -1);
+    assert_non_null(strstr(err.msg, "row 3:"));
+    assert_true(test_last_seq(env->st) == seq);
+
+    for (i = 0; i < 3; i++) {
+        assert_int_equal(store_posture_find(env->st, d[i].fp, &out, &err),
+                         STORE_NOTFOUND);
+    }
+
+    /* a bad value in the middle row: also nothing */
+    memcpy(rows[2].fp, d[2].fp, STORE_FP_LEN);
+    rows[1].screen_lock = (store_flag_t) 9;
+    assert_int_equal(store_posture_import(env->st, rows, 3, "root", &err),
+                     -1);
+    assert_non_null(strstr(err.msg, "row 2:"));
+    assert_int_equal(store_posture_find(env->st, d[0].fp, &out, &err),
+                     STORE_NOTFOUND);
+
+    /* all good: all in, one audit record per row */
+    rows[1].screen_lock = STORE_FLAG_TRUE;
+    assert_int_equal(store_posture_import(env->st, rows, 3, "root", &err),
+                     0);
+    test_audit_since(env->st, seq, &au);
+    assert_int_equal(au.n, 3);
+
+    for (i = 0; i < 3; i++) {
+        assert_string_equal(au.actions[i], "device.posture");
+        assert_int_equal(store_posture_find(env->st, d[i].fp, &out, &err),
+                         0);
+        assert_string_equal(out.os, "windows");
+        assert_string_equal(out.source, "mdm:root");
+    }
+
+    /* nothing to import writes nothing */
+    seq = test_last_seq(env->st);
+    assert_int_equal(store_posture_import(env->st, rows, 0, "root", &err),
+                     0);
+    assert_true(test_last_seq(env->st) == seq);
+}
+
+
+static void
+test_posture_migrate_v2(void **state)
+{
+    test_env_t       *env = *state;
+    store_device_t   dev;
+    store_posture_t  p, out;
+    store_user_t     u;
+    store_view_t    *view = NULL;
+    store_err_t      err;
+    test_audit_t     a;
+    uint64_t         seq;
+    uint8_t          v3[4] = { 0, 0, 0, 3 };
+
+    assert_int_equal(store_open(&env->st, env->path, 0, 0, &err), 0);
+    test_make_device(&dev, 1);
+    assert_int_equal(store_device_enroll(env->st, &dev, "root", &err), 0);
+    test_make_user(&u, "alice");
+    assert_int_equal(store_user_create(env->st, &u, "root", &err), 0);
+    assert_int_equal(store_test_make_v2(env->st, &err), 0);
+    store_close(env->st);
+    env->st = NULL;
+
+    /* read-only: users are there, posture is not (yet) */
+    assert_int_equal(store_open(&env->st, env->path, 0, STORE_RDONLY,
+                                &err), 0);
+    assert_int_equal(store_user_find(env->st, "alice", &u, &err), 0);
+    assert_int_equal(store_posture_find(env->st, dev.fp, &out, &err),
+                     STORE_NOTFOUND);
+    assert_int_equal(store_view_begin(env->st, &view, &err), 0);
+    assert_int_equal(store_posture_get(view, dev.fp, &out, &err),
+                     STORE_NOTFOUND);
+    store_view_free(view);
+    seq = test_last_seq(env->st);
+    store_close(env->st);
+    env->st = NULL;
+
+    /* a writer migrates 2 -> 3 with its audit record */
+    assert_int_equal(store_open(&env->st, env->path, 0, 0, &err), 0);
+    test_audit_since(env->st, seq, &a);
+    assert_int_equal(a.n, 1);
+    assert_string_equal(a.actions[0], "store.migrate");
+    assert_int_equal(store_user_find(env->st, "alice", &u, &err), 0);
+    test_make_posture(&p, "debian");
+    assert_int_equal(store_posture_put(env->st, dev.fp, &p, "agent", &err),
+                     0);
+    store_close(env->st);
+    env->st = NULL;
+
+    /* 1 -> 3 in one step too */
+    assert_int_equal(store_open(&env->st, env->path, 0, 0, &err), 0);
+    assert_int_equal(store_test_make_v1(env->st, &err), 0);
+    store_close(env->st);
+    env->st = NULL;
+    assert_int_equal(store_open(&env->st, env->path, 0, 0, &err), 0);
+    assert_int_equal(store_posture_find(env->st, dev.fp, &out, &err),
+                     STORE_NOTFOUND);
+    assert_int_equal(store_posture_put(env->st, dev.fp, &p, "agent", &err),
+                     0);
+    store_close(env->st);
+    env->st = NULL;
+
+    /* version 3 recorded without its posture database: damage */
+    assert_int_equal(store_open(&env->st, env->path, 0, 0, &err), 0);
+    assert_int_equal(store_test_make_v2(env->st, &err), 0);
+    assert_int_equal(store_test_put_raw(env->st, "meta", "schema_version",
+                                        14, v3, sizeof(v3), &err), 0);
+    store_close(env->st);
+    env->st = NULL;
+    assert_int_equal(store_open(&env->st, env->path, 0, 0, &err), -1);
+    assert_non_null(strstr(err.msg, "damaged"));
+}
+
+
+static void
+test_posture_corrupt(void **state)
+{
+    test_env_t       *env = *state;
+    store_device_t    dev;
+    store_posture_t   out;
+    store_err_t       err;
+    uint8_t           bad_flag[] = { 1, 3, 0, 0, 0 };
+    uint8_t           bad_version[] = { 9 };
+
+    assert_int_equal(store_open(&env->st, env->path, 0, 0, &err), 0);
+    test_make_device(&dev, 1);
+    assert_int_equal(store_device_enroll(env->st, &dev, "root", &err), 0);
+
+    assert_int_equal(store_test_put_raw(env->st, "posture", dev.fp,
+                                        STORE_FP_LEN, bad_flag,
+                                        sizeof(bad_flag), &err), 0);
+    assert_int_equal(store_posture_find(env->st, dev.fp, &out, &err), -1);
+    assert_non_null(strstr(err.msg, "corrupt"));
+
+    assert_int_equal(store_test_put_raw(env->st, "posture", dev.fp,
+                                        STORE_FP_LEN, bad_version,
+                                        sizeof(bad_version), &err), 0);
+    assert_int_equal(store_posture_find(env->st, dev.fp, &out, &err), -1);
+    assert_non_null(strstr(err.msg, "version 9"));
+}
+
+
+static void
+test_device_set_owner(void **state)
+{
+    test_env_t       *env = *state;
+    store_device_t    dev, other, out;
+    store_session_t   s1, s2, s3, got;
+    store_user_t      u;
+    store_err_t       err;
+    test_audit_t      au;
+    uint64_t          seq;
+
+    assert_int_equal(store_open(&env->st, env->path, 0, 0, &err), 0);
+    test_make_device(&dev, 1);
+    test_make_device(&other, 2);
+    assert_int_equal(store_device_enroll(env->st, &dev, "root", &err), 0);
+    assert_int_equal(store_device_enroll(env->st, &other, "root", &err), 0);
+    test_make_user(&u, "alice");
+    assert_int_equal(store_user_create(env->st, &u, "root", &err), 0);
+    test_make_user(&u, "bob");
+    assert_int_equal(store_user_create(env->st, &u, "root", &err), 0);
+
+    /* alice on the device, bob on it too, alice on another device */
+    test_make_session(&s1, "alice", 1, (int64_t) time(NULL) + 3600);
+    memcpy(s1.device_fp, dev.fp, STORE_FP_LEN);
+    test_make_session(&s2, "bob", 2, (int64_t) time(NULL) + 3600);
+    memcpy(s2.device_fp, dev.fp, STORE_FP_LEN);
+    s2.has_device = 1;
+    test_make_session(&s3, "alice", 3, (int64_t) time(NULL) + 3600);
+    memcpy(s3.device_fp, other.fp, STORE_FP_LEN);
+    assert_int_equal(store_session_create(env->st, &s1, &err), 0);
+    assert_int_equal(store_session_create(env->st, &s2, &err), 0);
+    assert_int_equal(store_session_create(env->st, &s3, &err), 0);
+    seq = test_last_seq(env->st);
+
+    assert_int_equal(store_device_set_owner(env->st, dev.fp, "bob", "root",
+                                            &err), 0);
+    assert_int_equal(store_device_find_id(env->st, dev.id, &out, &err), 0);
+    assert_string_equal(out.owner, "bob");
+    assert_int_equal(out.status, STORE_DEVICE_ACTIVE);
+
+    /* alice's session on the device ends; bob's and the other stay */
+    assert_int_equal(store_session_find(env->st, s1.sid, &got, &err), 0);
+    assert_int_equal(got.revoked, 1);
+    assert_int_equal(store_session_find(env->st, s2.sid, &got, &err), 0);
+    assert_int_equal(got.revoked, 0);
+    assert_int_equal(store_session_find(env->st, s3.sid, &got, &err), 0);
+    assert_int_equal(got.revoked, 0);
+
+    test_audit_since(env->st, seq, &au);
+    assert_int_equal(au.n, 1);
+    assert_string_equal(au.actions[0], "device.reassign");
+
+    assert_int_equal(store_device_set_owner(env->st, (uint8_t [32]) { 0 },
+                                            "bob", "root", &err),
+                     STORE_NOTFOUND);
+    assert_int_equal(store_device_set_owner(env->st, dev.fp, "", "root",
+                                            &err), -1);
+    assert_int_equal(store_device_set_owner(env->st, dev.fp, "b\tob",
+                                            "root", &err), -1);
+}
+
+
 int
 main(void)
 {
@@ -1683,6 +2089,18 @@ main(void)
         cmocka_unit_test_setup_teardown(test_identity_map_full,
                                         test_setup, test_teardown),
         cmocka_unit_test_setup_teardown(test_corrupt_identity,
+                                        test_setup, test_teardown),
+        cmocka_unit_test_setup_teardown(test_posture_put_get,
+                                        test_setup, test_teardown),
+        cmocka_unit_test_setup_teardown(test_posture_refused,
+                                        test_setup, test_teardown),
+        cmocka_unit_test_setup_teardown(test_posture_import_atomic,
+                                        test_setup, test_teardown),
+        cmocka_unit_test_setup_teardown(test_posture_migrate_v2,
+                                        test_setup, test_teardown),
+        cmocka_unit_test_setup_teardown(test_posture_corrupt,
+                                        test_setup, test_teardown),
+        cmocka_unit_test_setup_teardown(test_device_set_owner,
                                         test_setup, test_teardown),
     };
 
