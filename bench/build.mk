@@ -1,9 +1,15 @@
-# bench/: micro-benchmarks.
+# bench/: micro-benchmarks and the gateway throughput benchmark.
 #
 #   make bench-policy    a 1,000-rule policy: compile time and the median
 #                        and p99 cost of one pol_eval(); fails if the
 #                        median exceeds 2 us
-.PHONY: bench-policy
+#   make bench           the gateway benchmark (bench/README.md): wrk on
+#                        loopback against plain nginx, ztgate with and
+#                        without the decision cache, and nginx auth_request
+#                        to an HTTP authorizer built from trustd's code;
+#                        options in BENCH_ARGS, e.g.
+#                        make bench BENCH_ARGS="--rounds 2 --duration 3"
+.PHONY: bench-policy bench
 
 $(B)/bench/policy_bench.o: CPPFLAGS += -Ipolicy
 
@@ -12,3 +18,19 @@ $(B)/bench/policy_bench: $(B)/bench/policy_bench.o $(POLICY_LIB)
 
 bench-policy: $(B)/bench/policy_bench
 	$(B)/bench/policy_bench
+
+# The auth_request variant's authorizer: trustd's own decision code
+# (config, store, policy, identity, decide) behind an HTTP/1.1 front.
+$(B)/bench/authz.o: CPPFLAGS += -Itrustd
+
+$(B)/bench/authz: $(B)/bench/authz.o $(TRUSTD_LIB) $(POLICY_LIB) \
+    $(IDENTITY_LIB) $(WIRE_LIB)
+	$(CC) $(LDFLAGS) -o $@ $(B)/bench/authz.o $(TRUSTD_LIB) \
+	    $(POLICY_LIB) $(IDENTITY_LIB) $(WIRE_LIB) $(LMDB_LIBS) \
+	    $(IDENTITY_LIBS)
+
+BENCH_ARGS ?=
+
+bench: all $(B)/bench/authz
+	$(PYTHON) bench/gateway-bench.py --bin-dir $(CURDIR)/$(B) \
+	    --module $(CURDIR)/build/ngx_http_zt_module.so $(BENCH_ARGS)

@@ -502,9 +502,12 @@ pol_cparse_line(pol_cparser_t *p, pol_case_t *c, unsigned *seen,
         in->firewall = POL_FALSE;
         in->screen_lock = POL_FALSE;
         in->endpoint_protection = POL_FALSE;
+        in->posture_stale = 0;
         *posture_age = 0;
         for ( ;; ) {
-            if (pol_tok_is(&p->tok, "disk_encrypted")) {
+            if (pol_tok_is(&p->tok, "stale")) {
+                in->posture_stale = 1;
+            } else if (pol_tok_is(&p->tok, "disk_encrypted")) {
                 in->disk_encrypted = POL_TRUE;
             } else if (pol_tok_is(&p->tok, "firewall")) {
                 in->firewall = POL_TRUE;
@@ -542,8 +545,8 @@ pol_cparse_line(pol_cparser_t *p, pol_case_t *c, unsigned *seen,
                        && p->tok.line == kw.line)
             {
                 pol_cexpected(p, "a posture flag (disk_encrypted, firewall, "
-                              "screen_lock, endpoint_protection) or age, "
-                              "patch_age, os, os_version");
+                              "screen_lock, endpoint_protection, stale) or "
+                              "age, patch_age, os, os_version");
                 return -1;
             } else {
                 return 0;

@@ -102,6 +102,7 @@ pol_input_init(pol_input_t *in)
     in->screen_lock = POL_UNREPORTED;
     in->endpoint_protection = POL_UNREPORTED;
     in->trust_score = -1;
+    in->posture_stale = 1;
 }
 
 
@@ -300,6 +301,9 @@ pol_get(const pol_ctx_t *c, const pol_operand_t *o, pol_val_t *v)
         break;
     case POL_A_POSTURE_REPORTED:
         v->num = (in->posture_time != 0);
+        break;
+    case POL_A_POSTURE_STALE:
+        v->num = (in->posture_stale != 0);
         break;
     case POL_A_POSTURE_AGE:
         v->num = c->posture_age;

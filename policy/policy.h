@@ -95,6 +95,8 @@ typedef struct {
     pol_str_t            device_id;
     pol_str_t            device_owner;
     int64_t              posture_time;  /* last report; 0 = never */
+    int                  posture_stale; /* no report within trustd's
+                                           posture_max_age (absent: 1) */
     pol_flag_t           disk_encrypted;
     pol_flag_t           firewall;
     pol_flag_t           screen_lock;

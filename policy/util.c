@@ -42,6 +42,7 @@ const pol_attr_info_t  pol_attrs[POL_A_COUNT] = {
     { "device.posture.screen_lock", POL_T_BOOL },
     { "device.posture.endpoint_protection", POL_T_BOOL },
     { "device.posture.reported", POL_T_BOOL },
+    { "device.posture.stale", POL_T_BOOL },
     { "device.posture.age", POL_T_DURATION },
     { "device.posture.os", POL_T_STRING },
     { "device.posture.os_version", POL_T_STRING },

@@ -21,6 +21,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 class Echo(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server_version = "ztgate-echo/1"
+    # headers and body are separate writes: without TCP_NODELAY each
+    # keep-alive response waits for a delayed ACK (40 ms)
+    disable_nagle_algorithm = True
 
     def _answer(self):
         length = int(self.headers.get("Content-Length") or 0)

@@ -142,9 +142,9 @@ decide_device(const wire_req_t *req, decide_ctx_t *ctx,
 
 /*
  * The posture of a known device, read in the decision's view (the same
- * snapshot as the device).  A stale report keeps its values: the policy
- * sees its age (device.posture.age) and decides; staleness against
- * posture_max_age is only logged here.  Returns -1 on a store error.
+ * snapshot as the device).  A stale report (none received within
+ * posture_max_age) keeps its values; the policy sees device.posture.stale
+ * and device.posture.age and decides.  Returns -1 on a store error.
  */
 static int
 decide_posture(const decide_conf_t *conf, pol_device_status_t status,
@@ -603,6 +603,7 @@ decide_input(const wire_req_t *req, pol_device_status_t status,
     {
         /* trustd's receive time: an agent's clock cannot make it fresh */
         in->posture_time = ctx->posture.received_at;
+        in->posture_stale = ctx->posture_stale;
         in->disk_encrypted = decide_flag(ctx->posture.disk_encrypted);
         in->firewall = decide_flag(ctx->posture.firewall);
         in->screen_lock = decide_flag(ctx->posture.screen_lock);

@@ -44,6 +44,8 @@
 #define SERVER_ADMIN_LINE       256
 #define SERVER_ADMIN_CONNS      4
 #define SERVER_REPLY_SIZE       8192
+#define SERVER_LAT_BUCKETS      2000    /* 50 ns each: 0..100 us */
+#define SERVER_LAT_STEP_NS      50
 
 typedef enum {
     SERVER_EV_LISTEN = 1,
@@ -116,6 +118,14 @@ struct server_s {
     int              admin_bound;
     server_admin_t   admins[SERVER_ADMIN_CONNS];
     char             reply[SERVER_REPLY_SIZE];
+
+    /* decision statistics (admin "stats"), since start or "stats-reset" */
+    uint64_t         decisions;
+    uint64_t         by_outcome[5];         /* index: enum wire_decision */
+    uint64_t         lat_hist[SERVER_LAT_BUCKETS + 1];  /* last: beyond */
+    uint64_t         lat_max_ns;
+    int64_t          stats_since_ms;
+    unsigned         ticks;         /* maintenance timer expirations */
     uint8_t          frame[WIRE_MAX_FRAME];     /* one encoded answer */
 };
 
@@ -131,6 +141,9 @@ static int server_load_policy(const config_t *cfg, pol_t **pol, char *msg,
     size_t size);
 static void server_identity_conf(server_t *srv);
 static void server_reload_keys(server_t *srv);
+static void server_count(server_t *srv, unsigned decision, uint64_t ns);
+static double server_percentile(const server_t *srv, double q);
+static void server_stats(server_t *srv);
 static void server_admin_accept(server_t *srv);
 static void server_admin_read(server_t *srv, server_admin_t *a);
 static void server_admin_close(server_t *srv, server_admin_t *a);
@@ -213,6 +226,7 @@ server_init(server_t **srvp, const config_t *cfg, const server_opts_t *opts,
     srv->admin.fd = -1;
     srv->dconf.allow_ttl_ms = cfg->allow_ttl_ms;
     srv->dconf.portal_url = srv->cfg.portal_url;
+    srv->stats_since_ms = server_now_ms();
     srv->dconf.posture_max_age_ms = cfg->posture_max_age_ms;
 
     for (i = 0; i < SERVER_ADMIN_CONNS; i++) {
@@ -597,6 +611,7 @@ server_timer(server_t *srv)
 {
     store_err_t  err;
     uint64_t     ticks;
+    unsigned     purged;
     int          cleared;
 
     if (read(srv->timer.fd, &ticks, sizeof(ticks)) != sizeof(ticks)) {
@@ -608,6 +623,23 @@ server_timer(server_t *srv)
     }
 
     decide_touch(srv->store, &srv->dctx);
+
+    /*
+     * Every tenth tick: drop sessions that ended (expired or revoked)
+     * more than a day ago; until then staff can still see them.
+     */
+    if (srv->keys != NULL && ++srv->ticks % 10 == 0) {
+        if (store_session_purge(srv->store, (int64_t) time(NULL) - 86400,
+                                &purged, &err)
+            != 0)
+        {
+            log_error("session purge: %s", err.msg);
+
+        } else if (purged > 0) {
+            log_info("purged %u ended session%s", purged,
+                     purged == 1 ? "" : "s");
+        }
+    }
 
     if (store_maintain(srv->store, &cleared, &err) != 0) {
         log_error("store maintenance: %s", err.msg);
@@ -1084,16 +1116,22 @@ protocol_error:
 static int
 server_conn_answer(server_t *srv, server_conn_t *c, const wire_frame_t *f)
 {
-    wire_req_t   req;
-    wire_resp_t  resp;
-    int          rc, n;
+    wire_req_t       req;
+    wire_resp_t      resp;
+    struct timespec  t0, t1;
+    int              rc, n;
 
     rc = wire_decode_req(f, &req);
     if (rc != WIRE_OK) {
         return rc;
     }
 
+    clock_gettime(CLOCK_MONOTONIC, &t0);
     decide(srv->store, &srv->dconf, &req, &resp, &srv->dctx);
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    server_count(srv, resp.decision,
+                 (uint64_t) (t1.tv_sec - t0.tv_sec) * 1000000000u
+                 + (uint64_t) (t1.tv_nsec - t0.tv_nsec));
 
     n = wire_encode_resp(srv->frame, srv->frame + sizeof(srv->frame), f->id,
                          &resp);
@@ -1603,6 +1641,17 @@ server_admin_command(server_t *srv, server_admin_t *a, const char *cmd)
                  (long) a->uid, (long) a->pid);
         (void) server_reload(srv);
 
+    } else if (strcmp(cmd, "stats") == 0) {
+        server_stats(srv);
+
+    } else if (strcmp(cmd, "stats-reset") == 0) {
+        server_stats(srv);
+        srv->decisions = 0;
+        memset(srv->by_outcome, 0, sizeof(srv->by_outcome));
+        memset(srv->lat_hist, 0, sizeof(srv->lat_hist));
+        srv->lat_max_ns = 0;
+        srv->stats_since_ms = server_now_ms();
+
     } else if (strcmp(cmd, "status") == 0) {
         snprintf(srv->reply, sizeof(srv->reply),
                  "ok pid %ld policy %s connections %u\n", (long) getpid(),
@@ -1611,7 +1660,8 @@ server_admin_command(server_t *srv, server_admin_t *a, const char *cmd)
 
     } else {
         snprintf(srv->reply, sizeof(srv->reply),
-                 "error unknown command (expected reload or status)\n");
+                 "error unknown command (expected reload, status, stats "
+                 "or stats-reset)\n");
     }
 
     len = strlen(srv->reply);
@@ -1724,4 +1774,80 @@ server_reload_keys(server_t *srv)
     }
 
     log_info("identity keys reloaded from %s", srv->cfg.identity_keys);
+}
+
+
+/* Count one decision and how long decide() took. */
+static void
+server_count(server_t *srv, unsigned decision, uint64_t ns)
+{
+    uint64_t  b;
+
+    srv->decisions++;
+    srv->by_outcome[decision < 5 ? decision : 0]++;
+
+    b = ns / SERVER_LAT_STEP_NS;
+    srv->lat_hist[b < SERVER_LAT_BUCKETS ? b : SERVER_LAT_BUCKETS]++;
+
+    if (ns > srv->lat_max_ns) {
+        srv->lat_max_ns = ns;
+    }
+}
+
+
+/* The q-quantile of decision time in microseconds (bucket upper edge). */
+static double
+server_percentile(const server_t *srv, double q)
+{
+    uint64_t  want, seen;
+    unsigned  i;
+
+    if (srv->decisions == 0) {
+        return 0.0;
+    }
+
+    want = (uint64_t) (q * (double) srv->decisions);
+    if (want == 0) {
+        want = 1;
+    }
+
+    seen = 0;
+
+    for (i = 0; i <= SERVER_LAT_BUCKETS; i++) {
+        seen += srv->lat_hist[i];
+        if (seen >= want) {
+            if (i == SERVER_LAT_BUCKETS) {
+                return (double) srv->lat_max_ns / 1000.0;
+            }
+            return (double) ((i + 1) * SERVER_LAT_STEP_NS) / 1000.0;
+        }
+    }
+
+    return (double) srv->lat_max_ns / 1000.0;
+}
+
+
+/*
+ * "ok decisions N allow A deny D login L step_up S p50_us X p99_us Y
+ * max_us Z seconds T connections C": decision time measured around
+ * decide() alone (store read, token check, policy), not the transport.
+ */
+static void
+server_stats(server_t *srv)
+{
+    double  secs;
+
+    secs = (double) (server_now_ms() - srv->stats_since_ms) / 1000.0;
+
+    snprintf(srv->reply, sizeof(srv->reply),
+             "ok decisions %llu allow %llu deny %llu login %llu step_up %llu "
+             "p50_us %.2f p99_us %.2f max_us %.2f seconds %.1f "
+             "connections %u\n",
+             (unsigned long long) srv->decisions,
+             (unsigned long long) srv->by_outcome[WIRE_ALLOW],
+             (unsigned long long) srv->by_outcome[WIRE_DENY],
+             (unsigned long long) srv->by_outcome[WIRE_LOGIN],
+             (unsigned long long) srv->by_outcome[WIRE_STEP_UP],
+             server_percentile(srv, 0.50), server_percentile(srv, 0.99),
+             (double) srv->lat_max_ns / 1000.0, secs, srv->nconns);
 }

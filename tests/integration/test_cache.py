@@ -7,6 +7,13 @@ from conftest import wait_for
 CACHE = "zt_cache_zone 1m max_ttl=2s;"
 
 
+def logged(gw, n):
+    """The access log once it has n lines (nginx logs after answering)."""
+    wait_for(lambda: len(gw.access_log().splitlines()) >= n, timeout=5,
+             what="%d access log lines" % n)
+    return gw.access_log()
+
+
 def decisions(gw, path):
     """How many decisions trustd made for this path."""
     return sum(1 for l in gw.trustd_log().splitlines()
@@ -26,7 +33,7 @@ def test_a_cached_allow_is_served_without_asking_trustd(make_gateway):
     conn.close()
 
     assert decisions(gw, "/same") == 1
-    log = gw.access_log()
+    log = logged(gw, 20)
     assert log.count('"GET /same HTTP/1.1" 200 allow HIT') == 19
     assert log.count('"GET /same HTTP/1.1" 200 allow MISS') == 1
 
@@ -70,7 +77,7 @@ def test_a_zero_ttl_decision_is_never_cached(make_gateway):
         assert gw.get("/denied").status == 403
 
     assert decisions(gw, "/denied") == 10
-    assert "HIT" not in gw.access_log()
+    assert "HIT" not in logged(gw, 10)
 
 
 def test_a_full_zone_evicts_the_oldest_without_errors(make_gateway):
@@ -87,7 +94,7 @@ def test_a_full_zone_evicts_the_oldest_without_errors(make_gateway):
     assert gw.get("/fill/599", conn=conn).status == 200
     assert gw.get("/fill/0", conn=conn).status == 200
     conn.close()
-    log = gw.access_log()
+    log = logged(gw, 602)
     assert '"GET /fill/599 HTTP/1.1" 200 allow HIT' in log
     assert log.count('"GET /fill/0 HTTP/1.1" 200 allow MISS') == 2
     assert "zt_cache_zone" not in gw.error_log()

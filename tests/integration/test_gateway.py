@@ -250,3 +250,32 @@ def test_nginx_reload_after_trustd_traffic_leaves_no_alert(gateway, device):
     assert gateway.get("/", cert=device).status == 200
     assert open(os.path.join(gateway.dir, "nginx.pid")).read().strip() == pid
     assert "[alert]" not in gateway.error_log()
+
+
+def admin(gw, command):
+    import socket as so
+    with so.socket(so.AF_UNIX) as s:
+        s.connect(gw.admin_sock)
+        s.sendall(command.encode() + b"\n")
+        out = b""
+        while True:
+            chunk = s.recv(4096)
+            if not chunk:
+                return out.decode()
+            out += chunk
+
+
+def test_trustd_counts_decisions_and_their_latency(gateway, device):
+    admin(gateway, "stats-reset")
+    for _ in range(7):
+        assert gateway.get("/", cert=device).status == 200
+    for _ in range(3):
+        assert gateway.get("/").status == 403
+
+    words = admin(gateway, "stats").split()
+    stats = dict(zip(words[1::2], words[2::2]))
+
+    assert words[0] == "ok"
+    assert stats["decisions"] == "10"
+    assert stats["allow"] == "7" and stats["deny"] == "3"
+    assert 0 < float(stats["p50_us"]) <= float(stats["p99_us"])

@@ -213,8 +213,9 @@ app "gateway" {
     host "localhost"
 
     rule "fresh posture" {
+        # stale: no report within trustd's posture_max_age (2s here)
         when device.known and device.posture.firewall
-            and device.posture.age < 2s
+            and not device.posture.stale
         allow
     }
 }

@@ -451,7 +451,8 @@ test_cases_errors(void **state)
           "t.cases:1:48: error: expected a quoted string, found number 1" },
         { "case \"x\" { request GET \"h\" posture firewal expect allow }",
           "t.cases:1:36: error: expected a posture flag (disk_encrypted, "
-          "firewall, screen_lock, endpoint_protection) or age, patch_age, "
+          "firewall, screen_lock, endpoint_protection, stale) or age, "
+          "patch_age, "
           "os, os_version, found \"firewal\"" },
         { "case \"x\" { request GET \"h\" posture age 2 expect allow }",
           "t.cases:1:40: error: expected a duration such as 2h, found "
