@@ -155,7 +155,8 @@ static int store_writable(const store_t *st, store_err_t *err);
 static int store_text_ok(const char *s, size_t size, int allow_empty);
 static int store_device_check(const store_device_t *dev, store_err_t *err);
 static int store_device_id_in_use(store_t *st, MDB_txn *txn,
-    const char *id, store_err_t *err);
+    const char *id, const char *owner, store_err_t *err);
+static int store_id_owner_cb(const store_device_t *dev, void *arg);
 static int store_find_id_cb(const store_device_t *dev, void *arg);
 static int store_device_iterate(store_t *st, MDB_txn *txn,
     store_device_cb cb, void *arg, store_err_t *err);
@@ -1407,23 +1408,49 @@ store_find_id_cb(const store_device_t *dev, void *arg)
 }
 
 
-/* 1 if a device that is not revoked uses id, 0 if none, -1 on error. */
+typedef struct {
+    const char  *id;
+    const char  *owner;
+    int          conflict;
+} store_id_owner_t;
+
+
+static int
+store_id_owner_cb(const store_device_t *dev, void *arg)
+{
+    store_id_owner_t  *f = arg;
+
+    if (strcmp(dev->id, f->id) == 0 && dev->status != STORE_DEVICE_REVOKED
+        && strcmp(dev->owner, f->owner) != 0)
+    {
+        f->conflict = 1;
+        return 1;
+    }
+
+    return 0;
+}
+
+
+/*
+ * 1 if a device that is not revoked uses id for another owner, 0 if not,
+ * -1 on error.  The same owner may hold two certificates for one device
+ * id: a renewal overlaps the old certificate until staff revoke it.
+ */
 static int
 store_device_id_in_use(store_t *st, MDB_txn *txn, const char *id,
-    store_err_t *err)
+    const char *owner, store_err_t *err)
 {
-    store_device_t   dev;
-    store_find_id_t  f;
+    store_id_owner_t  f;
 
     f.id = id;
-    f.out = &dev;
-    f.found = 0;
+    f.owner = owner;
+    f.conflict = 0;
 
-    if (store_device_iterate(st, txn, store_find_id_cb, &f, err) != 0) {
+    if (store_device_iterate(st, txn, store_id_owner_cb, &f, err) != 0) {
         return -1;
     }
 
-    return f.found && dev.status != STORE_DEVICE_REVOKED;
+    return f.conflict;
 }
 
 
@@ -1565,14 +1592,14 @@ store_device_enroll(store_t *st, const store_device_t *dev,
         goto failed;
     }
 
-    rc = store_device_id_in_use(st, txn, rec.id, err);
+    rc = store_device_id_in_use(st, txn, rec.id, rec.owner, err);
     if (rc < 0) {
         goto failed;
     }
 
     if (rc > 0) {
-        store_seterr(err, "device id %s is already enrolled with another "
-                     "certificate; revoke that one first", rec.id);
+        store_seterr(err, "device id %s is enrolled for another owner; "
+                     "revoke that certificate first", rec.id);
         goto failed;
     }
 

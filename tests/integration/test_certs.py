@@ -224,10 +224,6 @@ def test_a_renewed_certificate_takes_over_from_the_old_one(gateway, tmp_path):
     assert gateway.get("/", cert=old).status == 403
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "ztctl device enroll refuses a second certificate for a device id "
-    "whose first one is enrolled and not revoked (store_device_enroll), so "
-    "old and renewed certificates cannot overlap at the gateway yet"))
 def test_old_and_renewed_certificates_overlap_until_the_old_is_revoked(
         gateway):
     old = gateway.issue_device("dave-laptop")
