@@ -652,11 +652,15 @@ authz_accept(authz_t *az)
             return;
         }
 
+        memset(&cred, 0, sizeof(cred));
+        cred.uid = (uid_t) -1;
         len = sizeof(cred);
+
         if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) == -1
             || !config_peer_allowed(&az->cfg, cred.uid))
         {
-            log_warn("refused peer uid %ld", (long) cred.uid);
+            log_warn("refused peer uid %ld (not a peer_user)",
+                     (long) cred.uid);
             az->stats.refused++;
             close(fd);
             continue;

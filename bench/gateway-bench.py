@@ -26,6 +26,7 @@ import http.client
 import os
 import pwd
 import re
+import resource
 import shutil
 import signal
 import socket
@@ -54,6 +55,10 @@ TARGETS = {
     "trustd_p99_us": 15.0,      # <=
     "dead_ms": 5.0,             # <=
 }
+
+# a run during which other processes used this share of the machine is
+# marked: its numbers are disturbed
+OTHER_LOAD_NOTE = 0.05
 
 BODY = (b"<!doctype html><title>ztgate bench</title>"
         b"<p>The same small static file for every variant.</p>\n")
@@ -214,12 +219,14 @@ class Bench:
         self.logs = os.path.join(self.dir, "logs")
         os.makedirs(self.logs)
         self.procs = {}
+        self.workers = []
         self.user = pwd.getpwuid(os.geteuid()).pw_name
         self.ports = {k: free_port() for k, _ in VARIANTS}
         self.tls_ports = {k: free_port() for k, _ in VARIANTS}
         self.results = {k: [] for k, _ in VARIANTS}
         self.notes = []
         self.trustd_has_stats = None
+        self.trustd_has_reset = None
         self.trustd_runs = []       # per zt-nocache run: dict
         self.cache_runs = []        # per zt-cache run: decisions
         self.authz_runs = []        # per authreq run: dict
@@ -475,15 +482,52 @@ http {
         self.trustd_has_stats = True
         return st
 
-    def cpu_seconds(self, name):
-        p = self.procs.get(name)
+    def cpu_seconds(self, name=None, pid=None):
+        """CPU time (user + system) of one of our processes, or None."""
+        if pid is None:
+            p = self.procs.get(name)
+            if p is None:
+                return None
+            pid = p.pid
         try:
-            with open("/proc/%d/stat" % p.pid) as f:
+            with open("/proc/%d/stat" % pid) as f:
                 fields = f.read().rsplit(")", 1)[1].split()
             return (int(fields[11]) + int(fields[12])) / \
                 os.sysconf("SC_CLK_TCK")
-        except (OSError, IndexError, ValueError, AttributeError):
+        except (OSError, IndexError, ValueError):
             return None
+
+    def find_workers(self):
+        """nginx's worker processes (children of the master we started)."""
+        master = self.procs["nginx"].pid
+        self.workers = []
+        for d in os.listdir("/proc"):
+            if not d.isdigit():
+                continue
+            try:
+                with open("/proc/%s/stat" % d) as f:
+                    fields = f.read().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(fields[1]) == master:
+                self.workers.append(int(d))
+
+    def cpu_sample(self):
+        """(machine busy seconds, seconds used by this benchmark's own
+        processes): their difference over a run is other processes' load.
+        Interrupt time is left out of both (loopback traffic is ours)."""
+        with open("/proc/stat") as f:
+            v = [int(x) for x in f.readline().split()[1:]]
+        busy = (v[0] + v[1] + v[2]) / os.sysconf("SC_CLK_TCK")
+        ours = 0.0
+        for name in ("trustd", "authz", "nginx"):
+            ours += self.cpu_seconds(name) or 0.0
+        for pid in self.workers:
+            ours += self.cpu_seconds(pid=pid) or 0.0
+        for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN):
+            ru = resource.getrusage(who)    # wrk, once it is reaped
+            ours += ru.ru_utime + ru.ru_stime
+        return busy, ours
 
     def authz_stats(self):
         """Ask authz for its stats line (SIGUSR1) and parse it."""
@@ -564,8 +608,12 @@ http {
             before = self.authz_stats()
 
         t0 = time.monotonic()
+        busy0, ours0 = self.cpu_sample()
         r = self.wrk(key, self.a.duration)
+        busy1, ours1 = self.cpu_sample()
         wall = time.monotonic() - t0
+        r["other_load"] = max(0.0, (busy1 - busy0) - (ours1 - ours0)) / \
+            (wall * os.cpu_count())
 
         cpu1 = self.cpu_seconds("trustd")
         r["trustd_cpu"] = (cpu1 - cpu0) if None not in (cpu0, cpu1) else None
@@ -615,6 +663,11 @@ http {
                 check = "trustd decisions %d" % n
             else:
                 check = "trustd cpu %.2fs" % (r["trustd_cpu"] or 0.0)
+                if key == "zt-nocache" and r["trustd_cpu"] is not None \
+                        and r["trustd_cpu"] < 0.02:
+                    raise Invalid("%s, round %d: trustd used no CPU time "
+                                  "for %d requests" % (label, rnd,
+                                                       r["requests"]))
                 if key == "zt-nocache":
                     self.trustd_runs.append(dict(
                         decisions=None, wall=wall, rps=r["rps"], p50=None,
@@ -634,10 +687,12 @@ http {
             check = "authz decisions %d" % n
 
         self.results[key].append(r)
-        log("  round %d  %-26s %9.0f req/s  p50 %-9s p99 %-9s %s%s" % (
+        log("  round %d  %-26s %9.0f req/s  p50 %-9s p99 %-9s %s%s%s" % (
             rnd, label, r["rps"], ms(r["p50"]), ms(r["p99"]), check,
             ("  socket errors %d" % r["socket_errors"])
-            if r["socket_errors"] else ""))
+            if r["socket_errors"] else "",
+            ("  OTHER LOAD %.0f%%" % (100 * r["other_load"]))
+            if r["other_load"] >= OTHER_LOAD_NOTE else ""))
 
     def time_left(self, need):
         return time.monotonic() + need < self.deadline
@@ -660,6 +715,38 @@ http {
                 break
             for key, label in VARIANTS:
                 self.measure(key, label, rnd)
+
+    def device_latency(self):
+        """trustd's inside latency for decisions that read a device record:
+        sequential requests with the enrolled device's certificate (TLS) to
+        the cache-off variant.  None without stats-reset."""
+        n = self.a.device_requests
+        if n <= 0 or not self.trustd_has_reset:
+            return None
+        self.trustd_stats(reset=True)
+        ctx = ssl.create_default_context(
+            cafile=os.path.join(self.ca, "ca.crt"))
+        ctx.load_cert_chain(self.device_crt, self.device_key)
+        conn = http.client.HTTPSConnection("localhost",
+                                           self.tls_ports["zt-nocache"],
+                                           context=ctx, timeout=5)
+        t0 = time.monotonic()
+        try:
+            for _ in range(n):
+                conn.request("GET", "/device/index.html")
+                r = conn.getresponse()
+                r.read()
+                if r.status != 200:
+                    raise Invalid("device request answered %d" % r.status)
+        finally:
+            conn.close()
+        wall = time.monotonic() - t0
+        st = self.trustd_stats()
+        if st is None or st["decisions"] < n:
+            raise Invalid("trustd counted %s decisions for %d device "
+                          "requests" % (st and st["decisions"], n))
+        return dict(n=n, wall=wall, p50=st.get("p50_us"),
+                    p99=st.get("p99_us"))
 
     def dead_trustd(self):
         """Kill trustd (its socket file stays: connection refused) and time
@@ -686,7 +773,7 @@ http {
 
     # --- report -----------------------------------------------------------
 
-    def report(self, dead):
+    def report(self, dead, device):
         med = {}
         log("")
         log("=" * 78)
@@ -696,13 +783,11 @@ http {
             "every variant),")
         log("allowed by policy rule \"bench\" (source in 127.0.0.0/8) in "
             "variants 2-4;")
-        log("wrk -t%d -c%d -d%ds, %d round(s) alternating 1 2 3 4, medians; "
-            "nginx %s workers," % (self.a.threads, self.a.connections,
-                                   self.a.duration,
-                                   len(self.results["plain"]),
-                                   "auto (%d)" % os.cpu_count()))
-        log("%d CPUs, wrk, nginx, trustd and authz all on this machine."
-            % os.cpu_count())
+        log("wrk -t%d -c%d -d%ds --latency, %d round(s) alternating 1 2 3 4, "
+            "medians;" % (self.a.threads, self.a.connections,
+                          self.a.duration, len(self.results["plain"])))
+        log("one nginx (worker_processes auto = %d), trustd, authz and wrk "
+            "share %d CPUs." % (os.cpu_count(), os.cpu_count()))
         log("=" * 78)
         log("%-28s %10s %10s %10s   %s" % ("variant", "req/s", "p50",
                                            "p99", "req/s per round"))
@@ -722,7 +807,7 @@ http {
             if a not in med or b not in med or med[b] == 0:
                 return
             v = med[a] / med[b]
-            log("%-44s %6.2f   target >= %.2f   %s" % (
+            log("%-44s %6.3f   target >= %.2f   %s" % (
                 name, v, target, verdict(v >= target)))
 
         ratio("ratio 2/1 (cache on / baseline)", "zt-cache", "plain",
@@ -734,37 +819,45 @@ http {
         log("")
 
         runs = self.trustd_runs
-        if runs and runs[0]["decisions"] is not None:
-            dps = statistics.median(r["decisions"] / r["wall"] for r in runs)
-            log("trustd during variant 3: %.0f decisions/s (median of %d "
-                "runs, counted by trustd)" % (dps, len(runs)))
-            p50s = [r["p50"] for r in runs if r["p50"] is not None]
-            p99s = [r["p99"] for r in runs if r["p99"] is not None]
-            if p50s and p99s:
-                p50, p99 = statistics.median(p50s), statistics.median(p99s)
-                log("trustd decision latency inside trustd (around decide(), "
-                    "%s):" % ("per run, median of runs" if runs[0]["windowed"]
-                              else "cumulative since start"))
-                log("%-44s %6.2f us  target <= %.0f us   %s" % (
-                    "  p50", p50, TARGETS["trustd_p50_us"],
-                    verdict(p50 <= TARGETS["trustd_p50_us"])))
-                log("%-44s %6.2f us  target <= %.0f us   %s" % (
-                    "  p99", p99, TARGETS["trustd_p99_us"],
-                    verdict(p99 <= TARGETS["trustd_p99_us"])))
-        elif runs:
-            log("trustd during variant 3: %.0f decisions/s (= wrk's "
-                "requests/s: the module fails closed, so every 200 was "
-                "decided by trustd); trustd has no stats command, so its "
-                "inside latency is not reported   n/a"
-                % statistics.median(r["rps"] for r in runs))
-        cpu = [r["cpu"] / r["wall"] for r in runs if r["cpu"] is not None]
+        cpu = [r["cpu"] / r["wall"] for r in runs if r["cpu"]]
+        cpu_text = ""
         if cpu:
             per_cpu = [(r["decisions"] if r["decisions"] is not None
                         else r["rps"] * r["wall"]) / r["cpu"]
                        for r in runs if r["cpu"]]
-            log("trustd CPU during variant 3: %.0f%% of one core, %.0f "
-                "decisions per CPU-second" % (100 * statistics.median(cpu),
-                                              statistics.median(per_cpu)))
+            cpu_text = "; trustd used %.0f%% of one core, %.0f decisions " \
+                "per CPU-second" % (100 * statistics.median(cpu),
+                                    statistics.median(per_cpu))
+        if runs and runs[0]["decisions"] is not None:
+            log("trustd during variant 3: %.0f decisions/s (counted by "
+                "trustd)%s" % (statistics.median(
+                    r["decisions"] / r["wall"] for r in runs), cpu_text))
+        elif runs:
+            log("trustd during variant 3: %.0f decisions/s (wrk's rate: "
+                "the module fails closed, so each 200 was decided by "
+                "trustd)%s" % (statistics.median(r["rps"] for r in runs),
+                               cpu_text))
+
+        def latency(what, p50, p99):
+            log("  %-42s p50 %6.2f us %-4s  p99 %6.2f us %s" % (
+                what, p50, verdict(p50 <= TARGETS["trustd_p50_us"]), p99,
+                verdict(p99 <= TARGETS["trustd_p99_us"])))
+
+        p50s = [r["p50"] for r in runs if r["p50"] is not None]
+        p99s = [r["p99"] for r in runs if r["p99"] is not None]
+        if p50s and p99s:
+            log("decision latency inside trustd, around decide() (targets "
+                "p50 <= %.0f us, p99 <= %.0f us):" % (
+                    TARGETS["trustd_p50_us"], TARGETS["trustd_p99_us"]))
+            latency("variant 3 (source rule, no device record)%s"
+                    % ("" if runs[0]["windowed"] else " [cumulative]"),
+                    statistics.median(p50s), statistics.median(p99s))
+            if device is not None and device["p50"] is not None:
+                latency("device certificate looked up (%d TLS req.)"
+                        % device["n"], device["p50"], device["p99"])
+        elif runs:
+            log("decision latency inside trustd: n/a (trustd has no admin "
+                "'stats' command)")
         if self.cache_runs:
             log("trustd decisions during variant 2 (cache on): %s per run"
                 % " ".join(str(int(n)) for n in self.cache_runs))
@@ -790,6 +883,14 @@ http {
                     statistics.median(lat) * 1000,
                     ", ".join("%d x %d" % (n, s)
                               for s, n in sorted(statuses.items()))))
+        busy = [(x["other_load"], label) for key, label in VARIANTS
+                for x in self.results[key]
+                if x["other_load"] >= OTHER_LOAD_NOTE]
+        if busy:
+            log("note: other processes used the CPUs during %d run(s) (up "
+                "to %.0f%% of the machine, marked OTHER LOAD above): those "
+                "numbers are disturbed; rerun on a quiet machine"
+                % (len(busy), 100 * max(busy)[0]))
         for n in self.notes:
             log("note: " + n)
         bad = [l for l in self.read_log("error").splitlines()
@@ -819,6 +920,10 @@ def main():
                     help="seconds of warm-up per variant (default 2)")
     ap.add_argument("--dead-requests", type=int, default=50,
                     help="requests timed against a dead trustd (default 50)")
+    ap.add_argument("--device-requests", type=int, default=2000,
+                    help="sequential TLS requests with the device "
+                         "certificate for trustd's device-decision latency "
+                         "(default 2000; 0: skip)")
     ap.add_argument("--max-time", type=int, default=270,
                     help="stop starting rounds after this many seconds "
                          "(default 270)")
@@ -839,9 +944,9 @@ def main():
 
     # Ctrl-C and SIGTERM both end up in the finally below
     signal.signal(signal.SIGTERM, on_sigterm)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
     b = Bench(a)
-    b.trustd_has_reset = None
     rc = 0
     try:
         b.check_tools()
@@ -849,11 +954,13 @@ def main():
         b.make_pki()
         b.write_files()
         b.start()
+        b.find_workers()
         b.functional_checks()
         b.trustd_stats()
         b.benchmark()
+        device = b.device_latency()
         dead = b.dead_trustd() if a.dead_requests > 0 else None
-        b.report(dead)
+        b.report(dead, device)
     except KeyboardInterrupt:
         log("interrupted")
         rc = 130
