@@ -48,6 +48,7 @@ include certs/build.mk
 include trustd/identity.mk
 include trustd/portal.mk
 include trustd/build.mk
+include trustd/inference.mk
 include ztctl/build.mk
 include ngx_module/build.mk
 include bench/build.mk
@@ -88,7 +89,7 @@ policy-examples: all
 ZT_BIN_DIR ?= $(CURDIR)/$(B)
 integration: all
 	ZT_BIN_DIR=$(ZT_BIN_DIR) ZT_MODULE=$(CURDIR)/build/ngx_http_zt_module.so \
-	    $(PYTHON) -m pytest -v -p no:cacheprovider tests/integration
+	    $(PYTHON) -m pytest -v -p no:cacheprovider tests/integration tests/security
 
 # The README's test command: installs what is missing, builds, and runs
 # unit tests (normal and under ASan+UBSan), the fuzz corpus replay and a

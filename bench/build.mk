@@ -34,3 +34,19 @@ BENCH_ARGS ?=
 bench: all $(B)/bench/authz
 	$(PYTHON) bench/gateway-bench.py --bin-dir $(CURDIR)/$(B) \
 	    --module $(CURDIR)/build/ngx_http_zt_module.so $(BENCH_ARGS)
+
+# The store scale benchmark: 1,000 vs 1,000,000 enrolled devices (and
+# 100,000 users), built with the store's bulk enrollment; decision cost
+# must grow by at most 2x.  STORE_BENCH_ARGS e.g. "--devices 200000".
+STORE_BENCH_ARGS ?=
+
+$(B)/bench/store_bench: $(B)/bench/store_bench.o $(TRUSTD_LIB) $(POLICY_LIB) \
+    $(IDENTITY_LIB) $(WIRE_LIB)
+	$(CC) $(LDFLAGS) -o $@ $(B)/bench/store_bench.o $(TRUSTD_LIB) \
+	    $(POLICY_LIB) $(IDENTITY_LIB) $(WIRE_LIB) $(LMDB_LIBS) \
+	    $(IDENTITY_LIBS)
+
+bench-store: $(B)/bench/store_bench
+	$(B)/bench/store_bench $(STORE_BENCH_ARGS)
+
+.PHONY: bench-store

@@ -26,4 +26,6 @@ $(NGX_BUILD)/objs/Makefile: ngx_module/config
 
 $(MODULE_SO): $(NGX_BUILD)/objs/Makefile $(MODULE_SRCS)
 	$(MAKE) -C $(NGX_BUILD) -f objs/Makefile modules
-	cp $(NGX_BUILD)/objs/ngx_http_zt_module.so $@
+	# rename, never overwrite: a running nginx has the old file mapped
+	cp $(NGX_BUILD)/objs/ngx_http_zt_module.so $@.tmp
+	mv -f $@.tmp $@

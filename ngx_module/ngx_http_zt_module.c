@@ -30,6 +30,19 @@
 #define NGX_HTTP_ZT_PREFIX      "x-zt-"
 
 
+/*
+ * Headers some application frameworks let override the request's path;
+ * a client must never choose the path an application routes on behind
+ * the gateway's back.  Removed like identity headers.
+ */
+static ngx_str_t  ngx_http_zt_path_headers[] = {
+    ngx_string("x-original-url"),
+    ngx_string("x-rewrite-url"),
+    ngx_string("x-original-uri"),
+    ngx_null_string
+};
+
+
 static ngx_int_t ngx_http_zt_handler(ngx_http_request_t *r);
 static ngx_int_t ngx_http_zt_ask(ngx_http_request_t *r,
     ngx_http_zt_main_conf_t *zmcf, ngx_http_zt_loc_conf_t *zlcf,
@@ -56,6 +69,9 @@ static ngx_int_t ngx_http_zt_variable(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data);
 static ngx_int_t ngx_http_zt_device_fp_variable(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data);
+static ngx_int_t ngx_http_zt_uri_variable(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data);
+static const char *ngx_http_zt_ambiguous_path(ngx_str_t *uri);
 static ngx_int_t ngx_http_zt_add_variables(ngx_conf_t *cf);
 static void *ngx_http_zt_create_main_conf(ngx_conf_t *cf);
 static char *ngx_http_zt_init_main_conf(ngx_conf_t *cf, void *conf);
@@ -135,6 +151,13 @@ static ngx_command_t  ngx_http_zt_commands[] = {
       ngx_conf_set_flag_slot,
       NGX_HTTP_LOC_CONF_OFFSET,
       offsetof(ngx_http_zt_loc_conf_t, cache),
+      NULL },
+
+    { ngx_string("zt_strict_paths"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_FLAG,
+      ngx_conf_set_flag_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_zt_loc_conf_t, strict_paths),
       NULL },
 
     { ngx_string("zt_pass_session_cookie"),
@@ -227,6 +250,9 @@ static ngx_http_variable_t  ngx_http_zt_vars[] = {
     { ngx_string("zt_device_fp"), NULL, ngx_http_zt_device_fp_variable,
       0, 0, 0 },
 
+    { ngx_string("zt_uri"), NULL, ngx_http_zt_uri_variable,
+      0, NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
       ngx_http_null_variable
 };
 
@@ -258,6 +284,16 @@ ngx_http_zt_handler(ngx_http_request_t *r)
             }
 
             return NGX_DECLINED;
+        }
+
+        if (zlcf->strict_paths) {
+            const char  *why = ngx_http_zt_ambiguous_path(&r->uri);
+
+            if (why != NULL) {
+                ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                              "zt: refused an ambiguous path (%s)", why);
+                return ngx_http_zt_final(r, NGX_HTTP_BAD_REQUEST);
+            }
         }
 
         ctx = ngx_pcalloc(r->pool, sizeof(ngx_http_zt_ctx_t));
@@ -571,6 +607,12 @@ ngx_http_zt_is_identity(ngx_http_zt_main_conf_t *zmcf, ngx_http_zt_ctx_t *ctx,
         }
 
         if (i == prefix.len) {
+            return 1;
+        }
+    }
+
+    for (names = ngx_http_zt_path_headers; names->len; names++) {
+        if (ngx_http_zt_name_eq(&h->key, names)) {
             return 1;
         }
     }
@@ -931,6 +973,131 @@ ngx_http_zt_device_fp_variable(ngx_http_request_t *r,
 }
 
 
+/*
+ * A normalized path that application servers may read differently from
+ * nginx, so that the path the policy judged is not the one served:
+ * path parameters (';', which servlet containers strip: /admin;x/..),
+ * backslashes (a separator to IIS), a segment ending in a dot or space
+ * (Windows drops them: /admin./), and bytes that are not shortest-form
+ * UTF-8 (overlong encodings of '/' or '.').  Returns why, or NULL.
+ */
+static const char *
+ngx_http_zt_ambiguous_path(ngx_str_t *uri)
+{
+    u_char  *p, *end, *seg;
+    size_t   n, k;
+    u_char   c;
+
+    p = uri->data;
+    end = uri->data + uri->len;
+    seg = p;
+
+    while (p < end) {
+        c = *p;
+
+        if (c == ';') {
+            return "path parameter";
+        }
+
+        if (c == '\\') {
+            return "backslash";
+        }
+
+        if (c == '/' || p + 1 == end) {
+            /* the segment [seg, last) just ended */
+            u_char  *last = (c == '/') ? p : p + 1;
+
+            if (last > seg && (last[-1] == '.' || last[-1] == ' ')
+                && !(last - seg == 1 && seg[0] == '/')
+                && !(last - seg == 2 && seg[0] == '/' && seg[1] == '.')
+                && !(last - seg == 3 && seg[0] == '/' && seg[1] == '.'
+                     && seg[2] == '.'))
+            {
+                return "segment ending in a dot or space";
+            }
+
+            if (c == '/') {
+                seg = p;
+            }
+        }
+
+        if (c < 0x80) {
+            p++;
+            continue;
+        }
+
+        /* strict UTF-8: shortest form, no surrogates, at most U+10FFFF */
+        if (c >= 0xc2 && c <= 0xdf) {
+            n = 1;
+        } else if (c >= 0xe0 && c <= 0xef) {
+            n = 2;
+        } else if (c >= 0xf0 && c <= 0xf4) {
+            n = 3;
+        } else {
+            return "invalid or overlong UTF-8";
+        }
+
+        if ((size_t) (end - p) <= n) {
+            return "invalid or overlong UTF-8";
+        }
+
+        for (k = 1; k <= n; k++) {
+            if ((p[k] & 0xc0) != 0x80) {
+                return "invalid or overlong UTF-8";
+            }
+        }
+
+        if ((c == 0xe0 && p[1] < 0xa0) || (c == 0xed && p[1] > 0x9f)
+            || (c == 0xf0 && p[1] < 0x90) || (c == 0xf4 && p[1] > 0x8f))
+        {
+            return "invalid or overlong UTF-8";
+        }
+
+        p += n + 1;
+    }
+
+    return NULL;
+}
+
+
+/*
+ * $zt_uri: the path trustd decided on (nginx's normalized $uri: decoded,
+ * dot segments resolved, slashes merged), percent-encoded again for a
+ * request line.  proxy_pass http://app$zt_uri$is_args$args; makes the
+ * application see exactly the path the policy judged, whatever encoding
+ * tricks the client used - without it, proxy_pass with no URI part
+ * forwards the client's original request line.
+ */
+static ngx_int_t
+ngx_http_zt_uri_variable(ngx_http_request_t *r, ngx_http_variable_value_t *v,
+    uintptr_t data)
+{
+    u_char     *p;
+    uintptr_t   n;
+
+    n = ngx_escape_uri(NULL, r->uri.data, r->uri.len, NGX_ESCAPE_URI);
+
+    p = ngx_pnalloc(r->pool, r->uri.len + 2 * n);
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    if (n) {
+        ngx_escape_uri(p, r->uri.data, r->uri.len, NGX_ESCAPE_URI);
+    } else {
+        ngx_memcpy(p, r->uri.data, r->uri.len);
+    }
+
+    v->len = r->uri.len + 2 * n;
+    v->data = p;
+    v->valid = 1;
+    v->no_cacheable = 1;
+    v->not_found = 0;
+
+    return NGX_OK;
+}
+
+
 static ngx_int_t
 ngx_http_zt_add_variables(ngx_conf_t *cf)
 {
@@ -1014,6 +1181,7 @@ ngx_http_zt_create_loc_conf(ngx_conf_t *cf)
     zlcf->fail_status = NGX_CONF_UNSET_UINT;
     zlcf->cache = NGX_CONF_UNSET;
     zlcf->pass_cookie = NGX_CONF_UNSET;
+    zlcf->strict_paths = NGX_CONF_UNSET;
 
     return zlcf;
 }
@@ -1034,6 +1202,7 @@ ngx_http_zt_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
                               NGX_HTTP_SERVICE_UNAVAILABLE);
     ngx_conf_merge_value(conf->cache, prev->cache, 1);
     ngx_conf_merge_value(conf->pass_cookie, prev->pass_cookie, 0);
+    ngx_conf_merge_value(conf->strict_paths, prev->strict_paths, 1);
 
     if (conf->enable) {
         zmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_zt_module);

@@ -41,6 +41,7 @@ typedef struct {
     ngx_uint_t                  fail_status;    /* zt_failure_status */
     ngx_flag_t                  cache;          /* zt_cache */
     ngx_flag_t                  pass_cookie;    /* zt_pass_session_cookie */
+    ngx_flag_t                  strict_paths;   /* zt_strict_paths */
 } ngx_http_zt_loc_conf_t;
 
 

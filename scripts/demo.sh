@@ -151,7 +151,8 @@ http {
             zt_timeout 500ms;
             proxy_http_version 1.1;
             proxy_set_header Connection "";
-            proxy_pass http://app;
+            # the path ztgate decided on, not the client's raw request line
+            proxy_pass http://app\$zt_uri\$is_args\$args;
         }
 
         # the sign-in portal: reachable without a session, and told only

@@ -38,7 +38,8 @@ unit: $(UNIT_TESTS)
 # The fuzz builds use their own flags and trees, whatever SANITIZE says:
 # replay always runs under ASan+UBSan, libFuzzer always needs clang.
 
-FUZZ_TARGETS      := fuzz_wire_req fuzz_wire_resp fuzz_policy
+FUZZ_TARGETS      := fuzz_wire_req fuzz_wire_resp fuzz_policy fuzz_posture \
+                     fuzz_config
 FUZZ_CORPUS       := tests/fuzz/corpus
 FUZZ_SECONDS      ?= 20
 FUZZ_LONG_SECONDS ?= 600
@@ -65,6 +66,15 @@ FUZZ_POL_R_OBJS   := $(patsubst %.c,$(FUZZ_RB)/%.o,$(FUZZ_POL_SRCS))
 FUZZ_POL_L_OBJS   := $(patsubst %.c,$(FUZZ_LB)/%.o,$(FUZZ_POL_SRCS))
 FUZZ_R_OBJS       += $(FUZZ_POL_R_OBJS)
 FUZZ_L_OBJS       += $(FUZZ_POL_L_OBJS)
+# fuzz_posture: the posture report parser (trustd/portal_util.c, jansson);
+# fuzz_config: trustd's configuration reader (trustd/config.c, log.c)
+FUZZ_POST_SRCS    := trustd/portal_util.c
+FUZZ_CONF_SRCS    := trustd/config.c trustd/log.c \
+                     $(wildcard trustd/score.c trustd/blocklist.c)
+FUZZ_R_OBJS       += $(patsubst %.c,$(FUZZ_RB)/%.o,$(FUZZ_POST_SRCS) \
+                     $(FUZZ_CONF_SRCS))
+FUZZ_L_OBJS       += $(patsubst %.c,$(FUZZ_LB)/%.o,$(FUZZ_POST_SRCS) \
+                     $(FUZZ_CONF_SRCS))
 FUZZ_R_BINS       := $(addprefix $(FUZZ_RB)/,$(FUZZ_TARGETS))
 FUZZ_L_BINS       := $(addprefix $(FUZZ_LB)/,$(FUZZ_TARGETS))
 
@@ -89,16 +99,25 @@ $(FUZZ_L_OBJS): $(FUZZ_LB)/%.o: %.c
 
 $(FUZZ_R_BINS): $(FUZZ_RB)/%: $(FUZZ_RB)/tests/fuzz/%.o \
                 $(FUZZ_RB)/tests/fuzz/replay.o $(FUZZ_RB)/wire/zt_wire.o
-	$(CC) $(FUZZ_REPLAY_SAN) -o $@ $^
+	$(CC) $(FUZZ_REPLAY_SAN) -o $@ $^ $(FUZZ_LDLIBS)
 
 $(FUZZ_L_BINS): $(FUZZ_LB)/%: $(FUZZ_LB)/tests/fuzz/%.o \
                 $(FUZZ_LB)/wire/zt_wire.o
-	$(FUZZ_CC) $(FUZZ_LIBF_SAN) -fsanitize=fuzzer -o $@ $^
+	$(FUZZ_CC) $(FUZZ_LIBF_SAN) -fsanitize=fuzzer -o $@ $^ $(FUZZ_LDLIBS)
 
 $(FUZZ_RB)/fuzz_policy: $(FUZZ_POL_R_OBJS)
 $(FUZZ_LB)/fuzz_policy: $(FUZZ_POL_L_OBJS)
 $(FUZZ_RB)/tests/fuzz/fuzz_policy.o $(FUZZ_LB)/tests/fuzz/fuzz_policy.o: \
     CPPFLAGS += -Ipolicy
+
+$(FUZZ_RB)/fuzz_posture: $(patsubst %.c,$(FUZZ_RB)/%.o,$(FUZZ_POST_SRCS))
+$(FUZZ_LB)/fuzz_posture: $(patsubst %.c,$(FUZZ_LB)/%.o,$(FUZZ_POST_SRCS))
+$(FUZZ_RB)/fuzz_config: $(patsubst %.c,$(FUZZ_RB)/%.o,$(FUZZ_CONF_SRCS))
+$(FUZZ_LB)/fuzz_config: $(patsubst %.c,$(FUZZ_LB)/%.o,$(FUZZ_CONF_SRCS))
+$(FUZZ_RB)/fuzz_posture $(FUZZ_LB)/fuzz_posture: FUZZ_LDLIBS := -ljansson
+$(FUZZ_RB)/tests/fuzz/fuzz_posture.o $(FUZZ_LB)/tests/fuzz/fuzz_posture.o \
+$(FUZZ_RB)/tests/fuzz/fuzz_config.o $(FUZZ_LB)/tests/fuzz/fuzz_config.o: \
+    CPPFLAGS += -Itrustd
 
 -include $(FUZZ_R_OBJS:.o=.d) $(FUZZ_L_OBJS:.o=.d)
 

@@ -12,6 +12,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "blocklist.h"
 #include "config.h"
 #include "log.h"
 
@@ -86,6 +87,14 @@ static int config_set_portal_host(config_parse_t *cp, const char *value);
 static int config_set_assertion_ttl(config_parse_t *cp, const char *value);
 static int config_set_posture_max_age(config_parse_t *cp,
     const char *value);
+static int config_set_trust_base(config_parse_t *cp, const char *value);
+static int config_set_trust_weight(config_parse_t *cp, const char *value);
+static int config_set_behaviour_window(config_parse_t *cp,
+    const char *value);
+static int config_set_trusted_network(config_parse_t *cp,
+    const char *value);
+static int config_set_blocklist(config_parse_t *cp, const char *value);
+static int config_multiword(const char *kw);
 
 
 static const config_keyword_t  config_keywords[] = {
@@ -117,6 +126,11 @@ static const config_keyword_t  config_keywords[] = {
     { "portal_host",      config_set_portal_host,      1, 0 },
     { "assertion_ttl",    config_set_assertion_ttl,    0, 0 },
     { "posture_max_age",  config_set_posture_max_age,  0, 0 },
+    { "trust_base",       config_set_trust_base,       0, 0 },
+    { "trust_weight",     config_set_trust_weight,     1, 0 },
+    { "behaviour_window", config_set_behaviour_window, 0, 0 },
+    { "trusted_network",  config_set_trusted_network,  1, 0 },
+    { "blocklist",        config_set_blocklist,        1, 0 },
     { NULL, NULL, 0, 0 }
 };
 
@@ -167,6 +181,8 @@ config_load(const char *path, config_t *cfg, config_err_t *err)
     cfg->source_limit = 20;
     cfg->assertion_ttl_ms = 60u * 1000;
     cfg->posture_max_age_ms = 24u * 3600 * 1000;
+    score_weights_default(&cfg->trust);
+    cfg->behaviour_window_ms = 600u * 1000;
     cfg->shutdown_timeout_ms = 2000;
 
     cp.file = path;
@@ -298,6 +314,17 @@ config_parse_line(config_parse_t *cp, char *line, char **kw, char **value)
     if (*p == '\0' || *p == '#' || *p == '\r') {
         config_error(cp, "keyword \"%s\" needs a value", *kw);
         return -1;
+    }
+
+    /* keywords whose value is several words: the rest of the line */
+    if (config_multiword(*kw)) {
+        *value = p;
+        q = p + strcspn(p, "#");
+        while (q > p && isspace((unsigned char) q[-1])) {
+            q--;
+        }
+        *q = '\0';
+        return 1;
     }
 
     if (*p == '"') {
@@ -962,4 +989,172 @@ config_set_posture_max_age(config_parse_t *cp, const char *value)
 {
     return config_duration(cp, value, 1000, 30u * 86400 * 1000,
                            &cp->cfg->posture_max_age_ms);
+}
+
+
+static int
+config_multiword(const char *kw)
+{
+    return strcmp(kw, "trust_weight") == 0 || strcmp(kw, "blocklist") == 0;
+}
+
+
+static int
+config_set_trust_base(config_parse_t *cp, const char *value)
+{
+    unsigned  n;
+
+    if (config_number(cp, value, 0, 100, &n) != 0) {
+        return -1;
+    }
+
+    cp->cfg->trust.base = (int) n;
+
+    return 0;
+}
+
+
+/* "trust_weight SIGNAL N": N from 0 (signal off) to SCORE_WEIGHT_MAX. */
+static int
+config_set_trust_weight(config_parse_t *cp, const char *value)
+{
+    score_signal_t  sig;
+    char            name[64], *end;
+    unsigned long   n;
+    size_t          len;
+
+    len = strcspn(value, " \t");
+    if (len == 0 || len >= sizeof(name) || value[len] == '\0') {
+        config_error(cp, "trust_weight \"%s\": expected a signal name and "
+                     "a weight", value);
+        return -1;
+    }
+
+    memcpy(name, value, len);
+    name[len] = '\0';
+    value += len + strspn(value + len, " \t");
+
+    if (score_signal_parse(name, &sig) != 0) {
+        config_error(cp, "trust_weight: unknown signal \"%s\" (see "
+                     "docs/trust.md)", name);
+        return -1;
+    }
+
+    errno = 0;
+    n = strtoul(value, &end, 10);
+    if (!isdigit((unsigned char) *value) || errno != 0 || *end != '\0'
+        || n > SCORE_WEIGHT_MAX)
+    {
+        config_error(cp, "trust_weight %s \"%s\": expected a number 0..%d",
+                     name, value, SCORE_WEIGHT_MAX);
+        return -1;
+    }
+
+    cp->cfg->trust.weight[sig] = (int) n;
+
+    return 0;
+}
+
+
+static int
+config_set_behaviour_window(config_parse_t *cp, const char *value)
+{
+    return config_duration(cp, value, 10u * 1000, 86400u * 1000,
+                           &cp->cfg->behaviour_window_ms);
+}
+
+
+static int
+config_set_trusted_network(config_parse_t *cp, const char *value)
+{
+    blocklist_err_t  berr;
+    uint8_t          lo[16], hi[16];
+    config_t        *cfg = cp->cfg;
+
+    if (cfg->ntrusted_networks == CONFIG_MAX_NETWORKS) {
+        config_error(cp, "too many trusted_network lines (at most %d)",
+                     CONFIG_MAX_NETWORKS);
+        return -1;
+    }
+
+    if (blocklist_parse_cidr(value, lo, hi, &berr) != 0) {
+        config_error(cp, "trusted_network %s", berr.msg);
+        return -1;
+    }
+
+    snprintf(cfg->trusted_networks[cfg->ntrusted_networks++], 64, "%s",
+             value);
+
+    return 0;
+}
+
+
+/* "blocklist NAME PATH [expires YYYY-MM-DD]" */
+static int
+config_set_blocklist(config_parse_t *cp, const char *value)
+{
+    config_t  *cfg = cp->cfg;
+    char       buf[CONFIG_PATH_MAX + 128], *words[5], *p;
+    size_t     n, i;
+    int64_t    expires;
+
+    if (cfg->nblocklists == CONFIG_MAX_BLOCKLISTS) {
+        config_error(cp, "too many blocklist lines (at most %d)",
+                     CONFIG_MAX_BLOCKLISTS);
+        return -1;
+    }
+
+    if (strlen(value) >= sizeof(buf)) {
+        config_error(cp, "blocklist: line too long");
+        return -1;
+    }
+
+    memcpy(buf, value, strlen(value) + 1);
+
+    n = 0;
+    for (p = strtok(buf, " \t"); p != NULL; p = strtok(NULL, " \t")) {
+        if (n == 5) {
+            break;
+        }
+        words[n++] = p;
+    }
+
+    if ((n != 2 && n != 4) || (n == 4 && strcmp(words[2], "expires") != 0)) {
+        config_error(cp, "blocklist \"%s\": expected NAME PATH "
+                     "[expires YYYY-MM-DD]", value);
+        return -1;
+    }
+
+    if (!blocklist_feed_name_ok(words[0])) {
+        config_error(cp, "blocklist \"%s\": invalid feed name (use "
+                     "[a-z0-9._-])", words[0]);
+        return -1;
+    }
+
+    for (i = 0; i < cfg->nblocklists; i++) {
+        if (strcmp(cfg->blocklists[i].name, words[0]) == 0) {
+            config_error(cp, "blocklist \"%s\" given twice", words[0]);
+            return -1;
+        }
+    }
+
+    expires = 0;
+    if (n == 4 && blocklist_parse_date(words[3], &expires) != 0) {
+        config_error(cp, "blocklist %s: invalid date \"%s\" (expected "
+                     "YYYY-MM-DD)", words[0], words[3]);
+        return -1;
+    }
+
+    if (config_abs_path(cp, words[1], cfg->blocklists[cfg->nblocklists].path,
+                        CONFIG_PATH_MAX)
+        != 0)
+    {
+        return -1;
+    }
+
+    snprintf(cfg->blocklists[cfg->nblocklists].name, 64, "%s", words[0]);
+    cfg->blocklists[cfg->nblocklists].expires = expires;
+    cfg->nblocklists++;
+
+    return 0;
 }

@@ -12,11 +12,15 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "score.h"
+
 #define CONFIG_DEFAULT_PATH     "/etc/ztgate/trustd.conf"
 #define CONFIG_MAX_PEERS        32
 #define CONFIG_LISTEN_MAX       108     /* sizeof(sun_path) */
 #define CONFIG_PATH_MAX         4096
 #define CONFIG_MAX_HOSTS        32
+#define CONFIG_MAX_BLOCKLISTS   16
+#define CONFIG_MAX_NETWORKS     32
 
 #define CONFIG_LOG_TARGET_DEFAULT   0   /* stderr with -f, else syslog */
 #define CONFIG_LOG_TARGET_STDERR    1
@@ -58,6 +62,18 @@ typedef struct {
 
     /* devices: a posture report older than this is stale */
     uint32_t    posture_max_age_ms;
+
+    /* trust inference (docs/trust.md) */
+    score_weights_t  trust;                 /* base and weights */
+    uint32_t    behaviour_window_ms;
+    char        trusted_networks[CONFIG_MAX_NETWORKS][64];
+    size_t      ntrusted_networks;
+    struct {
+        char        name[64];
+        char        path[CONFIG_PATH_MAX];
+        int64_t     expires;                /* 0: never */
+    }           blocklists[CONFIG_MAX_BLOCKLISTS];
+    size_t      nblocklists;
 } config_t;
 
 typedef struct {

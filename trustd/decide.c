@@ -46,6 +46,14 @@ static int decide_redirect(const decide_conf_t *conf, const wire_req_t *req,
 static void decide_policy(const decide_conf_t *conf, const wire_req_t *req,
     pol_device_status_t status, wire_resp_t *resp, decide_ctx_t *ctx,
     int64_t now);
+static void decide_trust(const decide_conf_t *conf,
+    pol_device_status_t status, decide_ctx_t *ctx, int64_t now);
+static int decide_identity_as(const decide_conf_t *conf,
+    const wire_req_t *req, decide_ctx_t *ctx, int64_t now,
+    store_err_t *err);
+static void decide_record(const decide_conf_t *conf,
+    pol_device_status_t status, const wire_resp_t *resp, decide_ctx_t *ctx,
+    int64_t now);
 
 
 static void
@@ -219,6 +227,10 @@ decide_identity(const decide_conf_t *conf, const wire_req_t *req,
     int          rc;
 
     ctx->authenticated = 0;
+
+    if (ctx->explaining) {
+        return decide_identity_as(conf, req, ctx, now, err);
+    }
 
     if (conf->keys == NULL || req->token.len == 0) {
         return 0;
@@ -751,6 +763,7 @@ decide_policy(const decide_conf_t *conf, const wire_req_t *req,
     unsigned         i;
 
     decide_input(req, status, ctx);
+    decide_trust(conf, status, ctx, now);
     pol_eval(conf->policy, &ctx->in, pd);
 
     for (i = 0; i < pd->nreports; i++) {
@@ -782,6 +795,10 @@ decide_policy(const decide_conf_t *conf, const wire_req_t *req,
         }
 
         decide_identity_headers(conf, req, resp, ctx, now);
+
+        if (ctx->in.trust_score >= 0) {
+            decide_header(resp, "X-ZT-Trust-Score", ctx->score_text);
+        }
 
         for (i = 0; i < pd->nheaders && resp->nheaders < WIRE_MAX_HEADERS - 1;
              i++)
@@ -850,6 +867,19 @@ decide(store_t *st, const decide_conf_t *conf, const wire_req_t *req,
         rc = decide_identity(conf, req, ctx, now, &err);
     }
 
+    ctx->has_history = 0;
+    if (rc == 0 && ctx->authenticated && conf->behaviour != NULL) {
+        /* advisory: a history that cannot be read is simply not used */
+        rc = store_history_get(ctx->view, ctx->session.user, &ctx->history,
+                               &err);
+        if (rc < 0) {
+            log_warn("history of %s not used: %s", ctx->session.user,
+                     err.msg);
+        }
+        ctx->has_history = (rc == 0);
+        rc = 0;
+    }
+
     /* records are copied out: end the snapshot before deciding */
     store_view_end(ctx->view);
 
@@ -877,10 +907,25 @@ decide(store_t *st, const decide_conf_t *conf, const wire_req_t *req,
     }
 
     if (conf->policy == NULL) {
-        decide_builtin(conf, req, status, resp, ctx, now);
+        decide_input(req, status, ctx);
+        decide_trust(conf, status, ctx, now);
+
+        if (ctx->in.blocklisted) {
+            snprintf(ctx->reason, sizeof(ctx->reason),
+                     "source address on blocklist \"%s\"",
+                     ctx->blocklist_feed);
+            decide_set(resp, WIRE_DENY, 403, WIRE_R_POLICY, ctx->reason);
+
+        } else {
+            decide_builtin(conf, req, status, resp, ctx, now);
+        }
 
     } else {
         decide_policy(conf, req, status, resp, ctx, now);
+    }
+
+    if (!ctx->explaining) {
+        decide_record(conf, status, resp, ctx, now);
     }
 
     goto done;
@@ -906,4 +951,319 @@ decide_ctx_free(decide_ctx_t *ctx)
     ctx->view = NULL;
     id_token_cache_free(ctx->tokens);
     ctx->tokens = NULL;
+}
+
+
+/*
+ * The trust signals of this request, and its score (docs/trust.md has the
+ * formula and every signal's range).  Fills ctx->in's blocklisted,
+ * new_address and trust_score.  Needs decide_input() first.  No
+ * allocation, no store access: the history was read in the view.
+ */
+static void
+decide_trust(const decide_conf_t *conf, pol_device_status_t status,
+    decide_ctx_t *ctx, int64_t now)
+{
+    pol_input_t            *in = &ctx->in;
+    score_signals_t        *sg = &ctx->signals;
+    const store_history_t  *hist;
+    unsigned                m, n;
+    double                  age, v;
+    int                     known;
+
+    memset(sg, 0, sizeof(*sg));
+    ctx->blocklist_feed = NULL;
+    ctx->has_addr = 0;
+
+    if (in->addr_family == 4) {
+        memset(ctx->addr16, 0, 10);
+        ctx->addr16[10] = 0xff;
+        ctx->addr16[11] = 0xff;
+        memcpy(ctx->addr16 + 12, in->addr, 4);
+        ctx->has_addr = 1;
+
+    } else if (in->addr_family == 6) {
+        memcpy(ctx->addr16, in->addr, 16);
+        ctx->has_addr = 1;
+    }
+
+    /* membership is visible to the policy even without a score */
+    if (ctx->has_addr
+        && blocklist_lookup(conf->blocklist, in->addr_family, in->addr, now,
+                            &ctx->blocklist_feed))
+    {
+        in->blocklisted = 1;
+        sg->value[SCORE_BLOCKLISTED] = 1.0;
+    }
+
+    if (ctx->has_addr
+        && blocklist_lookup(conf->trusted, in->addr_family, in->addr, now,
+                            NULL))
+    {
+        sg->value[SCORE_TRUSTED_NETWORK] = 1.0;
+    }
+
+    /* identity */
+    n = 0;
+    for (m = in->auth_methods; m; m &= m - 1) {
+        n++;
+    }
+    sg->value[SCORE_FACTORS] = n >= 3 ? 1.0 : (double) n / 3.0;
+
+    if (in->mfa_time > 0) {
+        age = (double) (now - in->mfa_time);
+        sg->value[SCORE_MFA_RECENT] = age <= 3600.0 ? 1.0
+                                      : 1.0 - (age - 3600.0) / 82800.0;
+    }
+
+    if (ctx->authenticated && ctx->user.failures > 0
+        && ctx->user.last_failure + 86400 > now)
+    {
+        sg->value[SCORE_LOGIN_FAILURES] = ctx->user.failures >= 5 ? 1.0
+                                  : (double) ctx->user.failures / 5.0;
+    }
+
+    /* device */
+    known = (status == POL_DEVICE_ACTIVE || status == POL_DEVICE_QUARANTINED);
+    sg->value[SCORE_DEVICE_ENROLLED] = status == POL_DEVICE_ACTIVE;
+    sg->value[SCORE_DEVICE_QUARANTINED] = status == POL_DEVICE_QUARANTINED;
+
+    if (known && ctx->authenticated
+        && (ctx->session.has_device
+            || strcmp(ctx->device.owner, ctx->session.user) == 0))
+    {
+        sg->value[SCORE_DEVICE_BOUND] = 1.0;
+    }
+
+    if (known && ctx->has_posture) {
+        v = (ctx->posture.disk_encrypted == STORE_FLAG_TRUE)
+            + (ctx->posture.firewall == STORE_FLAG_TRUE)
+            + (ctx->posture.screen_lock == STORE_FLAG_TRUE)
+            + (ctx->posture.endpoint_protection == STORE_FLAG_TRUE);
+        sg->value[SCORE_POSTURE] = v / 4.0;
+
+        if (conf->posture_max_age_ms == 0) {
+            sg->value[SCORE_POSTURE_FRESH] = 1.0;
+
+        } else if (!ctx->posture_stale) {
+            age = (double) (now - ctx->posture.received_at);
+            sg->value[SCORE_POSTURE_FRESH] =
+                1.0 - age / ((double) conf->posture_max_age_ms / 1000.0);
+        }
+    }
+
+    /* context and behaviour */
+    hist = NULL;
+
+    if (conf->behaviour != NULL && ctx->authenticated) {
+        hist = behaviour_history(conf->behaviour, ctx->session.user,
+                                 ctx->has_history ? &ctx->history : NULL);
+
+        if (ctx->has_addr) {
+            in->new_address = behaviour_new_address(hist, ctx->addr16, now);
+            sg->value[SCORE_NEW_ADDRESS] = in->new_address;
+        }
+
+        sg->value[SCORE_UNUSUAL_TIME] = behaviour_unusual_time(hist, now);
+
+        /* an explained session is new: it has no rate of its own */
+        if (!ctx->explaining) {
+            sg->value[SCORE_RATE] = behaviour_rate(conf->behaviour,
+                                                   ctx->session.sid, now);
+        }
+    }
+
+    if (conf->behaviour != NULL) {
+        if (known) {
+            store_fp_hex(ctx->device.fp, ctx->fp_hex);
+        }
+
+        sg->value[SCORE_DENIALS] = behaviour_denials(conf->behaviour,
+                         ctx->authenticated ? ctx->session.sid : NULL,
+                         known ? ctx->fp_hex : NULL,
+                         ctx->has_addr ? ctx->addr16 : NULL, now) / 10.0;
+    }
+
+    if (conf->trust == NULL) {
+        in->trust_score = -1;
+        return;
+    }
+
+    in->trust_score = score_compute(conf->trust, sg, &ctx->score);
+    snprintf(ctx->score_text, sizeof(ctx->score_text), "%d",
+             in->trust_score);
+
+    if (log_get_level() <= LOG_LEVEL_DEBUG) {
+        log_debug("trust score %d: identity %+.1f %+.1f %+.1f, device "
+                  "%+.1f %+.1f %+.1f %+.1f %+.1f, context %+.1f %+.1f "
+                  "%+.1f %+.1f, behaviour %+.1f %+.1f",
+                  in->trust_score,
+                  ctx->score.contribution[SCORE_FACTORS],
+                  ctx->score.contribution[SCORE_MFA_RECENT],
+                  ctx->score.contribution[SCORE_LOGIN_FAILURES],
+                  ctx->score.contribution[SCORE_DEVICE_ENROLLED],
+                  ctx->score.contribution[SCORE_DEVICE_BOUND],
+                  ctx->score.contribution[SCORE_DEVICE_QUARANTINED],
+                  ctx->score.contribution[SCORE_POSTURE],
+                  ctx->score.contribution[SCORE_POSTURE_FRESH],
+                  ctx->score.contribution[SCORE_TRUSTED_NETWORK],
+                  ctx->score.contribution[SCORE_BLOCKLISTED],
+                  ctx->score.contribution[SCORE_NEW_ADDRESS],
+                  ctx->score.contribution[SCORE_UNUSUAL_TIME],
+                  ctx->score.contribution[SCORE_DENIALS],
+                  ctx->score.contribution[SCORE_RATE]);
+    }
+}
+
+
+/*
+ * After the decision: a deny counts against the session, the device and
+ * the source address; an allow of a signed-in user adds the address and
+ * the hour to the user's history (written later, in a batch).
+ */
+static void
+decide_record(const decide_conf_t *conf, pol_device_status_t status,
+    const wire_resp_t *resp, decide_ctx_t *ctx, int64_t now)
+{
+    int  known;
+
+    if (conf->behaviour == NULL) {
+        return;
+    }
+
+    known = (status == POL_DEVICE_ACTIVE || status == POL_DEVICE_QUARANTINED);
+
+    if (resp->decision == WIRE_DENY) {
+        behaviour_denied(conf->behaviour,
+                         ctx->authenticated ? ctx->session.sid : NULL,
+                         known ? ctx->fp_hex : NULL,
+                         ctx->has_addr ? ctx->addr16 : NULL, now);
+
+    } else if (resp->decision == WIRE_ALLOW && ctx->authenticated
+               && ctx->has_addr)
+    {
+        behaviour_seen(conf->behaviour, ctx->session.user,
+                       behaviour_history(conf->behaviour, ctx->session.user,
+                           ctx->has_history ? &ctx->history : NULL),
+                       ctx->addr16, now);
+    }
+}
+
+
+/*
+ * decide_identity() for decide_explain(): the named user, if they exist
+ * and are not disabled (and identity is on), in a hypothetical session
+ * that has just proven password and TOTP.
+ */
+static int
+decide_identity_as(const decide_conf_t *conf, const wire_req_t *req,
+    decide_ctx_t *ctx, int64_t now, store_err_t *err)
+{
+    int  rc;
+
+    if (conf->keys == NULL || ctx->explain_user == NULL) {
+        return 0;
+    }
+
+    rc = store_user_get(ctx->view, ctx->explain_user, &ctx->user, err);
+    if (rc < 0) {
+        return -1;
+    }
+
+    if (rc == STORE_NOTFOUND || ctx->user.disabled) {
+        return 0;
+    }
+
+    memset(&ctx->session, 0, sizeof(ctx->session));
+    memset(ctx->session.sid, '0', STORE_SID_LEN);
+    snprintf(ctx->session.user, sizeof(ctx->session.user), "%s",
+             ctx->user.name);
+    ctx->session.methods = POL_AUTH_PASSWORD | POL_AUTH_TOTP;
+    ctx->session.created_at = now;
+    ctx->session.mfa_at = now;
+    ctx->session.last_seen = now;
+    ctx->session.expires_at = now + 3600;
+
+    if (req->cert_verify == WIRE_CERT_SUCCESS && req->has_cert_fp) {
+        ctx->session.has_device = 1;
+        memcpy(ctx->session.device_fp, req->cert_fp, STORE_FP_LEN);
+    }
+
+    ctx->authenticated = 1;
+
+    return 0;
+}
+
+
+int
+decide_explain(store_t *st, const decide_conf_t *conf, const wire_req_t *req,
+    const char *user, wire_resp_t *resp, decide_ctx_t *ctx, char *out,
+    size_t size)
+{
+    size_t  len;
+    int     i, n;
+
+    memset(&ctx->pd, 0, sizeof(ctx->pd));
+    ctx->in.trust_score = -1;
+    ctx->explaining = 1;
+    ctx->explain_user = user;
+
+    (void) decide(st, conf, req, resp, ctx);
+
+    ctx->explaining = 0;
+    ctx->explain_user = NULL;
+
+    len = 0;
+
+    n = snprintf(out, size,
+                 "decision  %s %u\n"
+                 "reason    %.*s\n"
+                 "rule      %.*s\n"
+                 "user      %s\n"
+                 "source    %.*s%s%s\n",
+                 wire_decision_name(resp->decision), resp->status,
+                 (int) resp->reason.len, resp->reason.data,
+                 conf->policy == NULL ? (int) sizeof("(built-in rule)") - 1
+                 : ctx->pd.rule.len ? (int) ctx->pd.rule.len : 6,
+                 conf->policy == NULL ? "(built-in rule)"
+                 : ctx->pd.rule.len ? ctx->pd.rule.data : "(none)",
+                 ctx->authenticated ? ctx->session.user : "(not signed in)",
+                 (int) req->client_addr.len, req->client_addr.data,
+                 ctx->in.blocklisted ? ", on blocklist " : "",
+                 ctx->in.blocklisted && ctx->blocklist_feed
+                 ? ctx->blocklist_feed : "");
+    if (n < 0 || (size_t) n >= size) {
+        return resp->decision;
+    }
+    len = (size_t) n;
+
+    if (conf->trust == NULL || ctx->in.trust_score < 0) {
+        snprintf(out + len, size - len, "score     not computed\n");
+        return resp->decision;
+    }
+
+    n = snprintf(out + len, size - len,
+                 "score     %d (base %d, sum %.1f, clamped to 0..100)\n"
+                 "%-20s %7s %7s %13s\n",
+                 ctx->in.trust_score, conf->trust->base, ctx->score.raw,
+                 "signal", "value", "weight", "contribution");
+    if (n < 0 || (size_t) n >= size - len) {
+        return resp->decision;
+    }
+    len += (size_t) n;
+
+    for (i = 0; i < SCORE_NSIGNALS; i++) {
+        n = snprintf(out + len, size - len, "%-20s %7.3f %6s%d %+13.1f\n",
+                     score_signal_name((score_signal_t) i),
+                     ctx->score.value[i],
+                     score_signal_direction((score_signal_t) i) > 0
+                     ? "+" : "-",
+                     conf->trust->weight[i], ctx->score.contribution[i]);
+        if (n < 0 || (size_t) n >= size - len) {
+            break;
+        }
+        len += (size_t) n;
+    }
+
+    return resp->decision;
 }

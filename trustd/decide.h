@@ -16,6 +16,9 @@
 #include "policy/policy.h"
 #include "identity.h"
 #include "store.h"
+#include "score.h"
+#include "behaviour.h"
+#include "blocklist.h"
 
 #define DECIDE_ASSERTIONS   64      /* remembered upstream assertions */
 #define DECIDE_TOUCH_MAX    256     /* sessions seen, pending a touch */
@@ -54,6 +57,18 @@ typedef struct {
     char                groups[STORE_MAX_GROUPS * STORE_NAME_MAX];
     decide_assertion_t  assertions[DECIDE_ASSERTIONS];
 
+    /* trust inference: the signals and score of the last decision */
+    store_history_t     history;        /* valid when has_history */
+    int                 has_history;
+    uint8_t             addr16[16];     /* source, IPv4 mapped */
+    int                 has_addr;
+    score_signals_t     signals;
+    score_result_t      score;
+    const char         *blocklist_feed; /* when blocklisted */
+    char                score_text[8];
+    const char         *explain_user;   /* decide_explain() only */
+    int                 explaining;
+
     /* sessions whose last_seen should move forward (see decide_touch) */
     char                touch[DECIDE_TOUCH_MAX][STORE_SID_LEN + 1];
     unsigned            ntouch;
@@ -68,6 +83,12 @@ typedef struct {
     uint32_t          session_idle_ms;
     uint32_t          assertion_ttl_ms;
     uint32_t          posture_max_age_ms;   /* 0: posture never stale */
+
+    /* trust inference; all may be NULL (no score, nothing listed) */
+    const score_weights_t  *trust;      /* NULL: trust.score stays -1 */
+    behaviour_t            *behaviour;  /* NULL: no behaviour signals */
+    const blocklist_t      *blocklist;
+    const blocklist_t      *trusted;    /* the trusted_network list */
 } decide_conf_t;
 
 /*
@@ -78,6 +99,20 @@ typedef struct {
  */
 int decide(store_t *st, const decide_conf_t *conf, const wire_req_t *req,
     wire_resp_t *resp, decide_ctx_t *ctx);
+
+/*
+ * Explain a hypothetical request with the same code as decide(): req as
+ * if user (NULL: nobody) had just signed in with password and TOTP in a
+ * new session bound to req's device certificate (if any).  Nothing is
+ * recorded (no behaviour counters, no history).  Writes the decision,
+ * the rule, the score and each signal's value, weight and contribution
+ * as text lines into out (at most size bytes, NUL-terminated).  Use a
+ * context of its own, not the one of live decisions.  Returns
+ * resp->decision.
+ */
+int decide_explain(store_t *st, const decide_conf_t *conf,
+    const wire_req_t *req, const char *user, wire_resp_t *resp,
+    decide_ctx_t *ctx, char *out, size_t size);
 
 /* Release the context's view and caches.  It may be used again after. */
 void decide_ctx_free(decide_ctx_t *ctx);

@@ -41,7 +41,7 @@
 #define SERVER_OUT_KEEP         65536   /* drained buffers above: freed */
 #define SERVER_CONN_FAILED      (-100)  /* not a wire_rc: local failure */
 #define SERVER_ADMIN_MODE       0660
-#define SERVER_ADMIN_LINE       256
+#define SERVER_ADMIN_LINE       1024    /* "explain" carries a URL */
 #define SERVER_ADMIN_CONNS      4
 #define SERVER_REPLY_SIZE       8192
 #define SERVER_LAT_BUCKETS      2000    /* 50 ns each: 0..100 us */
@@ -112,6 +112,9 @@ struct server_s {
     pol_t           *policy;        /* NULL: the built-in device rule */
     id_keys_t       *keys;          /* NULL: identity off */
     portal_t        *portal;        /* NULL: no sign-in portal here */
+    behaviour_t     *behaviour;     /* trust inference state */
+    blocklist_t     *blocklist;     /* feeds and staff entries */
+    blocklist_t     *trusted;       /* trusted_network */
     server_ev_t      admin;         /* admin listening socket */
     dev_t            admin_dev;
     ino_t            admin_ino;
@@ -169,6 +172,9 @@ static void server_conn_close(server_t *srv, server_conn_t *c);
 static size_t server_conn_pending(const server_conn_t *c);
 static void server_signal(server_t *srv);
 static void server_timer(server_t *srv);
+static void server_load_trust(server_t *srv, const config_t *cfg);
+static int server_blocklist_cb(const store_blocklist_t *e, void *arg);
+static void server_explain(server_t *srv, const char *command);
 static int server_reload(server_t *srv);
 static void server_shutdown(server_t *srv);
 static int64_t server_now_ms(void);
@@ -519,6 +525,9 @@ server_run(server_t *srv, store_t *st)
 
     srv->store = st;
 
+    /* the staff blocklist entries are in the store: load them now */
+    server_load_trust(srv, &srv->cfg);
+
     log_info("started");
 
     while (!srv->stop) {
@@ -623,6 +632,7 @@ server_timer(server_t *srv)
     }
 
     decide_touch(srv->store, &srv->dctx);
+    (void) behaviour_flush(srv->behaviour, srv->store);
 
     /*
      * Every tenth tick: drop sessions that ended (expired or revoked)
@@ -728,6 +738,7 @@ server_reload(server_t *srv)
     srv->dconf.allow_ttl_ms = cfg.allow_ttl_ms;
     cur->posture_max_age_ms = cfg.posture_max_age_ms;
     srv->dconf.posture_max_age_ms = cfg.posture_max_age_ms;
+    server_load_trust(srv, &cfg);
 
     /* a peer that is no longer allowed loses its connections now */
     for (c = srv->conns; c != NULL; c = next) {
@@ -1405,6 +1416,7 @@ server_shutdown(server_t *srv)
     }
 
     /* the store may be closed once server_run() has returned */
+    (void) behaviour_flush(srv->behaviour, srv->store);
     decide_ctx_free(&srv->dctx);
 }
 
@@ -1427,6 +1439,9 @@ server_free(server_t *srv)
     decide_ctx_free(&srv->dctx);
     pol_free(srv->policy);
     id_keys_free(srv->keys);
+    behaviour_free(srv->behaviour);
+    blocklist_free(srv->blocklist);
+    blocklist_free(srv->trusted);
 
     for (i = 0; i < SERVER_ADMIN_CONNS; i++) {
         if (srv->admins[i].ev.fd != -1) {
@@ -1641,6 +1656,9 @@ server_admin_command(server_t *srv, server_admin_t *a, const char *cmd)
                  (long) a->uid, (long) a->pid);
         (void) server_reload(srv);
 
+    } else if (strncmp(cmd, "explain ", 8) == 0) {
+        server_explain(srv, cmd + 8);
+
     } else if (strcmp(cmd, "stats") == 0) {
         server_stats(srv);
 
@@ -1850,4 +1868,224 @@ server_stats(server_t *srv)
              (unsigned long long) srv->by_outcome[WIRE_STEP_UP],
              server_percentile(srv, 0.50), server_percentile(srv, 0.99),
              (double) srv->lat_max_ns / 1000.0, secs, srv->nconns);
+}
+
+
+static int
+server_blocklist_cb(const store_blocklist_t *e, void *arg)
+{
+    blocklist_err_t  err;
+
+    if (blocklist_add(arg, e->feed, e->cidr, e->expires, &err) != 0) {
+        log_warn("blocklist entry %s %s skipped: %s", e->feed, e->cidr,
+                 err.msg);
+    }
+
+    return 0;
+}
+
+
+/*
+ * Trust inference from cfg: weights, the behaviour window, the trusted
+ * networks and the blocklists (feeds from files, staff entries from the
+ * store), each built aside and swapped in whole.  A feed that cannot be
+ * read is logged and left out; the rest still apply.
+ */
+static void
+server_load_trust(server_t *srv, const config_t *cfg)
+{
+    blocklist_t      *bl, *tn;
+    blocklist_err_t   err;
+    store_err_t       serr;
+    unsigned          bad;
+    size_t            i;
+
+    if (cfg != &srv->cfg) {
+        srv->cfg.trust = cfg->trust;
+        srv->cfg.behaviour_window_ms = cfg->behaviour_window_ms;
+        memcpy(srv->cfg.trusted_networks, cfg->trusted_networks,
+               sizeof(cfg->trusted_networks));
+        srv->cfg.ntrusted_networks = cfg->ntrusted_networks;
+        memcpy(srv->cfg.blocklists, cfg->blocklists,
+               sizeof(cfg->blocklists));
+        srv->cfg.nblocklists = cfg->nblocklists;
+    }
+
+    srv->dconf.trust = &srv->cfg.trust;
+
+    if (srv->behaviour == NULL) {
+        srv->behaviour = behaviour_create(cfg->behaviour_window_ms);
+        if (srv->behaviour == NULL) {
+            log_error("trust inference: out of memory for behaviour state");
+        }
+    } else {
+        behaviour_set_window(srv->behaviour, cfg->behaviour_window_ms);
+    }
+    srv->dconf.behaviour = srv->behaviour;
+
+    bl = blocklist_new();
+    tn = blocklist_new();
+    if (bl == NULL || tn == NULL) {
+        log_error("blocklists not reloaded: out of memory");
+        blocklist_free(bl);
+        blocklist_free(tn);
+        return;
+    }
+
+    for (i = 0; i < cfg->ntrusted_networks; i++) {
+        (void) blocklist_add(tn, "trusted", cfg->trusted_networks[i], 0,
+                             &err);
+    }
+
+    for (i = 0; i < cfg->nblocklists; i++) {
+        if (blocklist_load(bl, cfg->blocklists[i].name,
+                           cfg->blocklists[i].path,
+                           cfg->blocklists[i].expires, &bad, &err)
+            != 0)
+        {
+            log_error("blocklist %s: %s", cfg->blocklists[i].name, err.msg);
+            continue;
+        }
+
+        if (bad > 0) {
+            log_warn("blocklist %s: %u malformed line%s skipped",
+                     cfg->blocklists[i].name, bad, bad == 1 ? "" : "s");
+        }
+    }
+
+    if (srv->store != NULL
+        && store_blocklist_list(srv->store, server_blocklist_cb, bl, &serr)
+           != 0)
+    {
+        log_error("staff blocklist entries not loaded: %s", serr.msg);
+    }
+
+    blocklist_seal(bl);
+    blocklist_seal(tn);
+
+    blocklist_free(srv->blocklist);
+    blocklist_free(srv->trusted);
+    srv->blocklist = bl;
+    srv->trusted = tn;
+    srv->dconf.blocklist = bl;
+    srv->dconf.trusted = tn;
+
+    log_info("trust inference: %zu blocklist entr%s, %zu trusted "
+             "network%s", blocklist_count(bl),
+             blocklist_count(bl) == 1 ? "y" : "ies", blocklist_count(tn),
+             blocklist_count(tn) == 1 ? "" : "s");
+}
+
+
+/*
+ * Admin "explain METHOD URL [user=NAME] [device=FP] [source=ADDR]": decide
+ * that hypothetical request with the running policy, weights, blocklists
+ * and behaviour state (decide_explain(); nothing is recorded) and reply
+ * "ok explain" and the explanation.
+ */
+static void
+server_explain(server_t *srv, const char *command)
+{
+    char           args[SERVER_ADMIN_LINE];
+    decide_ctx_t  *ctx;
+    wire_resp_t    resp;
+    wire_req_t     req;
+    const char    *user;
+    char          *w, *save, *url, *p, *q;
+    size_t         len, i;
+    unsigned       byte;
+
+    snprintf(args, sizeof(args), "%s", command);
+    memset(&req, 0, sizeof(req));
+    user = NULL;
+    url = NULL;
+    req.cert_verify = WIRE_CERT_NONE;
+    req.client_addr.data = "127.0.0.1";
+    req.client_addr.len = 9;
+
+    for (w = strtok_r(args, " ", &save); w != NULL;
+         w = strtok_r(NULL, " ", &save))
+    {
+        if (req.method.data == NULL) {
+            req.method.data = w;
+            req.method.len = strlen(w);
+
+        } else if (url == NULL) {
+            url = w;
+
+        } else if (strncmp(w, "user=", 5) == 0) {
+            user = w + 5;
+
+        } else if (strncmp(w, "source=", 7) == 0) {
+            req.client_addr.data = w + 7;
+            req.client_addr.len = strlen(w + 7);
+
+        } else if (strncmp(w, "device=", 7) == 0
+                   && strlen(w + 7) == 2 * WIRE_FP_LEN)
+        {
+            for (i = 0; i < WIRE_FP_LEN; i++) {
+                if (sscanf(w + 7 + 2 * i, "%2x", &byte) != 1) {
+                    goto invalid;
+                }
+                req.cert_fp[i] = (uint8_t) byte;
+            }
+            req.has_cert_fp = 1;
+            req.cert_verify = WIRE_CERT_SUCCESS;
+
+        } else {
+            goto invalid;
+        }
+    }
+
+    /* URL: scheme://host[:port]/path[?query] */
+    if (url == NULL || (p = strstr(url, "://")) == NULL) {
+        goto invalid;
+    }
+
+    req.scheme.data = url;
+    req.scheme.len = (size_t) (p - url);
+    p += 3;
+    len = strcspn(p, ":/?");
+    req.host.data = p;
+    req.host.len = len;
+    p += len;
+    if (*p == ':') {
+        p += strcspn(p, "/?");
+    }
+
+    q = strchr(p, '?');
+    if (q != NULL) {
+        *q++ = '\0';
+        req.query.data = q;
+        req.query.len = strlen(q);
+    }
+
+    req.path.data = *p ? p : "/";
+    req.path.len = *p ? strlen(p) : 1;
+
+    if (req.host.len == 0) {
+        goto invalid;
+    }
+
+    ctx = calloc(1, sizeof(*ctx));
+    if (ctx == NULL) {
+        snprintf(srv->reply, sizeof(srv->reply), "error out of memory\n");
+        return;
+    }
+
+    len = (size_t) snprintf(srv->reply, sizeof(srv->reply), "ok explain\n");
+
+    (void) decide_explain(srv->store, &srv->dconf, &req, user, &resp, ctx,
+                          srv->reply + len, sizeof(srv->reply) - len);
+
+    decide_ctx_free(ctx);
+    free(ctx);
+
+    return;
+
+invalid:
+
+    snprintf(srv->reply, sizeof(srv->reply),
+             "error explain: expected METHOD SCHEME://HOST/PATH "
+             "[user=NAME] [device=FP] [source=ADDR]\n");
 }

@@ -8,6 +8,8 @@
  *     users     user name (no NUL) -> user record          (schema 2)
  *     sessions  32-character session id -> session record  (schema 2)
  *     posture   32-byte certificate fingerprint -> posture record (schema 3)
+ *     history   user name (no NUL) -> history record          (schema 4)
+ *     blocklist feed, NUL, CIDR text -> blocklist record       (schema 4)
  *
  * Records are serialized explicitly, big-endian, starting with a record
  * version byte, so that the on-disk format does not depend on the
@@ -33,9 +35,14 @@
  *                u8 screen_lock, u8 endpoint_protection (store_flag_t),
  *                i64 patch_time, i64 reported_at, i64 received_at, then
  *                os, os_version, source as u16 length + bytes
+ *     history v1: u8 version, i64 updated_at, 24 x u32 hours, 7 x u32
+ *                days, u8 naddrs, then naddrs x (16-byte address,
+ *                i64 last_seen)
+ *     blocklist v1: u8 version, i64 expires, i64 added_at, then
+ *                added_by, reason as u16 length + bytes
  *
  * Schema history: 1 meta, devices, audit; 2 adds users and sessions;
- * 3 adds posture.
+ * 3 adds posture; 4 adds history and blocklist.
  * store_open() with write access migrates an older store in the same
  * write transaction that opens it.
  */
@@ -78,6 +85,9 @@ struct store_s {
     MDB_dbi      users;
     MDB_dbi      sessions;
     MDB_dbi      posture;
+    MDB_dbi      history;
+    MDB_dbi      blocklist;
+    int          has_trust;     /* history and blocklist are open */
     int          identity;      /* users and sessions are open */
     int          has_posture;   /* the posture database is open */
     unsigned     flags;
@@ -124,6 +134,8 @@ static int store_open_identity_dbs(store_t *st, MDB_txn *txn,
     unsigned dbflags, store_err_t *err);
 static int store_migrate(store_t *st, MDB_txn *txn, uint32_t from,
     store_err_t *err);
+static int store_open_trust_dbs(store_t *st, MDB_txn *txn, unsigned dbflags,
+    store_err_t *err);
 static void store_put_u8(store_wr_t *w, uint8_t v);
 static void store_put_u16(store_wr_t *w, uint16_t v);
 static void store_put_u32(store_wr_t *w, uint32_t v);
@@ -157,6 +169,8 @@ static int store_device_check(const store_device_t *dev, store_err_t *err);
 static int store_device_id_in_use(store_t *st, MDB_txn *txn,
     const char *id, const char *owner, store_err_t *err);
 static int store_id_owner_cb(const store_device_t *dev, void *arg);
+static uint64_t store_hash64(const char *s);
+static int store_idset_cb(const store_device_t *dev, void *arg);
 static int store_find_id_cb(const store_device_t *dev, void *arg);
 static int store_device_iterate(store_t *st, MDB_txn *txn,
     store_device_cb cb, void *arg, store_err_t *err);
@@ -369,6 +383,9 @@ store_open(store_t **stp, const char *path, size_t map_size,
      * committed change must survive power loss).
      */
     envflags = MDB_NOTLS;
+    if (flags & STORE_NOSYNC) {
+        envflags |= MDB_NOSYNC;
+    }
     if (flags & STORE_RDONLY) {
         envflags |= MDB_RDONLY;
     }
@@ -471,6 +488,7 @@ store_open_dbs(store_t *st, store_err_t *err)
         /* a new store */
         if (store_open_identity_dbs(st, txn, MDB_CREATE, err) != 0
             || store_open_posture_db(st, txn, MDB_CREATE, err) != 0
+            || store_open_trust_dbs(st, txn, MDB_CREATE, err) != 0
             || store_schema_write(st, txn, STORE_SCHEMA_VERSION, err) != 0)
         {
             goto failed;
@@ -497,14 +515,17 @@ store_open_dbs(store_t *st, store_err_t *err)
                 goto failed;
             }
 
-        } else if (version >= 2
-                   && store_open_identity_dbs(st, txn, 0, err) != 0)
+        } else if ((version >= 2
+                    && store_open_identity_dbs(st, txn, 0, err) != 0)
+                   || (version >= 3
+                       && store_open_posture_db(st, txn, 0, err) != 0))
         {
             goto failed;
         }
 
     } else if (store_open_identity_dbs(st, txn, 0, err) != 0
-               || store_open_posture_db(st, txn, 0, err) != 0)
+               || store_open_posture_db(st, txn, 0, err) != 0
+               || store_open_trust_dbs(st, txn, 0, err) != 0)
     {
         goto failed;
     }
@@ -514,6 +535,7 @@ store_open_dbs(store_t *st, store_err_t *err)
     if (rc != MDB_SUCCESS) {
         st->identity = 0;
         st->has_posture = 0;
+        st->has_trust = 0;
         store_mdb_err(st, err, rc, "cannot initialize store");
         return -1;
     }
@@ -524,6 +546,7 @@ failed:
 
     st->identity = 0;
     st->has_posture = 0;
+    st->has_trust = 0;
     mdb_txn_abort(txn);
 
     return -1;
@@ -648,6 +671,18 @@ store_migrate(store_t *st, MDB_txn *txn, uint32_t from, store_err_t *err)
             if ((!st->identity
                  && store_open_identity_dbs(st, txn, 0, err) != 0)
                 || store_open_posture_db(st, txn, MDB_CREATE, err) != 0)
+            {
+                return -1;
+            }
+            break;
+
+        case 3:
+            /* 3 -> 4: history and blocklist, both empty */
+            if ((!st->identity
+                 && store_open_identity_dbs(st, txn, 0, err) != 0)
+                || (!st->has_posture
+                    && store_open_posture_db(st, txn, 0, err) != 0)
+                || store_open_trust_dbs(st, txn, MDB_CREATE, err) != 0)
             {
                 return -1;
             }
@@ -1627,6 +1662,189 @@ store_device_enroll(store_t *st, const store_device_t *dev,
 
 failed:
 
+    mdb_txn_abort(txn);
+
+    return -1;
+}
+
+
+/* The id set of a batch enrollment: 64-bit hashes of id and owner. */
+typedef struct {
+    uint64_t    id;
+    uint64_t    owner;
+} store_idset_slot_t;
+
+typedef struct {
+    store_idset_slot_t  *slots;
+    size_t               mask;
+} store_idset_t;
+
+
+static uint64_t
+store_hash64(const char *s)
+{
+    uint64_t  h = 14695981039346656037ull;
+
+    while (*s) {
+        h = (h ^ (unsigned char) *s++) * 1099511628211ull;
+    }
+
+    return h | 1;       /* 0 marks an empty slot */
+}
+
+
+/*
+ * Find or add id with owner.  Returns 1 when id is present with another
+ * owner (a conflict), 0 otherwise (found with the same owner, or added).
+ */
+static int
+store_idset_add(store_idset_t *set, const char *id, const char *owner)
+{
+    uint64_t  h, o;
+    size_t    i;
+
+    h = store_hash64(id);
+    o = store_hash64(owner);
+
+    for (i = h & set->mask; set->slots[i].id != 0; i = (i + 1) & set->mask) {
+        if (set->slots[i].id == h) {
+            return set->slots[i].owner != o;
+        }
+    }
+
+    set->slots[i].id = h;
+    set->slots[i].owner = o;
+
+    return 0;
+}
+
+
+static int
+store_idset_cb(const store_device_t *dev, void *arg)
+{
+    if (dev->status != STORE_DEVICE_REVOKED) {
+        (void) store_idset_add(arg, dev->id, dev->owner);
+    }
+
+    return 0;
+}
+
+
+int
+store_device_enroll_batch(store_t *st, const store_device_t *devs,
+    size_t n, const char *actor, size_t *bad, store_err_t *err)
+{
+    store_device_t   rec;
+    store_idset_t    set;
+    MDB_txn         *txn;
+    MDB_stat         ms;
+    MDB_val          key, val;
+    uint8_t          buf[STORE_REC_MAX];
+    char             hex[2 * STORE_FP_LEN + 1], detail[64];
+    const char      *who;
+    size_t           i, len, size;
+    int64_t          now;
+    int              rc;
+
+    if (bad != NULL) {
+        *bad = 0;
+    }
+
+    if (store_writable(st, err) != 0) {
+        return -1;
+    }
+
+    for (i = 0; i < n; i++) {
+        if (store_device_check(&devs[i], err) != 0) {
+            if (bad != NULL) {
+                *bad = i;
+            }
+            return -1;
+        }
+    }
+
+    now = (int64_t) time(NULL);
+    who = actor != NULL && actor[0] != '\0' ? actor : "unknown";
+    set.slots = NULL;
+
+    if (store_txn_begin(st, 0, &txn, err) != 0) {
+        return -1;
+    }
+
+    rc = mdb_stat(txn, st->devices, &ms);
+    if (rc != MDB_SUCCESS) {
+        store_mdb_err(st, err, rc, "cannot read devices");
+        goto failed;
+    }
+
+    for (size = 1024; size < 2 * (ms.ms_entries + n); size <<= 1) {
+        /* void */
+    }
+
+    set.slots = calloc(size, sizeof(store_idset_slot_t));
+    if (set.slots == NULL) {
+        store_seterr(err, "out of memory for %zu device ids", size);
+        goto failed;
+    }
+
+    set.mask = size - 1;
+
+    if (store_device_iterate(st, txn, store_idset_cb, &set, err) != 0) {
+        goto failed;
+    }
+
+    for (i = 0; i < n; i++) {
+        if (bad != NULL) {
+            *bad = i;
+        }
+
+        rec = devs[i];
+        rec.updated_at = now;
+        if (rec.enrolled_at == 0) {
+            rec.enrolled_at = now;
+        }
+        snprintf(rec.enrolled_by, sizeof(rec.enrolled_by), "%s", who);
+
+        len = store_device_encode(&rec, buf, sizeof(buf));
+        if (len == 0) {
+            store_seterr(err, "device %zu: record too large", i);
+            goto failed;
+        }
+
+        if (store_idset_add(&set, rec.id, rec.owner)) {
+            store_seterr(err, "device %zu: device id %s is enrolled for "
+                         "another owner", i, rec.id);
+            goto failed;
+        }
+
+        key.mv_data = rec.fp;
+        key.mv_size = STORE_FP_LEN;
+        val.mv_data = buf;
+        val.mv_size = len;
+
+        rc = mdb_put(txn, st->devices, &key, &val, MDB_NOOVERWRITE);
+        if (rc == MDB_KEYEXIST) {
+            store_fp_hex(rec.fp, hex);
+            store_seterr(err, "device %zu: a device with fingerprint %s is "
+                         "already enrolled", i, hex);
+            goto failed;
+        }
+
+        if (rc != MDB_SUCCESS) {
+            store_mdb_err(st, err, rc, "cannot enroll devices");
+            goto failed;
+        }
+    }
+
+    free(set.slots);
+    snprintf(detail, sizeof(detail), "%zu devices", n);
+
+    return store_audit_commit(st, txn, who, "device.import", detail, detail,
+                              now, "cannot enroll devices", err);
+
+failed:
+
+    free(set.slots);
     mdb_txn_abort(txn);
 
     return -1;
@@ -4292,6 +4510,473 @@ failed:
 }
 
 
+/* ---- trust inference: history and blocklist (schema 4) ---------------- */
+
+#define STORE_HISTORY_REC_V1    1
+#define STORE_BLOCKLIST_REC_V1  1
+#define STORE_HISTORY_REC_MAX   (1 + 8 + 31 * 4 + 1 \
+                                 + STORE_HISTORY_ADDRS * 24)
+
+static int store_history_decode(const MDB_val *val, store_history_t *h,
+    store_err_t *err);
+static int store_blocklist_key(const char *feed, const char *cidr,
+    char *buf, size_t size, MDB_val *key, store_err_t *err);
+static int store_trust_ready(const store_t *st, store_err_t *err);
+
+
+/* The databases of schema 4.  Without MDB_CREATE a missing one is damage. */
+static int
+store_open_trust_dbs(store_t *st, MDB_txn *txn, unsigned dbflags,
+    store_err_t *err)
+{
+    int  rc;
+
+    rc = mdb_dbi_open(txn, "history", dbflags, &st->history);
+    if (rc == MDB_SUCCESS) {
+        rc = mdb_dbi_open(txn, "blocklist", dbflags, &st->blocklist);
+    }
+
+    if (rc == MDB_NOTFOUND) {
+        store_seterr(err, "store is damaged: schema version %u without "
+                     "its history and blocklist databases",
+                     STORE_SCHEMA_VERSION);
+        return -1;
+    }
+
+    if (rc != MDB_SUCCESS) {
+        store_mdb_err(st, err, rc, "cannot open store databases");
+        return -1;
+    }
+
+    st->has_trust = 1;
+
+    return 0;
+}
+
+
+static int
+store_trust_ready(const store_t *st, store_err_t *err)
+{
+    if (!st->has_trust) {
+        store_seterr(err, "this store has no history or blocklist yet "
+                     "(schema older than 4); open it once with write "
+                     "access to upgrade it");
+        return 0;
+    }
+
+    return 1;
+}
+
+
+static int
+store_history_decode(const MDB_val *val, store_history_t *h,
+    store_err_t *err)
+{
+    store_rd_t  r;
+    uint64_t    u64;
+    uint8_t     ver, n;
+    size_t      len;
+    unsigned    i;
+
+    r.p = val->mv_data;
+    r.end = r.p + val->mv_size;
+
+    if (store_get_u8(&r, &ver) != 0 || ver != STORE_HISTORY_REC_V1
+        || store_get_u64(&r, &u64) != 0)
+    {
+        goto corrupt;
+    }
+
+    h->updated_at = (int64_t) u64;
+
+    for (i = 0; i < 24; i++) {
+        if (store_get_u32(&r, &h->hours[i]) != 0) {
+            goto corrupt;
+        }
+    }
+
+    for (i = 0; i < 7; i++) {
+        if (store_get_u32(&r, &h->days[i]) != 0) {
+            goto corrupt;
+        }
+    }
+
+    if (store_get_u8(&r, &n) != 0 || n > STORE_HISTORY_ADDRS) {
+        goto corrupt;
+    }
+
+    h->naddrs = n;
+
+    for (i = 0; i < n; i++) {
+        if (store_get_bytes(&r, h->addrs[i].addr, 16, &len) != 0
+            || len != 16 || store_get_u64(&r, &u64) != 0)
+        {
+            goto corrupt;
+        }
+        h->addrs[i].last_seen = (int64_t) u64;
+    }
+
+    if (r.p != r.end) {
+        goto corrupt;
+    }
+
+    return 0;
+
+corrupt:
+
+    store_seterr(err, "history record of \"%s\" is corrupt", h->user);
+    return -1;
+}
+
+
+int
+store_history_get(store_view_t *v, const char *user, store_history_t *out,
+    store_err_t *err)
+{
+    MDB_val  key, val;
+    int      rc;
+
+    if (v == NULL || !v->active) {
+        store_seterr(err, "history lookup outside a read view");
+        return -1;
+    }
+
+    if (!v->st->has_trust || !store_user_name_ok(user)) {
+        return STORE_NOTFOUND;
+    }
+
+    key.mv_data = (void *) (uintptr_t) user;
+    key.mv_size = strlen(user);
+
+    rc = mdb_get(v->txn, v->st->history, &key, &val);
+    if (rc == MDB_NOTFOUND) {
+        return STORE_NOTFOUND;
+    }
+
+    if (rc != MDB_SUCCESS) {
+        store_mdb_err(v->st, err, rc, "cannot read history");
+        return -1;
+    }
+
+    memset(out, 0, sizeof(*out));
+    snprintf(out->user, sizeof(out->user), "%s", user);
+
+    return store_history_decode(&val, out, err);
+}
+
+
+int
+store_history_put_batch(store_t *st, const store_history_t *rows, size_t n,
+    store_err_t *err)
+{
+    MDB_txn     *txn;
+    MDB_val      key, val;
+    store_wr_t   w;
+    uint8_t      buf[STORE_HISTORY_REC_MAX];
+    size_t       i;
+    unsigned     j, na;
+    int          rc;
+
+    if (store_writable(st, err) != 0) {
+        return -1;
+    }
+
+    if (n == 0) {
+        return 0;
+    }
+
+    if (!store_trust_ready(st, err) || !st->identity) {
+        return -1;
+    }
+
+    if (store_txn_begin(st, 0, &txn, err) != 0) {
+        return -1;
+    }
+
+    for (i = 0; i < n; i++) {
+        if (!store_user_name_ok(rows[i].user)) {
+            continue;
+        }
+
+        key.mv_data = (void *) (uintptr_t) rows[i].user;
+        key.mv_size = strlen(rows[i].user);
+
+        rc = mdb_get(txn, st->users, &key, &val);
+        if (rc == MDB_NOTFOUND) {
+            continue;
+        }
+        if (rc != MDB_SUCCESS) {
+            store_mdb_err(st, err, rc, "cannot read user");
+            goto failed;
+        }
+
+        w.p = buf;
+        w.end = buf + sizeof(buf);
+        w.overflow = 0;
+
+        na = rows[i].naddrs;
+        if (na > STORE_HISTORY_ADDRS) {
+            na = STORE_HISTORY_ADDRS;
+        }
+
+        store_put_u8(&w, STORE_HISTORY_REC_V1);
+        store_put_u64(&w, (uint64_t) rows[i].updated_at);
+        for (j = 0; j < 24; j++) {
+            store_put_u32(&w, rows[i].hours[j]);
+        }
+        for (j = 0; j < 7; j++) {
+            store_put_u32(&w, rows[i].days[j]);
+        }
+        store_put_u8(&w, (uint8_t) na);
+        for (j = 0; j < na; j++) {
+            store_put_bytes(&w, rows[i].addrs[j].addr, 16);
+            store_put_u64(&w, (uint64_t) rows[i].addrs[j].last_seen);
+        }
+
+        if (w.overflow) {
+            store_seterr(err, "history record too large");
+            goto failed;
+        }
+
+        val.mv_data = buf;
+        val.mv_size = (size_t) (w.p - buf);
+
+        rc = mdb_put(txn, st->history, &key, &val, 0);
+        if (rc != MDB_SUCCESS) {
+            store_mdb_err(st, err, rc, "cannot write history");
+            goto failed;
+        }
+    }
+
+    rc = mdb_txn_commit(txn);
+    if (rc != MDB_SUCCESS) {
+        store_mdb_err(st, err, rc, "cannot write history");
+        return -1;
+    }
+
+    return 0;
+
+failed:
+
+    mdb_txn_abort(txn);
+
+    return -1;
+}
+
+
+static int
+store_blocklist_key(const char *feed, const char *cidr, char *buf,
+    size_t size, MDB_val *key, store_err_t *err)
+{
+    size_t  fl, cl;
+
+    fl = strlen(feed);
+    cl = strlen(cidr);
+
+    if (fl == 0 || fl >= 64 || cl == 0 || cl >= 64 || fl + cl + 1 > size
+        || !store_text_ok(feed, 64, 0) || !store_text_ok(cidr, 64, 0))
+    {
+        store_seterr(err, "invalid blocklist feed or entry");
+        return -1;
+    }
+
+    memcpy(buf, feed, fl);
+    buf[fl] = '\0';
+    memcpy(buf + fl + 1, cidr, cl);
+
+    key->mv_data = buf;
+    key->mv_size = fl + 1 + cl;
+
+    return 0;
+}
+
+
+int
+store_blocklist_add(store_t *st, const store_blocklist_t *e,
+    const char *actor, store_err_t *err)
+{
+    MDB_txn     *txn;
+    MDB_val      key, val;
+    store_wr_t   w;
+    uint8_t      buf[STORE_REC_MAX];
+    char         kbuf[128], subject[160], detail[256];
+    int64_t      now;
+    int          rc;
+
+    if (store_writable(st, err) != 0 || !store_trust_ready(st, err)
+        || store_blocklist_key(e->feed, e->cidr, kbuf, sizeof(kbuf), &key,
+                               err) != 0)
+    {
+        return -1;
+    }
+
+    now = (int64_t) time(NULL);
+
+    w.p = buf;
+    w.end = buf + sizeof(buf);
+    w.overflow = 0;
+    store_put_u8(&w, STORE_BLOCKLIST_REC_V1);
+    store_put_u64(&w, (uint64_t) e->expires);
+    store_put_u64(&w, (uint64_t) now);
+    store_put_str(&w, actor);
+    store_put_str(&w, e->reason);
+
+    if (w.overflow) {
+        store_seterr(err, "blocklist entry too large");
+        return -1;
+    }
+
+    val.mv_data = buf;
+    val.mv_size = (size_t) (w.p - buf);
+
+    if (store_txn_begin(st, 0, &txn, err) != 0) {
+        return -1;
+    }
+
+    rc = mdb_put(txn, st->blocklist, &key, &val, 0);
+    if (rc != MDB_SUCCESS) {
+        mdb_txn_abort(txn);
+        store_mdb_err(st, err, rc, "cannot write blocklist");
+        return -1;
+    }
+
+    snprintf(subject, sizeof(subject), "%s %s", e->feed, e->cidr);
+    store_clean(detail, sizeof(detail), e->reason);
+
+    return store_audit_commit(st, txn, actor, "blocklist.add", subject,
+                              detail, now, "cannot write blocklist", err);
+}
+
+
+int
+store_blocklist_remove(store_t *st, const char *feed, const char *cidr,
+    const char *actor, store_err_t *err)
+{
+    MDB_txn  *txn;
+    MDB_val   key;
+    char      kbuf[128], subject[160];
+    int       rc;
+
+    if (store_writable(st, err) != 0 || !store_trust_ready(st, err)
+        || store_blocklist_key(feed, cidr, kbuf, sizeof(kbuf), &key, err)
+           != 0)
+    {
+        return -1;
+    }
+
+    if (store_txn_begin(st, 0, &txn, err) != 0) {
+        return -1;
+    }
+
+    rc = mdb_del(txn, st->blocklist, &key, NULL);
+    if (rc == MDB_NOTFOUND) {
+        mdb_txn_abort(txn);
+        store_seterr(err, "no entry %s in blocklist %s", cidr, feed);
+        return STORE_NOTFOUND;
+    }
+
+    if (rc != MDB_SUCCESS) {
+        mdb_txn_abort(txn);
+        store_mdb_err(st, err, rc, "cannot write blocklist");
+        return -1;
+    }
+
+    snprintf(subject, sizeof(subject), "%s %s", feed, cidr);
+
+    return store_audit_commit(st, txn, actor, "blocklist.remove", subject,
+                              "", (int64_t) time(NULL),
+                              "cannot write blocklist", err);
+}
+
+
+int
+store_blocklist_list(store_t *st, store_blocklist_cb cb, void *arg,
+    store_err_t *err)
+{
+    store_blocklist_t   e;
+    store_rd_t          r;
+    MDB_cursor         *cur;
+    MDB_txn            *txn;
+    MDB_val             key, val;
+    const char         *k;
+    uint64_t            u64;
+    uint8_t             ver;
+    size_t              fl;
+    int                 rc, ret;
+
+    if (!st->has_trust) {
+        return 0;
+    }
+
+    if (store_txn_begin(st, MDB_RDONLY, &txn, err) != 0) {
+        return -1;
+    }
+
+    rc = mdb_cursor_open(txn, st->blocklist, &cur);
+    if (rc != MDB_SUCCESS) {
+        mdb_txn_abort(txn);
+        store_mdb_err(st, err, rc, "cannot read blocklist");
+        return -1;
+    }
+
+    ret = 0;
+
+    for (rc = mdb_cursor_get(cur, &key, &val, MDB_FIRST);
+         rc == MDB_SUCCESS;
+         rc = mdb_cursor_get(cur, &key, &val, MDB_NEXT))
+    {
+        memset(&e, 0, sizeof(e));
+        k = key.mv_data;
+        fl = strnlen(k, key.mv_size);
+
+        r.p = val.mv_data;
+        r.end = r.p + val.mv_size;
+
+        if (fl == key.mv_size || fl >= sizeof(e.feed)
+            || key.mv_size - fl - 1 >= sizeof(e.cidr)
+            || store_get_u8(&r, &ver) != 0 || ver != STORE_BLOCKLIST_REC_V1
+            || store_get_u64(&r, &u64) != 0)
+        {
+            goto corrupt;
+        }
+        e.expires = (int64_t) u64;
+
+        if (store_get_u64(&r, &u64) != 0
+            || store_get_str(&r, e.added_by, sizeof(e.added_by)) != 0
+            || store_get_str(&r, e.reason, sizeof(e.reason)) != 0)
+        {
+            goto corrupt;
+        }
+        e.added_at = (int64_t) u64;
+
+        memcpy(e.feed, k, fl);
+        memcpy(e.cidr, k + fl + 1, key.mv_size - fl - 1);
+
+        if (cb(&e, arg) != 0) {
+            break;
+        }
+    }
+
+    if (rc != MDB_SUCCESS && rc != MDB_NOTFOUND) {
+        store_mdb_err(st, err, rc, "cannot read blocklist");
+        ret = -1;
+    }
+
+    mdb_cursor_close(cur);
+    mdb_txn_abort(txn);
+
+    return ret;
+
+corrupt:
+
+    store_seterr(err, "blocklist record is corrupt");
+    mdb_cursor_close(cur);
+    mdb_txn_abort(txn);
+
+    return -1;
+}
+
+
 #ifdef STORE_TESTING
 
 int
@@ -4315,6 +5000,10 @@ store_test_put_raw(store_t *st, const char *db, const void *key,
         dbi = st->sessions;
     } else if (strcmp(db, "posture") == 0 && st->has_posture) {
         dbi = st->posture;
+    } else if (strcmp(db, "history") == 0 && st->has_trust) {
+        dbi = st->history;
+    } else if (strcmp(db, "blocklist") == 0 && st->has_trust) {
+        dbi = st->blocklist;
     } else {
         store_seterr(err, "unknown database \"%s\"", db);
         return -1;

@@ -24,8 +24,12 @@
 #define STORE_NOTFOUND          1
 
 #define STORE_RDONLY            0x01    /* store_open(): no writes */
+#define STORE_NOSYNC            0x02    /* store_open(): no fsync per commit;
+                                           bulk-loading tools only: a crash
+                                           may lose the last commits */
 
-#define STORE_SCHEMA_VERSION    3       /* 2: users, sessions; 3: posture */
+#define STORE_SCHEMA_VERSION    4       /* 2: users, sessions; 3: posture;
+                                           4: history, blocklist */
 #define STORE_FP_LEN            32
 #define STORE_DEVICE_URN        "urn:ztgate:device:"
 #define STORE_DEFAULT_MAP_SIZE  ((size_t) 256 * 1024 * 1024)
@@ -135,6 +139,18 @@ int store_device_get(store_view_t *v, const uint8_t fp[STORE_FP_LEN],
  */
 int store_device_enroll(store_t *st, const store_device_t *dev,
     const char *actor, store_err_t *err);
+
+/*
+ * Enroll n devices in ONE write transaction with one audit record
+ * ("device.import"), for bulk enrollment from an inventory.  The same
+ * rules as store_device_enroll() hold (a fingerprint only once; a device
+ * id not enrolled for another owner), checked against the store and
+ * within the batch in O(n) time: the existing ids are read once.  On any
+ * refusal nothing is enrolled and *bad (if not NULL) is the index of the
+ * offending device.
+ */
+int store_device_enroll_batch(store_t *st, const store_device_t *devs,
+    size_t n, const char *actor, size_t *bad, store_err_t *err);
 
 /*
  * Set the status of the device with fingerprint fp; reason (may be NULL)
@@ -487,6 +503,71 @@ int store_device_set_owner(store_t *st, const uint8_t fp[STORE_FP_LEN],
 
 /* "unreported", "false", "true". */
 const char *store_flag_name(store_flag_t flag);
+
+/* ---- trust inference (schema 4) -------------------------------------- */
+
+/*
+ * Per-user history for trust inference: the last STORE_HISTORY_ADDRS
+ * source addresses (16 bytes, IPv4 mapped) with when each was last seen,
+ * and how many allowed requests fell in each hour of day (UTC) and
+ * weekday.  Written by trustd in batches (bookkeeping: no audit record).
+ */
+#define STORE_HISTORY_ADDRS     16
+
+typedef struct {
+    uint8_t     addr[16];
+    int64_t     last_seen;
+} store_history_addr_t;
+
+typedef struct {
+    char                    user[STORE_NAME_MAX];
+    unsigned                naddrs;
+    store_history_addr_t    addrs[STORE_HISTORY_ADDRS];
+    uint32_t                hours[24];
+    uint32_t                days[7];
+    int64_t                 updated_at;
+} store_history_t;
+
+/* In a view (hot path, copied out).  0, STORE_NOTFOUND or -1. */
+int store_history_get(store_view_t *v, const char *user,
+    store_history_t *out, store_err_t *err);
+
+/*
+ * Replace the histories of n users in ONE write transaction (users that
+ * no longer exist are skipped).  n == 0 writes nothing.  0 or -1.
+ */
+int store_history_put_batch(store_t *st, const store_history_t *rows,
+    size_t n, store_err_t *err);
+
+/*
+ * Staff blocklist entries, by feed and CIDR text (validated by the
+ * caller; trustd compiles them with the configured feeds).
+ */
+typedef struct {
+    char        feed[64];
+    char        cidr[64];
+    int64_t     expires;            /* 0: never */
+    int64_t     added_at;
+    char        added_by[64];
+    char        reason[256];
+} store_blocklist_t;
+
+typedef int (*store_blocklist_cb)(const store_blocklist_t *e, void *arg);
+
+/*
+ * Add (or replace) the entry e->feed, e->cidr; added_at and added_by are
+ * set here.  Audit "blocklist.add" in the same transaction.  0 or -1.
+ */
+int store_blocklist_add(store_t *st, const store_blocklist_t *e,
+    const char *actor, store_err_t *err);
+
+/* Remove an entry; audit "blocklist.remove".  0, STORE_NOTFOUND or -1. */
+int store_blocklist_remove(store_t *st, const char *feed, const char *cidr,
+    const char *actor, store_err_t *err);
+
+/* Call cb for every staff entry in (feed, cidr) order.  0 or -1. */
+int store_blocklist_list(store_t *st, store_blocklist_cb cb, void *arg,
+    store_err_t *err);
 
 
 #ifdef STORE_TESTING

@@ -31,6 +31,7 @@
 #include <jansson.h>
 
 #include "certs/ca.h"
+#include "trustd/blocklist.h"
 #include "trustd/config.h"
 #include "trustd/identity.h"
 #include "trustd/store.h"
@@ -133,6 +134,15 @@ static int ztctl_open(ztctl_t *ctl, int write);
 static int ztctl_other_opt(const ztctl_t *ctl, const ztctl_cmd_t *cmd,
     int ch);
 static int ztctl_store_failed(const store_err_t *err);
+static int ztctl_blocklist_add(ztctl_t *ctl, const ztctl_cmd_t *cmd,
+    int argc, char **argv);
+static int ztctl_blocklist_remove(ztctl_t *ctl, const ztctl_cmd_t *cmd,
+    int argc, char **argv);
+static int ztctl_blocklist_list(ztctl_t *ctl, const ztctl_cmd_t *cmd,
+    int argc, char **argv);
+static int ztctl_blocklist_print(const store_blocklist_t *e, void *arg);
+static int ztctl_explain(ztctl_t *ctl, const ztctl_cmd_t *cmd, int argc,
+    char **argv);
 static int ztctl_open_device(ztctl_t *ctl, int write, const char *arg,
     store_device_t *dev);
 static int ztctl_default_actor(ztctl_t *ctl);
@@ -387,7 +397,39 @@ static const ztctl_cmd_t  ztctl_keys_cmds[] = {
     { NULL, NULL, NULL, NULL }
 };
 
+static const ztctl_cmd_t  ztctl_blocklist_cmds[] = {
+    { "add", ztctl_blocklist_add,
+      "CIDR --feed NAME [--expires YYYY-MM-DD] [--reason TEXT]",
+      "Add an address or CIDR range to the staff feed NAME (audit\n"
+      "blocklist.add).  trustd applies it on its next reload: run\n"
+      "\"ztctl policy reload\" or send it SIGHUP.  See docs/trust.md." },
+    { "remove", ztctl_blocklist_remove, "CIDR --feed NAME",
+      "Remove a staff entry (audit blocklist.remove); applied on reload." },
+    { "list", ztctl_blocklist_list, "",
+      "List the staff entries: feed, entry, expiry, who added it, why.\n"
+      "Feeds from files (blocklist in trustd.conf) are not listed." },
+    { NULL, NULL, NULL, NULL }
+};
+
+/* "ztctl explain --request ...": the group's one command is its option */
+static const ztctl_cmd_t  ztctl_explain_cmds[] = {
+    { "--request", ztctl_explain,
+      "\"METHOD URL\" [--user NAME] [--device FP|ID] [--source ADDR]",
+      "Ask the running trustd (admin_listen, -c) how it would decide a\n"
+      "request: as USER freshly signed in with password and TOTP in a new\n"
+      "session, from the device FP (its certificate verified) and the\n"
+      "source address ADDR (default 127.0.0.1).  It uses the running\n"
+      "policy, weights, blocklists, user history and behaviour counters\n"
+      "and records nothing.  Prints the decision, the rule, and the trust\n"
+      "score with each signal's value, weight and contribution\n"
+      "(docs/trust.md)." },
+    { NULL, NULL, NULL, NULL }
+};
+
 static const ztctl_group_t  ztctl_groups[] = {
+    { "explain", ztctl_explain_cmds, "explain how trustd would decide a "
+      "request" },
+    { "blocklist", ztctl_blocklist_cmds, "staff blocklist entries" },
     { "device", ztctl_device_cmds, "enroll and manage devices" },
     { "user", ztctl_user_cmds, "create and manage users and their "
       "authenticators" },
@@ -3903,4 +3945,273 @@ ztctl_keys_rotate(ztctl_t *ctl, const ztctl_cmd_t *cmd, int argc,
     }
 
     return ztctl_trustd(ctl, "reload");
+}
+
+
+static int
+ztctl_blocklist_add(ztctl_t *ctl, const ztctl_cmd_t *cmd, int argc,
+    char **argv)
+{
+    static const struct option  longopts[] = {
+        { "feed", required_argument, NULL, 'f' },
+        { "expires", required_argument, NULL, 'e' },
+        { "reason", required_argument, NULL, 'r' },
+        { "help", no_argument, NULL, 'h' },
+        { NULL, 0, NULL, 0 }
+    };
+
+    store_blocklist_t  e;
+    store_err_t        err;
+    blocklist_err_t    berr;
+    uint8_t            lo[16], hi[16];
+    const char        *feed, *expires, *reason;
+    int                ch, rc;
+
+    feed = NULL;
+    expires = NULL;
+    reason = "";
+
+    while ((ch = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+        switch (ch) {
+        case 'f':
+            feed = optarg;
+            break;
+        case 'e':
+            expires = optarg;
+            break;
+        case 'r':
+            reason = optarg;
+            break;
+        default:
+            return ztctl_other_opt(ctl, cmd, ch);
+        }
+    }
+
+    if (argc - optind != 1) {
+        return ztctl_usage_error(ctl, cmd, "expected one CIDR");
+    }
+
+    if (feed == NULL || !blocklist_feed_name_ok(feed)) {
+        return ztctl_usage_error(ctl, cmd, "--feed NAME ([a-z0-9._-]) is "
+                                 "required");
+    }
+
+    memset(&e, 0, sizeof(e));
+
+    if (blocklist_parse_cidr(argv[optind], lo, hi, &berr) != 0) {
+        fprintf(stderr, "ztctl: %s\n", berr.msg);
+        return ZTCTL_USAGE;
+    }
+
+    if (expires != NULL && blocklist_parse_date(expires, &e.expires) != 0) {
+        return ztctl_usage_error(ctl, cmd, "--expires: expected YYYY-MM-DD");
+    }
+
+    snprintf(e.feed, sizeof(e.feed), "%s", feed);
+    snprintf(e.cidr, sizeof(e.cidr), "%s", argv[optind]);
+    snprintf(e.reason, sizeof(e.reason), "%s", reason);
+
+    rc = ztctl_open(ctl, 1);
+    if (rc != ZTCTL_OK) {
+        return rc;
+    }
+
+    if (store_blocklist_add(ctl->store, &e, ctl->actor, &err) != 0) {
+        return ztctl_store_failed(&err);
+    }
+
+    printf("blocklist %s: added %s (applied when trustd reloads)\n",
+           e.feed, e.cidr);
+
+    return ZTCTL_OK;
+}
+
+
+static int
+ztctl_blocklist_remove(ztctl_t *ctl, const ztctl_cmd_t *cmd, int argc,
+    char **argv)
+{
+    static const struct option  longopts[] = {
+        { "feed", required_argument, NULL, 'f' },
+        { "help", no_argument, NULL, 'h' },
+        { NULL, 0, NULL, 0 }
+    };
+
+    store_err_t   err;
+    const char   *feed;
+    int           ch, rc;
+
+    feed = NULL;
+
+    while ((ch = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+        switch (ch) {
+        case 'f':
+            feed = optarg;
+            break;
+        default:
+            return ztctl_other_opt(ctl, cmd, ch);
+        }
+    }
+
+    if (argc - optind != 1 || feed == NULL) {
+        return ztctl_usage_error(ctl, cmd, "expected CIDR --feed NAME");
+    }
+
+    rc = ztctl_open(ctl, 1);
+    if (rc != ZTCTL_OK) {
+        return rc;
+    }
+
+    rc = store_blocklist_remove(ctl->store, feed, argv[optind], ctl->actor,
+                                &err);
+    if (rc == STORE_NOTFOUND) {
+        fprintf(stderr, "ztctl: %s\n", err.msg);
+        return ZTCTL_NOTFOUND;
+    }
+
+    if (rc != 0) {
+        return ztctl_store_failed(&err);
+    }
+
+    printf("blocklist %s: removed %s (applied when trustd reloads)\n",
+           feed, argv[optind]);
+
+    return ZTCTL_OK;
+}
+
+
+static int
+ztctl_blocklist_print(const store_blocklist_t *e, void *arg)
+{
+    struct tm  tm;
+    time_t     t;
+    char       exp[16];
+
+    (void) arg;
+
+    snprintf(exp, sizeof(exp), "never");
+    if (e->expires != 0) {
+        t = (time_t) e->expires;
+        gmtime_r(&t, &tm);
+        strftime(exp, sizeof(exp), "%Y-%m-%d", &tm);
+    }
+
+    printf("%-16s %-40s %-10s %-16s %s\n", e->feed, e->cidr, exp,
+           e->added_by, e->reason);
+
+    return 0;
+}
+
+
+static int
+ztctl_blocklist_list(ztctl_t *ctl, const ztctl_cmd_t *cmd, int argc,
+    char **argv)
+{
+    store_err_t  err;
+    int          ch, rc;
+
+    while ((ch = getopt(argc, argv, "h")) != -1) {
+        return ztctl_other_opt(ctl, cmd, ch);
+    }
+
+    if (argc - optind != 0) {
+        return ztctl_usage_error(ctl, cmd, "no arguments expected");
+    }
+
+    rc = ztctl_open(ctl, 0);
+    if (rc != ZTCTL_OK) {
+        return rc;
+    }
+
+    printf("%-16s %-40s %-10s %-16s %s\n", "FEED", "ENTRY", "EXPIRES",
+           "ADDED BY", "REASON");
+
+    if (store_blocklist_list(ctl->store, ztctl_blocklist_print, NULL, &err)
+        != 0)
+    {
+        return ztctl_store_failed(&err);
+    }
+
+    return ZTCTL_OK;
+}
+
+
+static int
+ztctl_explain(ztctl_t *ctl, const ztctl_cmd_t *cmd, int argc, char **argv)
+{
+    static const struct option  longopts[] = {
+        { "user", required_argument, NULL, 'u' },
+        { "device", required_argument, NULL, 'd' },
+        { "source", required_argument, NULL, 's' },
+        { "help", no_argument, NULL, 'h' },
+        { NULL, 0, NULL, 0 }
+    };
+
+    store_device_t   dev;
+    const char      *user, *device, *source, *request, *sp;
+    char             command[1024], hex[2 * STORE_FP_LEN + 1];
+    size_t           len;
+    int              ch, rc, n;
+
+    if (argc < 2) {
+        return ztctl_usage_error(ctl, cmd, "--request needs \"METHOD URL\"");
+    }
+
+    request = argv[1];
+    argc--;
+    argv++;
+
+    user = NULL;
+    device = NULL;
+    source = NULL;
+
+    while ((ch = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+        switch (ch) {
+        case 'u':
+            user = optarg;
+            break;
+        case 'd':
+            device = optarg;
+            break;
+        case 's':
+            source = optarg;
+            break;
+        default:
+            return ztctl_other_opt(ctl, cmd, ch);
+        }
+    }
+
+    sp = strchr(request, ' ');
+    if (argc - optind != 0 || sp == NULL || sp == request
+        || strstr(sp + 1, "://") == NULL || strchr(sp + 1, ' ') != NULL
+        || (user != NULL && !store_user_name_ok(user))
+        || (source != NULL && strspn(source, "0123456789abcdefABCDEF.:")
+                              != strlen(source)))
+    {
+        return ztctl_usage_error(ctl, cmd, "expected --request \"METHOD "
+                                 "SCHEME://HOST/PATH\" and valid options");
+    }
+
+    hex[0] = '\0';
+    if (device != NULL) {
+        rc = ztctl_open_device(ctl, 0, device, &dev);
+        if (rc != ZTCTL_OK) {
+            return rc;
+        }
+        store_fp_hex(dev.fp, hex);
+        store_close(ctl->store);
+        ctl->store = NULL;
+    }
+
+    n = snprintf(command, sizeof(command), "explain %.*s %s%s%s%s%s%s%s",
+                 (int) (sp - request), request, sp + 1,
+                 user ? " user=" : "", user ? user : "",
+                 hex[0] ? " device=" : "", hex,
+                 source ? " source=" : "", source ? source : "");
+    len = (size_t) n;
+    if (n < 0 || len >= sizeof(command)) {
+        return ztctl_usage_error(ctl, cmd, "request too long");
+    }
+
+    return ztctl_trustd(ctl, command);
 }

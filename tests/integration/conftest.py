@@ -283,7 +283,7 @@ http {
             %(extra)s
             proxy_http_version 1.1;
             proxy_set_header Connection "";
-            proxy_pass http://app;
+            proxy_pass http://app$zt_uri$is_args$args;
         }
         %(portal)s
         location /public/ {

@@ -157,3 +157,22 @@ def test_session_cookie_never_reaches_the_upstream(make_gateway):
 
     assert r.upstream_header("Cookie") == ["a=1; b=2"]
     assert only.upstream_header("Cookie") == []
+
+
+def test_zt_uri_gives_the_upstream_exactly_the_decided_path(make_gateway):
+    seen = []
+
+    def record(rid, fields):
+        seen.append(dict(fields)[ztwire.F_PATH])
+        return allow(rid, fields)
+
+    gw = make_gateway(fake_trustd=record,
+                      extra_loc="location /n/ { zt on; "
+                                "proxy_pass http://app$zt_uri$is_args$args; }")
+
+    r = gw.get("/n/a/./b/../%2e%2e/c%20d%2Fe?q=%2F1")
+
+    assert r.status == 200
+    decided = seen[-1].decode()
+    assert decided == "/n/c d/e"
+    assert r.json()["path"] == "/n/c%20d/e?q=%2F1"

@@ -56,6 +56,7 @@ static void test_rdonly(void **state);
 static void test_enroll_get(void **state);
 static void test_enroll_duplicate(void **state);
 static void test_enroll_invalid(void **state);
+static void test_enroll_batch(void **state);
 static void test_set_status(void **state);
 static void test_not_found(void **state);
 static void test_find_id(void **state);
@@ -231,7 +232,7 @@ test_schema_version(void **state)
 {
     test_env_t   *env = *state;
     store_err_t   err;
-    uint8_t       v4[4] = { 0, 0, 0, 4 };
+    uint8_t       v4[4] = { 0, 0, 0, 5 };
     uint8_t       bad[3] = { 0, 0, 1 };
 
     assert_int_equal(store_open(&env->st, env->path, 0, 0, &err), 0);
@@ -244,7 +245,7 @@ test_schema_version(void **state)
 
     assert_int_equal(store_open(&env->st, env->path, 0, 0, &err), -1);
     assert_null(env->st);
-    assert_non_null(strstr(err.msg, "schema version 4 is newer"));
+    assert_non_null(strstr(err.msg, "schema version 5 is newer"));
 
     assert_int_equal(store_open(&env->st, env->path, 0, STORE_RDONLY,
                                 &err), -1);
@@ -365,6 +366,63 @@ test_enroll_duplicate(void **state)
     /* refused enrollments left no audit record */
     assert_int_equal(store_audit_last_seq(env->st, &seq, &err), 0);
     assert_true(seq == 4);
+}
+
+
+static void
+test_enroll_batch(void **state)
+{
+    test_env_t      *env = *state;
+    store_device_t   devs[4], got;
+    store_view_t    *v;
+    store_err_t      err;
+    uint64_t         seq;
+    size_t           bad;
+    unsigned         i;
+
+    assert_int_equal(store_open(&env->st, env->path, 0, 0, &err), 0);
+
+    for (i = 0; i < 4; i++) {
+        test_make_device(&devs[i], 10 + i);
+    }
+
+    /* a fingerprint twice in one batch: nothing enrolled, index named */
+    devs[3] = devs[1];
+    assert_int_equal(store_device_enroll_batch(env->st, devs, 4, "staff",
+                                               &bad, &err), -1);
+    assert_int_equal(bad, 3);
+    assert_non_null(strstr(err.msg, "already enrolled"));
+
+    v = NULL;
+    assert_int_equal(store_view_begin(env->st, &v, &err), 0);
+    assert_int_equal(store_device_get(v, devs[0].fp, &got, &err),
+                     STORE_NOTFOUND);
+    store_view_end(v);
+
+    /* three distinct devices: one transaction, one audit record */
+    assert_int_equal(store_device_enroll_batch(env->st, devs, 3, "staff",
+                                               &bad, &err), 0);
+    assert_int_equal(store_view_begin(env->st, &v, &err), 0);
+    for (i = 0; i < 3; i++) {
+        assert_int_equal(store_device_get(v, devs[i].fp, &got, &err), 0);
+        assert_string_equal(got.enrolled_by, "staff");
+    }
+    store_view_end(v);
+    store_view_free(v);
+    assert_int_equal(store_audit_last_seq(env->st, &seq, &err), 0);
+    assert_true(seq == 1);
+
+    /* a device id enrolled for another owner is refused, as one by one */
+    test_make_device(&devs[3], 20);
+    memcpy(devs[3].id, devs[0].id, sizeof(devs[0].id));
+    assert_int_equal(store_device_enroll_batch(env->st, &devs[3], 1,
+                                               "staff", &bad, &err), -1);
+    assert_non_null(strstr(err.msg, "another owner"));
+
+    /* the same owner (a renewal) is not */
+    memcpy(devs[3].owner, devs[0].owner, sizeof(devs[0].owner));
+    assert_int_equal(store_device_enroll_batch(env->st, &devs[3], 1,
+                                               "staff", &bad, &err), 0);
 }
 
 
@@ -2059,6 +2117,8 @@ main(void)
                                         test_setup, test_teardown),
         cmocka_unit_test_setup_teardown(test_enroll_get,
                                         test_setup, test_teardown),
+        cmocka_unit_test_setup_teardown(test_enroll_batch, test_setup,
+                                        test_teardown),
         cmocka_unit_test_setup_teardown(test_enroll_duplicate,
                                         test_setup, test_teardown),
         cmocka_unit_test_setup_teardown(test_enroll_invalid,
