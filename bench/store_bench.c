@@ -22,7 +22,10 @@
 #include <unistd.h>
 
 #include "zt_wire.h"
+#include "trustd/behaviour.h"
+#include "trustd/blocklist.h"
 #include "trustd/decide.h"
+#include "trustd/score.h"
 #include "trustd/log.h"
 #include "trustd/store.h"
 
@@ -45,7 +48,7 @@ static int bench_cmp(const void *a, const void *b);
 static int bench_build(const char *dir, size_t ndev, size_t nusers,
     bench_result_t *r);
 static int bench_decide(const char *dir, size_t ndev, size_t active,
-    size_t n, bench_result_t *r);
+    size_t n, int inference, bench_result_t *r);
 static int bench_rm(const char *dir);
 static int bench_touch_cb(const store_device_t *dev, void *arg);
 
@@ -180,8 +183,10 @@ bench_build(const char *dir, size_t ndev, size_t nusers, bench_result_t *r)
  */
 static int
 bench_decide(const char *dir, size_t ndev, size_t active, size_t n,
-    bench_result_t *r)
+    int inference, bench_result_t *r)
 {
+    score_weights_t  weights;
+    blocklist_t     *bl, *tn;
     store_t         *st;
     store_err_t      err;
     store_device_t   dev;
@@ -210,6 +215,25 @@ bench_decide(const char *dir, size_t ndev, size_t active, size_t n,
 
     memset(&conf, 0, sizeof(conf));
     conf.allow_ttl_ms = 1000;
+
+    /* trust inference as trustd runs it: default weights, behaviour
+     * state, the blocklist and trusted-network tables */
+    bl = NULL;
+    tn = NULL;
+
+    if (inference) {
+        score_weights_default(&weights);
+        conf.trust = &weights;
+        conf.behaviour = behaviour_create(10 * 60 * 1000);
+        bl = blocklist_new();
+        tn = blocklist_new();
+        conf.blocklist = bl;
+        conf.trusted = tn;
+        if (conf.behaviour == NULL || bl == NULL || tn == NULL) {
+            fprintf(stderr, "store_bench: out of memory\n");
+            return -1;
+        }
+    }
 
     memset(&req, 0, sizeof(req));
     req.method.data = "GET";
@@ -269,6 +293,12 @@ bench_decide(const char *dir, size_t ndev, size_t active, size_t n,
     free(t);
     store_close(st);
 
+    if (inference) {
+        behaviour_free(conf.behaviour);
+        blocklist_free(bl);
+        blocklist_free(tn);
+    }
+
     return allowed == n ? 0 : -1;
 }
 
@@ -300,7 +330,7 @@ bench_rm(const char *dir)
 int
 main(int argc, char **argv)
 {
-    bench_result_t   small, large, hot;
+    bench_result_t   small, large, hot, small_inf, large_inf;
     const char      *keep;
     char             base[] = "/tmp/ztgate-store-bench-XXXXXX";
     char             sdir[4096], ldir[4096];
@@ -347,15 +377,19 @@ main(int argc, char **argv)
     memset(&small, 0, sizeof(small));
     memset(&large, 0, sizeof(large));
     memset(&hot, 0, sizeof(hot));
+    memset(&small_inf, 0, sizeof(small_inf));
+    memset(&large_inf, 0, sizeof(large_inf));
 
     printf("building the stores in %s ...\n", base);
     fflush(stdout);
 
     if (bench_build(sdir, 1000, 100, &small) != 0
         || bench_build(ldir, ndev, nusers, &large) != 0
-        || bench_decide(sdir, 1000, 1000, ndec, &small) != 0
-        || bench_decide(ldir, ndev, ndev, ndec, &large) != 0
-        || bench_decide(ldir, ndev, 10000, ndec, &hot) != 0)
+        || bench_decide(sdir, 1000, 1000, ndec, 0, &small) != 0
+        || bench_decide(ldir, ndev, ndev, ndec, 0, &large) != 0
+        || bench_decide(ldir, ndev, 10000, ndec, 0, &hot) != 0
+        || bench_decide(sdir, 1000, 1000, ndec, 1, &small_inf) != 0
+        || bench_decide(ldir, ndev, ndev, ndec, 1, &large_inf) != 0)
     {
         return 1;
     }
@@ -377,6 +411,16 @@ main(int argc, char **argv)
            ratio <= 2.0 ? "PASS" : "FAIL");
     printf("with 10,000 active devices among them: %.2f (context, not the "
            "target)\n", hot.p50_ns / small.p50_ns);
+    printf("\ntrust inference on (default weights, behaviour state, "
+           "blocklists):\n");
+    printf("small    decide p50 %6.0f ns (off %6.0f)  on/off %.2f   "
+           "target <= 1.50   %s\n", small_inf.p50_ns, small.p50_ns,
+           small_inf.p50_ns / small.p50_ns,
+           small_inf.p50_ns / small.p50_ns <= 1.5 ? "PASS" : "FAIL");
+    printf("large    decide p50 %6.0f ns (off %6.0f)  on/off %.2f   "
+           "target <= 1.50   %s\n", large_inf.p50_ns, large.p50_ns,
+           large_inf.p50_ns / large.p50_ns,
+           large_inf.p50_ns / large.p50_ns <= 1.5 ? "PASS" : "FAIL");
     printf("(%zu decisions each, random enrolled devices, one read "
            "transaction per decision)\n", ndec);
 
