@@ -356,3 +356,33 @@ def test_a_certificate_revoked_in_the_crl_is_refused_by_nginx(crl_gateway):
     assert gw.get("/", cert=lost).status == 400
     assert "(23:certificate revoked)" in gw.error_log()
     assert gw.get("/", cert=kept).status == 200
+
+
+@pytest.mark.skipif(OPENSSL is None, reason="no openssl command")
+def test_ca_operations_verify_with_openssl_itself(gateway):
+    """Server, device and renewed certificates verify with openssl's own
+    verify against the ztgate CA; a revoked one fails its CRL check."""
+    cafile = os.path.join(gateway.ca, "ca.crt")
+    device = gateway.issue_device("verify-me")
+    renewed = (os.path.join(gateway.dir, "verify-me-2.crt"),
+               os.path.join(gateway.dir, "verify-me-2.key"))
+    ztca("renew", "-d", gateway.ca, device[0], "--key", renewed[1],
+         "--cert", renewed[0])
+
+    for crt, purpose in ((gateway.server_crt, "sslserver"),
+                         (device[0], "sslclient"), (renewed[0], "sslclient")):
+        p = run(OPENSSL, "verify", "-purpose", purpose, "-CAfile", cafile,
+                crt, check=False)
+        assert p.returncode == 0 and ": OK" in p.stdout, p.stdout + p.stderr
+
+    ztca("revoke", "-d", gateway.ca, device[0])
+    crl = os.path.join(gateway.dir, "crl.pem")
+    ztca("crl", "-d", gateway.ca, "--out", crl)
+
+    p = run(OPENSSL, "verify", "-crl_check", "-CAfile", cafile, "-CRLfile",
+            crl, device[0], check=False)
+    assert p.returncode != 0
+    assert "revoked" in (p.stdout + p.stderr)
+    p = run(OPENSSL, "verify", "-crl_check", "-CAfile", cafile, "-CRLfile",
+            crl, renewed[0], check=False)
+    assert p.returncode == 0, p.stdout + p.stderr
