@@ -19,11 +19,14 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "identity.h"
 #include "log.h"
+#include "policy/policy.h"
 #include "server.h"
 #include "store.h"
 
 
+static int trustd_check(const char *path, const config_t *cfg);
 static void trustd_usage(void) __attribute__((noreturn));
 static int trustd_daemonize(int *status_fd);
 static int trustd_write_pid(const char *path);
@@ -140,6 +143,70 @@ trustd_write_pid(const char *path)
 }
 
 
+
+/*
+ * trustd -n: everything start-up would load, without starting - the
+ * configuration (already parsed), the policy and the identity keys.
+ * Prints each problem as file:line:col or file: message; exit 0 or 1.
+ */
+static int
+trustd_check(const char *path, const config_t *cfg)
+{
+    pol_diags_t  *diags;
+    pol_t        *pol;
+    id_keys_t    *keys;
+    id_err_t      ierr;
+    char          line[600];
+    unsigned      i;
+    int           rc;
+
+    rc = 0;
+    pol = NULL;
+    keys = NULL;
+
+    if (cfg->policy[0] != '\0') {
+        diags = calloc(1, sizeof(*diags));
+        if (diags == NULL) {
+            fprintf(stderr, "trustd: out of memory\n");
+            return 1;
+        }
+
+        if (pol_load(cfg->policy, &pol, diags) != 0) {
+            rc = 1;
+        }
+
+        for (i = 0; i < diags->ndiags; i++) {
+            pol_diag_format(&diags->diags[i], line, sizeof(line));
+            fprintf(stderr, "%s\n", line);
+        }
+
+        pol_free(pol);
+        free(diags);
+    }
+
+    if (cfg->identity_keys[0] != '\0') {
+        if (id_keys_load(cfg->identity_keys, (id_alg_t) cfg->token_alg,
+                         (int64_t) (cfg->key_grace_ms / 1000), 0, &keys,
+                         &ierr)
+            != 0)
+        {
+            /* missing keys are created at start; anything else is wrong */
+            if (access(cfg->identity_keys, F_OK) == 0) {
+                fprintf(stderr, "trustd: identity keys: %s\n", ierr.msg);
+                rc = 1;
+            }
+        }
+
+        id_keys_free(keys);
+    }
+
+    if (rc == 0) {
+        printf("configuration OK (%s)\n", path);
+    }
+
+    return rc;
+}
+
 int
 main(int argc, char **argv)
 {
@@ -190,8 +257,7 @@ main(int argc, char **argv)
     }
 
     if (check) {
-        printf("configuration OK\n");
-        return 0;
+        return trustd_check(path, &cfg);
     }
 
     /* SIGHUP re-reads it after chdir("/") */

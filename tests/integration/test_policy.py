@@ -164,3 +164,19 @@ def test_trustd_refuses_to_start_with_a_broken_policy(make_gateway):
     assert p.returncode != 0
     assert "main.policy:3:" in p.stderr
     assert not os.path.exists(gw.sock)
+
+
+def test_trustd_config_check_also_checks_the_policy(make_gateway):
+    gw = make_gateway(policy=BASE)
+
+    ok = subprocess.run([TRUSTD, "-n", "-c", gw.trustd_conf],
+                        capture_output=True, text=True)
+    assert ok.returncode == 0 and "configuration OK" in ok.stdout
+
+    gw.write_policy('app "gateway" {\n  host "localhost"\n'
+                    '  rule "r" { when user.grups allow }\n}\n')
+    bad = subprocess.run([TRUSTD, "-n", "-c", gw.trustd_conf],
+                         capture_output=True, text=True)
+
+    assert bad.returncode == 1
+    assert "main.policy:3:" in bad.stderr and "user.grups" in bad.stderr
