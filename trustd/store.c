@@ -99,6 +99,22 @@ struct store_view_s {
     int          active;
 };
 
+/*
+ * Visit one record of a cursor walk: 0 goes on, 1 stops the walk, -1
+ * fails it (*err says why).
+ */
+typedef int (*store_visit_pt)(const MDB_val *key, const MDB_val *val,
+    void *arg, store_err_t *err);
+
+/* The caller's callback for a walk that decodes each record. */
+typedef struct {
+    store_device_cb    device;
+    store_user_cb      user;
+    store_session_cb   session;
+    const char        *owner;     /* sessions of this user only, or NULL */
+    void              *arg;
+} store_walk_t;
+
 /* A bounds-checked cursor over a record being decoded. */
 typedef struct {
     const uint8_t  *p;
@@ -174,6 +190,22 @@ static int store_idset_cb(const store_device_t *dev, void *arg);
 static int store_find_id_cb(const store_device_t *dev, void *arg);
 static int store_device_iterate(store_t *st, MDB_txn *txn,
     store_device_cb cb, void *arg, store_err_t *err);
+static int store_rec_get(store_t *st, MDB_txn *txn, MDB_dbi dbi,
+    MDB_val *key, MDB_val *val, const char *what, store_err_t *err);
+static int store_walk(store_t *st, MDB_txn *txn, MDB_dbi dbi,
+    const char *what, store_visit_pt visit, void *arg, store_err_t *err);
+static int store_read_walk(store_t *st, MDB_dbi dbi, const char *what,
+    store_visit_pt visit, void *arg, store_err_t *err);
+static int store_device_visit(const MDB_val *key, const MDB_val *val,
+    void *arg, store_err_t *err);
+static int store_user_visit(const MDB_val *key, const MDB_val *val,
+    void *arg, store_err_t *err);
+static int store_session_visit(const MDB_val *key, const MDB_val *val,
+    void *arg, store_err_t *err);
+static int store_device_read(store_t *st, MDB_txn *txn,
+    const uint8_t fp[STORE_FP_LEN], store_device_t *dev, store_err_t *err);
+static int store_device_rewrite(store_t *st, MDB_txn *txn,
+    const store_device_t *dev, store_err_t *err);
 static void store_be64(uint8_t *p, uint64_t v);
 static uint64_t store_get_be64(const uint8_t *p);
 static void store_clean(char *dst, size_t size, const char *src);
@@ -307,10 +339,18 @@ store_open(store_t **stp, const char *path, size_t map_size,
     struct stat   sb;
     MDB_envinfo   info;
     char          file[PATH_MAX];
-    int           rc, dead, exists;
+    int           rc, dead, exists, grow;
     unsigned      envflags;
 
     *stp = NULL;
+
+    /*
+     * Only an explicit size grows an existing store.  Growing the map of
+     * a store a running trustd has open makes trustd resize its own map,
+     * which LMDB allows only while none of its threads holds a
+     * transaction; a tool that names no size (ztctl -s) must not do it.
+     */
+    grow = map_size != 0;
 
     if (map_size == 0) {
         map_size = STORE_DEFAULT_MAP_SIZE;
@@ -408,7 +448,7 @@ store_open(store_t **stp, const char *path, size_t map_size,
         goto failed;
     }
 
-    if (exists && mdb_env_info(st->env, &info) == MDB_SUCCESS
+    if (grow && exists && mdb_env_info(st->env, &info) == MDB_SUCCESS
         && info.me_mapsize < map_size)
     {
         /* no transaction of this process is active yet: allowed */
@@ -1336,6 +1376,200 @@ store_audit_commit(store_t *st, MDB_txn *txn, const char *actor,
 }
 
 
+/*
+ * Look key up in dbi: 0 with *val set, STORE_NOTFOUND (*err untouched)
+ * or -1 with what in *err.
+ */
+static int
+store_rec_get(store_t *st, MDB_txn *txn, MDB_dbi dbi, MDB_val *key,
+    MDB_val *val, const char *what, store_err_t *err)
+{
+    int  rc;
+
+    rc = mdb_get(txn, dbi, key, val);
+    if (rc == MDB_NOTFOUND) {
+        return STORE_NOTFOUND;
+    }
+
+    if (rc != MDB_SUCCESS) {
+        store_mdb_err(st, err, rc, what);
+        return -1;
+    }
+
+    return 0;
+}
+
+
+/*
+ * Call visit for every record of dbi in key order, inside txn; what says
+ * what failed if LMDB does.  Returns 0 or -1.
+ */
+static int
+store_walk(store_t *st, MDB_txn *txn, MDB_dbi dbi, const char *what,
+    store_visit_pt visit, void *arg, store_err_t *err)
+{
+    MDB_cursor     *cur;
+    MDB_val         key, val;
+    int             rc, ret;
+    MDB_cursor_op   op;
+
+    rc = mdb_cursor_open(txn, dbi, &cur);
+    if (rc != MDB_SUCCESS) {
+        store_mdb_err(st, err, rc, what);
+        return -1;
+    }
+
+    ret = 0;
+
+    for (op = MDB_FIRST; ; op = MDB_NEXT) {
+        rc = mdb_cursor_get(cur, &key, &val, op);
+        if (rc == MDB_NOTFOUND) {
+            break;
+        }
+
+        if (rc != MDB_SUCCESS) {
+            store_mdb_err(st, err, rc, what);
+            ret = -1;
+            break;
+        }
+
+        rc = visit(&key, &val, arg, err);
+        if (rc != 0) {
+            ret = rc < 0 ? -1 : 0;
+            break;
+        }
+    }
+
+    mdb_cursor_close(cur);
+
+    return ret;
+}
+
+
+/* store_walk() in a read-only transaction of its own. */
+static int
+store_read_walk(store_t *st, MDB_dbi dbi, const char *what,
+    store_visit_pt visit, void *arg, store_err_t *err)
+{
+    MDB_txn  *txn;
+    int       rc;
+
+    if (store_txn_begin(st, MDB_RDONLY, &txn, err) != 0) {
+        return -1;
+    }
+
+    rc = store_walk(st, txn, dbi, what, visit, arg, err);
+
+    mdb_txn_abort(txn);
+
+    return rc;
+}
+
+
+static int
+store_device_visit(const MDB_val *key, const MDB_val *val, void *arg,
+    store_err_t *err)
+{
+    store_walk_t    *w = arg;
+    store_device_t   dev;
+
+    if (store_device_decode(key, val, &dev, err) != 0) {
+        return -1;
+    }
+
+    return w->device(&dev, w->arg) != 0 ? 1 : 0;
+}
+
+
+static int
+store_user_visit(const MDB_val *key, const MDB_val *val, void *arg,
+    store_err_t *err)
+{
+    store_walk_t  *w = arg;
+    store_user_t   u;
+
+    if (store_user_decode(key, val, &u, err) != 0) {
+        return -1;
+    }
+
+    return w->user(&u, w->arg) != 0 ? 1 : 0;
+}
+
+
+static int
+store_session_visit(const MDB_val *key, const MDB_val *val, void *arg,
+    store_err_t *err)
+{
+    store_walk_t     *w = arg;
+    store_session_t   s;
+
+    if (store_session_decode(key, val, &s, err) != 0) {
+        return -1;
+    }
+
+    if (w->owner != NULL && strcmp(s.user, w->owner) != 0) {
+        return 0;
+    }
+
+    return w->session(&s, w->arg) != 0 ? 1 : 0;
+}
+
+
+/* Read the device fp in txn: 0, STORE_NOTFOUND (*err untouched) or -1. */
+static int
+store_device_read(store_t *st, MDB_txn *txn, const uint8_t fp[STORE_FP_LEN],
+    store_device_t *dev, store_err_t *err)
+{
+    MDB_val  key, val;
+    uint8_t  kbuf[STORE_FP_LEN];
+    int      rc;
+
+    memcpy(kbuf, fp, STORE_FP_LEN);
+    key.mv_data = kbuf;
+    key.mv_size = STORE_FP_LEN;
+
+    rc = store_rec_get(st, txn, st->devices, &key, &val,
+                       "cannot read device", err);
+    if (rc != 0) {
+        return rc;
+    }
+
+    return store_device_decode(&key, &val, dev, err);
+}
+
+
+/* Overwrite the record of an enrolled device inside txn: 0 or -1. */
+static int
+store_device_rewrite(store_t *st, MDB_txn *txn, const store_device_t *dev,
+    store_err_t *err)
+{
+    MDB_val  key, val;
+    uint8_t  buf[STORE_REC_MAX], kbuf[STORE_FP_LEN];
+    size_t   len;
+    int      rc;
+
+    len = store_device_encode(dev, buf, sizeof(buf));
+    if (len == 0) {
+        store_seterr(err, "device record too large");
+        return -1;
+    }
+
+    memcpy(kbuf, dev->fp, STORE_FP_LEN);
+    key.mv_data = kbuf;
+    key.mv_size = STORE_FP_LEN;
+    val.mv_data = buf;
+    val.mv_size = len;
+
+    rc = mdb_put(txn, st->devices, &key, &val, 0);
+    if (rc != MDB_SUCCESS) {
+        store_mdb_err(st, err, rc, "cannot update device");
+        return -1;
+    }
+
+    return 0;
+}
+
+
 static int
 store_writable(const store_t *st, store_err_t *err)
 {
@@ -1493,47 +1727,14 @@ static int
 store_device_iterate(store_t *st, MDB_txn *txn, store_device_cb cb,
     void *arg, store_err_t *err)
 {
-    MDB_cursor      *cur;
-    MDB_val          key, val;
-    store_device_t   dev;
-    int              rc;
-    MDB_cursor_op    op;
+    store_walk_t  w;
 
-    rc = mdb_cursor_open(txn, st->devices, &cur);
-    if (rc != MDB_SUCCESS) {
-        store_mdb_err(st, err, rc, "cannot read devices");
-        return -1;
-    }
+    memset(&w, 0, sizeof(w));
+    w.device = cb;
+    w.arg = arg;
 
-    for (op = MDB_FIRST; ; op = MDB_NEXT) {
-        rc = mdb_cursor_get(cur, &key, &val, op);
-        if (rc == MDB_NOTFOUND) {
-            break;
-        }
-
-        if (rc != MDB_SUCCESS) {
-            store_mdb_err(st, err, rc, "cannot read devices");
-            goto failed;
-        }
-
-        if (store_device_decode(&key, &val, &dev, err) != 0) {
-            goto failed;
-        }
-
-        if (cb(&dev, arg) != 0) {
-            break;
-        }
-    }
-
-    mdb_cursor_close(cur);
-
-    return 0;
-
-failed:
-
-    mdb_cursor_close(cur);
-
-    return -1;
+    return store_walk(st, txn, st->devices, "cannot read devices",
+                      store_device_visit, &w, err);
 }
 
 
@@ -1541,30 +1742,12 @@ int
 store_device_get(store_view_t *v, const uint8_t fp[STORE_FP_LEN],
     store_device_t *out, store_err_t *err)
 {
-    MDB_val  key, val;
-    uint8_t  kbuf[STORE_FP_LEN];
-    int      rc;
-
     if (v == NULL || !v->active) {
         store_seterr(err, "device lookup outside a read view");
         return -1;
     }
 
-    memcpy(kbuf, fp, STORE_FP_LEN);
-    key.mv_data = kbuf;
-    key.mv_size = STORE_FP_LEN;
-
-    rc = mdb_get(v->txn, v->st->devices, &key, &val);
-    if (rc == MDB_NOTFOUND) {
-        return STORE_NOTFOUND;
-    }
-
-    if (rc != MDB_SUCCESS) {
-        store_mdb_err(v->st, err, rc, "cannot read device");
-        return -1;
-    }
-
-    return store_device_decode(&key, &val, out, err);
+    return store_device_read(v->st, v->txn, fp, out, err);
 }
 
 
@@ -1858,11 +2041,8 @@ store_device_set_status(store_t *st, const uint8_t fp[STORE_FP_LEN],
 {
     store_device_t   dev;
     MDB_txn         *txn;
-    MDB_val          key, val;
-    uint8_t          buf[STORE_REC_MAX], kbuf[STORE_FP_LEN];
     char             action[32], detail[256];
     const char      *old;
-    size_t           len;
     int64_t          now;
     int              rc;
 
@@ -1891,22 +2071,13 @@ store_device_set_status(store_t *st, const uint8_t fp[STORE_FP_LEN],
         return -1;
     }
 
-    memcpy(kbuf, fp, STORE_FP_LEN);
-    key.mv_data = kbuf;
-    key.mv_size = STORE_FP_LEN;
-
-    rc = mdb_get(txn, st->devices, &key, &val);
-    if (rc == MDB_NOTFOUND) {
+    rc = store_device_read(st, txn, fp, &dev, err);
+    if (rc == STORE_NOTFOUND) {
         mdb_txn_abort(txn);
         return STORE_NOTFOUND;
     }
 
-    if (rc != MDB_SUCCESS) {
-        store_mdb_err(st, err, rc, "cannot read device");
-        goto failed;
-    }
-
-    if (store_device_decode(&key, &val, &dev, err) != 0) {
+    if (rc != 0) {
         goto failed;
     }
 
@@ -1914,18 +2085,7 @@ store_device_set_status(store_t *st, const uint8_t fp[STORE_FP_LEN],
     dev.status = status;
     dev.updated_at = now;
 
-    len = store_device_encode(&dev, buf, sizeof(buf));
-    if (len == 0) {
-        store_seterr(err, "device record too large");
-        goto failed;
-    }
-
-    val.mv_data = buf;
-    val.mv_size = len;
-
-    rc = mdb_put(txn, st->devices, &key, &val, 0);
-    if (rc != MDB_SUCCESS) {
-        store_mdb_err(st, err, rc, "cannot update device");
+    if (store_device_rewrite(st, txn, &dev, err) != 0) {
         goto failed;
     }
 
@@ -1977,18 +2137,14 @@ int
 store_device_list(store_t *st, store_device_cb cb, void *arg,
     store_err_t *err)
 {
-    MDB_txn  *txn;
-    int       rc;
+    store_walk_t  w;
 
-    if (store_txn_begin(st, MDB_RDONLY, &txn, err) != 0) {
-        return -1;
-    }
+    memset(&w, 0, sizeof(w));
+    w.device = cb;
+    w.arg = arg;
 
-    rc = store_device_iterate(st, txn, cb, arg, err);
-
-    mdb_txn_abort(txn);
-
-    return rc;
+    return store_read_walk(st, st->devices, "cannot read devices",
+                           store_device_visit, &w, err);
 }
 
 
@@ -2501,15 +2657,14 @@ store_user_read(store_t *st, MDB_txn *txn, const char *name,
     key.mv_data = (void *) (uintptr_t) name;
     key.mv_size = strlen(name);
 
-    rc = mdb_get(txn, st->users, &key, &val);
-    if (rc == MDB_NOTFOUND) {
+    rc = store_rec_get(st, txn, st->users, &key, &val, "cannot read user",
+                       err);
+    if (rc == STORE_NOTFOUND) {
         store_seterr(err, "no user \"%s\"", name);
-        return STORE_NOTFOUND;
     }
 
-    if (rc != MDB_SUCCESS) {
-        store_mdb_err(st, err, rc, "cannot read user");
-        return -1;
+    if (rc != 0) {
+        return rc;
     }
 
     return store_user_decode(&key, &val, u, err);
@@ -2808,60 +2963,18 @@ failed:
 int
 store_user_list(store_t *st, store_user_cb cb, void *arg, store_err_t *err)
 {
-    MDB_txn        *txn;
-    MDB_cursor     *cur;
-    MDB_val         key, val;
-    store_user_t    u;
-    int             rc, ret;
-    MDB_cursor_op   op;
+    store_walk_t  w;
 
     if (!st->identity) {
         return 0;
     }
 
-    if (store_txn_begin(st, MDB_RDONLY, &txn, err) != 0) {
-        return -1;
-    }
+    memset(&w, 0, sizeof(w));
+    w.user = cb;
+    w.arg = arg;
 
-    ret = -1;
-
-    rc = mdb_cursor_open(txn, st->users, &cur);
-    if (rc != MDB_SUCCESS) {
-        store_mdb_err(st, err, rc, "cannot read users");
-        goto done;
-    }
-
-    for (op = MDB_FIRST; ; op = MDB_NEXT) {
-        rc = mdb_cursor_get(cur, &key, &val, op);
-        if (rc == MDB_NOTFOUND) {
-            break;
-        }
-
-        if (rc != MDB_SUCCESS) {
-            store_mdb_err(st, err, rc, "cannot read users");
-            goto close;
-        }
-
-        if (store_user_decode(&key, &val, &u, err) != 0) {
-            goto close;
-        }
-
-        if (cb(&u, arg) != 0) {
-            break;
-        }
-    }
-
-    ret = 0;
-
-close:
-
-    mdb_cursor_close(cur);
-
-done:
-
-    mdb_txn_abort(txn);
-
-    return ret;
+    return store_read_walk(st, st->users, "cannot read users",
+                           store_user_visit, &w, err);
 }
 
 
@@ -3222,15 +3335,14 @@ store_session_read(store_t *st, MDB_txn *txn, const char *sid,
     key.mv_data = (void *) (uintptr_t) sid;
     key.mv_size = STORE_SID_LEN;
 
-    rc = mdb_get(txn, st->sessions, &key, &val);
-    if (rc == MDB_NOTFOUND) {
+    rc = store_rec_get(st, txn, st->sessions, &key, &val,
+                       "cannot read session", err);
+    if (rc == STORE_NOTFOUND) {
         store_seterr(err, "no session %.*s", STORE_SID_AUDIT_LEN, sid);
-        return STORE_NOTFOUND;
     }
 
-    if (rc != MDB_SUCCESS) {
-        store_mdb_err(st, err, rc, "cannot read session");
-        return -1;
+    if (rc != 0) {
+        return rc;
     }
 
     return store_session_decode(&key, &val, s, err);
@@ -3714,64 +3826,19 @@ int
 store_session_list(store_t *st, const char *user, store_session_cb cb,
     void *arg, store_err_t *err)
 {
-    MDB_txn          *txn;
-    MDB_cursor       *cur;
-    MDB_val           key, val;
-    store_session_t   s;
-    int               rc, ret;
-    MDB_cursor_op     op;
+    store_walk_t  w;
 
     if (!st->identity) {
         return 0;
     }
 
-    if (store_txn_begin(st, MDB_RDONLY, &txn, err) != 0) {
-        return -1;
-    }
+    memset(&w, 0, sizeof(w));
+    w.session = cb;
+    w.owner = user;
+    w.arg = arg;
 
-    ret = -1;
-
-    rc = mdb_cursor_open(txn, st->sessions, &cur);
-    if (rc != MDB_SUCCESS) {
-        store_mdb_err(st, err, rc, "cannot read sessions");
-        goto done;
-    }
-
-    for (op = MDB_FIRST; ; op = MDB_NEXT) {
-        rc = mdb_cursor_get(cur, &key, &val, op);
-        if (rc == MDB_NOTFOUND) {
-            break;
-        }
-
-        if (rc != MDB_SUCCESS) {
-            store_mdb_err(st, err, rc, "cannot read sessions");
-            goto close;
-        }
-
-        if (store_session_decode(&key, &val, &s, err) != 0) {
-            goto close;
-        }
-
-        if (user != NULL && strcmp(s.user, user) != 0) {
-            continue;
-        }
-
-        if (cb(&s, arg) != 0) {
-            break;
-        }
-    }
-
-    ret = 0;
-
-close:
-
-    mdb_cursor_close(cur);
-
-done:
-
-    mdb_txn_abort(txn);
-
-    return ret;
+    return store_read_walk(st, st->sessions, "cannot read sessions",
+                           store_session_visit, &w, err);
 }
 
 
@@ -4119,14 +4186,10 @@ store_posture_read(store_t *st, MDB_txn *txn, const uint8_t fp[STORE_FP_LEN],
     key.mv_data = kbuf;
     key.mv_size = STORE_FP_LEN;
 
-    rc = mdb_get(txn, st->posture, &key, &val);
-    if (rc == MDB_NOTFOUND) {
-        return STORE_NOTFOUND;
-    }
-
-    if (rc != MDB_SUCCESS) {
-        store_mdb_err(st, err, rc, "cannot read posture");
-        return -1;
+    rc = store_rec_get(st, txn, st->posture, &key, &val,
+                       "cannot read posture", err);
+    if (rc != 0) {
+        return rc;
     }
 
     return store_posture_decode(&key, &val, out, err);
@@ -4192,22 +4255,13 @@ store_posture_write(store_t *st, MDB_txn *txn, const store_posture_t *p,
         return -1;
     }
 
-    memcpy(kbuf, p->fp, STORE_FP_LEN);
-    key.mv_data = kbuf;
-    key.mv_size = STORE_FP_LEN;
-
-    rc = mdb_get(txn, st->devices, &key, &val);
-    if (rc == MDB_NOTFOUND) {
+    rc = store_device_read(st, txn, p->fp, dev, err);
+    if (rc == STORE_NOTFOUND) {
         store_seterr(err, "no device with fingerprint %s is enrolled", hex);
         return STORE_NOTFOUND;
     }
 
-    if (rc != MDB_SUCCESS) {
-        store_mdb_err(st, err, rc, "cannot read device");
-        return -1;
-    }
-
-    if (store_device_decode(&key, &val, dev, err) != 0) {
+    if (rc != 0) {
         return -1;
     }
 
@@ -4228,6 +4282,9 @@ store_posture_write(store_t *st, MDB_txn *txn, const store_posture_t *p,
         return -1;
     }
 
+    memcpy(kbuf, p->fp, STORE_FP_LEN);
+    key.mv_data = kbuf;
+    key.mv_size = STORE_FP_LEN;
     val.mv_data = buf;
     val.mv_size = len;
 
@@ -4424,10 +4481,7 @@ store_device_set_owner(store_t *st, const uint8_t fp[STORE_FP_LEN],
 {
     store_device_t   dev;
     MDB_txn         *txn;
-    MDB_val          key, val;
-    uint8_t          buf[STORE_REC_MAX], kbuf[STORE_FP_LEN];
     char             old[sizeof(dev.owner)], detail[256];
-    size_t           len;
     unsigned         revoked;
     int64_t          now;
     int              rc;
@@ -4451,22 +4505,13 @@ store_device_set_owner(store_t *st, const uint8_t fp[STORE_FP_LEN],
         return -1;
     }
 
-    memcpy(kbuf, fp, STORE_FP_LEN);
-    key.mv_data = kbuf;
-    key.mv_size = STORE_FP_LEN;
-
-    rc = mdb_get(txn, st->devices, &key, &val);
-    if (rc == MDB_NOTFOUND) {
+    rc = store_device_read(st, txn, fp, &dev, err);
+    if (rc == STORE_NOTFOUND) {
         mdb_txn_abort(txn);
         return STORE_NOTFOUND;
     }
 
-    if (rc != MDB_SUCCESS) {
-        store_mdb_err(st, err, rc, "cannot read device");
-        goto failed;
-    }
-
-    if (store_device_decode(&key, &val, &dev, err) != 0) {
+    if (rc != 0) {
         goto failed;
     }
 
@@ -4474,18 +4519,7 @@ store_device_set_owner(store_t *st, const uint8_t fp[STORE_FP_LEN],
     snprintf(dev.owner, sizeof(dev.owner), "%s", owner);
     dev.updated_at = now;
 
-    len = store_device_encode(&dev, buf, sizeof(buf));
-    if (len == 0) {
-        store_seterr(err, "device record too large");
-        goto failed;
-    }
-
-    val.mv_data = buf;
-    val.mv_size = len;
-
-    rc = mdb_put(txn, st->devices, &key, &val, 0);
-    if (rc != MDB_SUCCESS) {
-        store_mdb_err(st, err, rc, "cannot update device");
+    if (store_device_rewrite(st, txn, &dev, err) != 0) {
         goto failed;
     }
 

@@ -134,6 +134,12 @@ static int ztctl_open(ztctl_t *ctl, int write);
 static int ztctl_other_opt(const ztctl_t *ctl, const ztctl_cmd_t *cmd,
     int ch);
 static int ztctl_store_failed(const store_err_t *err);
+static int ztctl_help_only(const ztctl_t *ctl, const ztctl_cmd_t *cmd,
+    int argc, char **argv, int *status);
+static int ztctl_user_only(const ztctl_t *ctl, const ztctl_cmd_t *cmd,
+    int argc, char **argv, int *status);
+static int ztctl_list_start(ztctl_t *ctl, const ztctl_cmd_t *cmd, int argc,
+    char **argv, int *status);
 static int ztctl_blocklist_add(ztctl_t *ctl, const ztctl_cmd_t *cmd,
     int argc, char **argv);
 static int ztctl_blocklist_remove(ztctl_t *ctl, const ztctl_cmd_t *cmd,
@@ -569,6 +575,71 @@ ztctl_other_opt(const ztctl_t *ctl, const ztctl_cmd_t *cmd, int ch)
 }
 
 
+/*
+ * Parse the options of a command that knows only --help.  Returns 1 when
+ * the command is done (help shown or a bad option), with its exit status
+ * in *status; 0 to go on with optind at the first argument.
+ */
+static int
+ztctl_help_only(const ztctl_t *ctl, const ztctl_cmd_t *cmd, int argc,
+    char **argv, int *status)
+{
+    static const struct option  longopts[] = {
+        { "help", no_argument, NULL, 'h' },
+        { NULL, 0, NULL, 0 }
+    };
+
+    int  ch;
+
+    ch = getopt_long(argc, argv, "h", longopts, NULL);
+    if (ch == -1) {
+        return 0;
+    }
+
+    *status = ztctl_other_opt(ctl, cmd, ch);
+
+    return 1;
+}
+
+
+/* ztctl_help_only() for a command whose one argument is a user NAME. */
+static int
+ztctl_user_only(const ztctl_t *ctl, const ztctl_cmd_t *cmd, int argc,
+    char **argv, int *status)
+{
+    if (ztctl_help_only(ctl, cmd, argc, argv, status)) {
+        return 1;
+    }
+
+    *status = ztctl_user_arg(ctl, cmd, argc, argv, 1);
+
+    return *status != ZTCTL_OK;
+}
+
+
+/*
+ * ztctl_help_only() for a list command without arguments, then open the
+ * store read-only.  Returns as ztctl_help_only().
+ */
+static int
+ztctl_list_start(ztctl_t *ctl, const ztctl_cmd_t *cmd, int argc,
+    char **argv, int *status)
+{
+    if (ztctl_help_only(ctl, cmd, argc, argv, status)) {
+        return 1;
+    }
+
+    if (optind != argc) {
+        *status = ztctl_usage_error(ctl, cmd, "unexpected argument");
+        return 1;
+    }
+
+    *status = ztctl_open(ctl, 0);
+
+    return *status != ZTCTL_OK;
+}
+
+
 /* Report a failed store call; returns ZTCTL_FAILED. */
 static int
 ztctl_store_failed(const store_err_t *err)
@@ -959,25 +1030,11 @@ static int
 ztctl_device_list(ztctl_t *ctl, const ztctl_cmd_t *cmd, int argc,
     char **argv)
 {
-    static const struct option  longopts[] = {
-        { "help", no_argument, NULL, 'h' },
-        { NULL, 0, NULL, 0 }
-    };
-
     store_err_t  err;
     int64_t      now;
-    int          ch, rc;
+    int          rc;
 
-    while ((ch = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
-        return ztctl_other_opt(ctl, cmd, ch);
-    }
-
-    if (optind != argc) {
-        return ztctl_usage_error(ctl, cmd, "unexpected argument");
-    }
-
-    rc = ztctl_open(ctl, 0);
-    if (rc != ZTCTL_OK) {
+    if (ztctl_list_start(ctl, cmd, argc, argv, &rc)) {
         return rc;
     }
 
@@ -1000,18 +1057,13 @@ static int
 ztctl_device_show(ztctl_t *ctl, const ztctl_cmd_t *cmd, int argc,
     char **argv)
 {
-    static const struct option  longopts[] = {
-        { "help", no_argument, NULL, 'h' },
-        { NULL, 0, NULL, 0 }
-    };
-
     store_device_t  dev;
     char            hex[2 * STORE_FP_LEN + 1], enrolled[32], expires[32];
     char            updated[32];
-    int             ch, rc;
+    int             rc;
 
-    while ((ch = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
-        return ztctl_other_opt(ctl, cmd, ch);
+    if (ztctl_help_only(ctl, cmd, argc, argv, &rc)) {
+        return rc;
     }
 
     if (argc - optind != 1) {
@@ -1912,20 +1964,15 @@ static int
 ztctl_device_posture_import(ztctl_t *ctl, const ztctl_cmd_t *cmd, int argc,
     char **argv)
 {
-    static const struct option  longopts[] = {
-        { "help", no_argument, NULL, 'h' },
-        { NULL, 0, NULL, 0 }
-    };
-
     ztctl_import_t   imp;
     store_err_t      err;
     FILE            *f;
     char            *text, *body, *p;
     size_t           len, n, row;
-    int              ch, rc;
+    int              rc;
 
-    while ((ch = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
-        return ztctl_other_opt(ctl, cmd, ch);
+    if (ztctl_help_only(ctl, cmd, argc, argv, &rc)) {
+        return rc;
     }
 
     if (argc - optind != 1) {
@@ -2587,25 +2634,11 @@ static int
 ztctl_user_list(ztctl_t *ctl, const ztctl_cmd_t *cmd, int argc,
     char **argv)
 {
-    static const struct option  longopts[] = {
-        { "help", no_argument, NULL, 'h' },
-        { NULL, 0, NULL, 0 }
-    };
-
     store_err_t  err;
     int64_t      now;
-    int          ch, rc;
+    int          rc;
 
-    while ((ch = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
-        return ztctl_other_opt(ctl, cmd, ch);
-    }
-
-    if (optind != argc) {
-        return ztctl_usage_error(ctl, cmd, "unexpected argument");
-    }
-
-    rc = ztctl_open(ctl, 0);
-    if (rc != ZTCTL_OK) {
+    if (ztctl_list_start(ctl, cmd, argc, argv, &rc)) {
         return rc;
     }
 
@@ -2626,23 +2659,13 @@ static int
 ztctl_user_show(ztctl_t *ctl, const ztctl_cmd_t *cmd, int argc,
     char **argv)
 {
-    static const struct option  longopts[] = {
-        { "help", no_argument, NULL, 'h' },
-        { NULL, 0, NULL, 0 }
-    };
-
     store_user_t   u;
     char           groups[STORE_MAX_GROUPS * STORE_NAME_MAX];
     char           created[32], updated[32], locked[48], failed[32];
     int64_t        now;
-    int            ch, rc;
+    int            rc;
 
-    while ((ch = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
-        return ztctl_other_opt(ctl, cmd, ch);
-    }
-
-    rc = ztctl_user_arg(ctl, cmd, argc, argv, 1);
-    if (rc != ZTCTL_OK) {
+    if (ztctl_user_only(ctl, cmd, argc, argv, &rc)) {
         return rc;
     }
 
@@ -2854,22 +2877,12 @@ static int
 ztctl_user_state(ztctl_t *ctl, const ztctl_cmd_t *cmd, int argc,
     char **argv)
 {
-    static const struct option  longopts[] = {
-        { "help", no_argument, NULL, 'h' },
-        { NULL, 0, NULL, 0 }
-    };
-
     store_user_t   u;
     char           detail[64];
     unsigned       revoked;
-    int            ch, rc;
+    int            rc;
 
-    while ((ch = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
-        return ztctl_other_opt(ctl, cmd, ch);
-    }
-
-    rc = ztctl_user_arg(ctl, cmd, argc, argv, 1);
-    if (rc != ZTCTL_OK) {
+    if (ztctl_user_only(ctl, cmd, argc, argv, &rc)) {
         return rc;
     }
 
@@ -2928,20 +2941,10 @@ static int
 ztctl_user_delete(ztctl_t *ctl, const ztctl_cmd_t *cmd, int argc,
     char **argv)
 {
-    static const struct option  longopts[] = {
-        { "help", no_argument, NULL, 'h' },
-        { NULL, 0, NULL, 0 }
-    };
-
     store_err_t  err;
-    int          ch, rc;
+    int          rc;
 
-    while ((ch = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
-        return ztctl_other_opt(ctl, cmd, ch);
-    }
-
-    rc = ztctl_user_arg(ctl, cmd, argc, argv, 1);
-    if (rc != ZTCTL_OK) {
+    if (ztctl_user_only(ctl, cmd, argc, argv, &rc)) {
         return rc;
     }
 
@@ -3379,22 +3382,12 @@ static int
 ztctl_user_totp_reset(ztctl_t *ctl, const ztctl_cmd_t *cmd, int argc,
     char **argv)
 {
-    static const struct option  longopts[] = {
-        { "help", no_argument, NULL, 'h' },
-        { NULL, 0, NULL, 0 }
-    };
-
     store_user_t   u;
     unsigned       revoked;
     char           detail[64];
-    int            ch, rc;
+    int            rc;
 
-    while ((ch = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
-        return ztctl_other_opt(ctl, cmd, ch);
-    }
-
-    rc = ztctl_user_arg(ctl, cmd, argc, argv, 1);
-    if (rc != ZTCTL_OK) {
+    if (ztctl_user_only(ctl, cmd, argc, argv, &rc)) {
         return rc;
     }
 
@@ -3529,20 +3522,15 @@ static int
 ztctl_session_revoke(ztctl_t *ctl, const ztctl_cmd_t *cmd, int argc,
     char **argv)
 {
-    static const struct option  longopts[] = {
-        { "help", no_argument, NULL, 'h' },
-        { NULL, 0, NULL, 0 }
-    };
-
     ztctl_sid_prefix_t   p;
     store_session_t      s;
     store_err_t          err;
     const char          *arg;
     size_t               len;
-    int                  ch, rc;
+    int                  rc;
 
-    while ((ch = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
-        return ztctl_other_opt(ctl, cmd, ch);
+    if (ztctl_help_only(ctl, cmd, argc, argv, &rc)) {
+        return rc;
     }
 
     if (argc - optind != 1) {
@@ -3615,22 +3603,12 @@ static int
 ztctl_session_revoke_user(ztctl_t *ctl, const ztctl_cmd_t *cmd, int argc,
     char **argv)
 {
-    static const struct option  longopts[] = {
-        { "help", no_argument, NULL, 'h' },
-        { NULL, 0, NULL, 0 }
-    };
-
     store_user_t   u;
     store_err_t    err;
     unsigned       n;
-    int            ch, rc;
+    int            rc;
 
-    while ((ch = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
-        return ztctl_other_opt(ctl, cmd, ch);
-    }
-
-    rc = ztctl_user_arg(ctl, cmd, argc, argv, 1);
-    if (rc != ZTCTL_OK) {
+    if (ztctl_user_only(ctl, cmd, argc, argv, &rc)) {
         return rc;
     }
 
