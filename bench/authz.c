@@ -59,6 +59,7 @@
 #include "config.h"
 #include "decide.h"
 #include "identity.h"
+#include "sock.h"
 #include "log.h"
 #include "store.h"
 
@@ -152,6 +153,8 @@ typedef struct {
     authz_ev_t       sig;
     authz_ev_t       timer;
     int              bound;
+    dev_t            sock_dev;
+    ino_t            sock_ino;
     int              stop;
     authz_conn_t    *conns;
     unsigned         nconns;
@@ -166,7 +169,6 @@ typedef struct {
 
 static void authz_usage(void) __attribute__((noreturn));
 static int authz_load_policy(authz_t *az);
-static int authz_bind(authz_t *az);
 static int authz_setup(authz_t *az);
 static void authz_run(authz_t *az);
 static void authz_cleanup(authz_t *az);
@@ -387,85 +389,13 @@ authz_load_policy(authz_t *az)
 }
 
 
-/*
- * Listen on az->path.  A stale socket file (nobody accepting) is replaced;
- * anything else at that path is an error.
- */
-static int
-authz_bind(authz_t *az)
-{
-    struct sockaddr_un  sun;
-    struct stat         sb;
-    mode_t              old;
-    int                 fd, rc, e;
-
-    memset(&sun, 0, sizeof(sun));
-    sun.sun_family = AF_UNIX;
-    memcpy(sun.sun_path, az->path, strlen(az->path) + 1);
-
-    if (lstat(az->path, &sb) == 0) {
-        if (!S_ISSOCK(sb.st_mode)) {
-            log_error("%s exists and is not a socket", az->path);
-            return -1;
-        }
-
-        fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-        if (fd == -1) {
-            log_error("socket: %s", strerror(errno));
-            return -1;
-        }
-
-        rc = connect(fd, (struct sockaddr *) &sun, sizeof(sun));
-        e = errno;
-        close(fd);
-
-        if (rc == 0) {
-            log_error("another server is listening on %s", az->path);
-            return -1;
-        }
-
-        if (e == ECONNREFUSED && unlink(az->path) == -1 && errno != ENOENT) {
-            log_error("cannot remove stale socket %s: %s", az->path,
-                      strerror(errno));
-            return -1;
-        }
-    }
-
-    fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    if (fd == -1) {
-        log_error("socket: %s", strerror(errno));
-        return -1;
-    }
-
-    az->listen.fd = fd;
-
-    old = umask(~AUTHZ_SOCKET_MODE & 0777);
-    rc = bind(fd, (struct sockaddr *) &sun, sizeof(sun));
-    e = errno;
-    umask(old);
-
-    if (rc == -1) {
-        log_error("bind %s: %s", az->path, strerror(e));
-        return -1;
-    }
-
-    az->bound = 1;
-
-    if (listen(fd, SOMAXCONN) == -1) {
-        log_error("listen %s: %s", az->path, strerror(errno));
-        return -1;
-    }
-
-    return 0;
-}
-
-
 static int
 authz_setup(authz_t *az)
 {
     struct itimerspec  its;
     sigset_t           mask;
     unsigned           i;
+    char               msg[512];
 
     az->conns = calloc(az->nconns, sizeof(authz_conn_t));
     az->free_conns = calloc(az->nconns, sizeof(unsigned));
@@ -520,9 +450,15 @@ authz_setup(authz_t *az)
         return -1;
     }
 
-    if (authz_bind(az) != 0) {
+    if (sock_listen(az->path, AUTHZ_SOCKET_MODE, &az->listen.fd,
+                    &az->sock_dev, &az->sock_ino, msg, sizeof(msg))
+        != 0)
+    {
+        log_error("%s", msg);
         return -1;
     }
+
+    az->bound = 1;
 
     if (authz_epoll(az, EPOLL_CTL_ADD, &az->sig, EPOLLIN) != 0
         || authz_epoll(az, EPOLL_CTL_ADD, &az->timer, EPOLLIN) != 0
@@ -557,7 +493,7 @@ authz_cleanup(authz_t *az)
     }
 
     if (az->bound) {
-        (void) unlink(az->path);
+        sock_unlink(az->path, az->sock_dev, az->sock_ino);
     }
 
     if (az->sig.fd != -1) {

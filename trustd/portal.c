@@ -38,6 +38,7 @@
 #include "policy/policy.h"
 #include "log.h"
 #include "portal.h"
+#include "sock.h"
 
 
 #define PORTAL_THREADS          4
@@ -123,8 +124,6 @@ typedef struct {
 static void portal_seterr(char *err, size_t errsize, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 static void portal_conf_copy(portal_conf_t *pc, const config_t *cfg);
-static int portal_bind(portal_t *p, const char *path, int *fdp, char *err,
-    size_t errsize);
 static void portal_mhd_log(void *cls, const char *fmt, va_list ap);
 static enum MHD_Result portal_access(void *cls, struct MHD_Connection *c,
     const char *url, const char *method, const char *version,
@@ -241,118 +240,6 @@ portal_conf_copy(portal_conf_t *pc, const config_t *cfg)
 }
 
 
-/*
- * Bind the portal socket like the decision socket: a socket file that
- * answers belongs to a running trustd and is left alone, one that refuses
- * is stale and removed; the file never exists with a wider mode.
- * Called from the main thread at start-up (umask is process-wide).
- */
-static int
-portal_bind(portal_t *p, const char *path, int *fdp, char *err,
-    size_t errsize)
-{
-    struct sockaddr_un   sun;
-    struct stat          sb;
-    mode_t               old;
-    int                  fd, rc, e;
-
-    *fdp = -1;
-
-    memset(&sun, 0, sizeof(sun));
-    sun.sun_family = AF_UNIX;
-
-    if (path[0] == '\0' || strlen(path) >= sizeof(sun.sun_path)) {
-        portal_seterr(err, errsize, "portal_listen \"%s\": empty or too "
-                      "long", path);
-        return -1;
-    }
-
-    memcpy(sun.sun_path, path, strlen(path) + 1);
-
-    if (lstat(path, &sb) == 0) {
-        if (!S_ISSOCK(sb.st_mode)) {
-            portal_seterr(err, errsize, "%s exists and is not a socket; "
-                          "refusing to remove it", path);
-            return -1;
-        }
-
-        fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-        if (fd == -1) {
-            portal_seterr(err, errsize, "socket: %s", strerror(errno));
-            return -1;
-        }
-
-        rc = connect(fd, (struct sockaddr *) &sun, sizeof(sun));
-        e = errno;
-        close(fd);
-
-        if (rc == 0 || e == EAGAIN || e == EINPROGRESS) {
-            portal_seterr(err, errsize, "another process is already "
-                          "listening on %s", path);
-            return -1;
-        }
-
-        if (e != ECONNREFUSED && e != ENOENT) {
-            portal_seterr(err, errsize, "cannot check socket %s: %s", path,
-                          strerror(e));
-            return -1;
-        }
-
-        if (e == ECONNREFUSED) {
-            if (unlink(path) == -1 && errno != ENOENT) {
-                portal_seterr(err, errsize, "cannot remove stale socket "
-                              "%s: %s", path, strerror(errno));
-                return -1;
-            }
-
-            log_info("portal: removed stale socket %s", path);
-        }
-
-    } else if (errno != ENOENT) {
-        portal_seterr(err, errsize, "%s: %s", path, strerror(errno));
-        return -1;
-    }
-
-    fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    if (fd == -1) {
-        portal_seterr(err, errsize, "socket: %s", strerror(errno));
-        return -1;
-    }
-
-    old = umask(~PORTAL_SOCKET_MODE & 0777);
-    rc = bind(fd, (struct sockaddr *) &sun, sizeof(sun));
-    e = errno;
-    umask(old);
-
-    if (rc == -1) {
-        portal_seterr(err, errsize, "bind %s: %s", path, strerror(e));
-        close(fd);
-        return -1;
-    }
-
-    if (chmod(path, PORTAL_SOCKET_MODE) == -1 || lstat(path, &sb) == -1) {
-        portal_seterr(err, errsize, "chmod %s: %s", path, strerror(errno));
-        unlink(path);
-        close(fd);
-        return -1;
-    }
-
-    p->sock_dev = sb.st_dev;
-    p->sock_ino = sb.st_ino;
-
-    if (listen(fd, SOMAXCONN) == -1) {
-        portal_seterr(err, errsize, "listen %s: %s", path, strerror(errno));
-        unlink(path);
-        close(fd);
-        return -1;
-    }
-
-    *fdp = fd;
-
-    return 0;
-}
-
-
 static void
 portal_mhd_log(void *cls, const char *fmt, va_list ap)
 {
@@ -428,7 +315,11 @@ portal_start(portal_t **out, const config_t *cfg, store_t *st,
 
     explicit_bzero(dummy, sizeof(dummy));
 
-    if (portal_bind(p, p->path, &fd, err, errsize) != 0) {
+    /* like the decision socket; umask is process-wide: main thread only */
+    if (sock_listen(p->path, PORTAL_SOCKET_MODE, &fd, &p->sock_dev,
+                    &p->sock_ino, err, errsize)
+        != 0)
+    {
         goto failed;
     }
 
@@ -457,8 +348,6 @@ portal_start(portal_t **out, const config_t *cfg, store_t *st,
         unlink(p->path);
         goto failed;
     }
-
-    log_info("portal: listening on %s", p->path);
 
     *out = p;
 
@@ -506,8 +395,6 @@ portal_reconfigure(portal_t *p, const config_t *cfg)
 void
 portal_stop(portal_t *p)
 {
-    struct stat  sb;
-
     if (p == NULL) {
         return;
     }
@@ -518,11 +405,7 @@ portal_stop(portal_t *p)
     }
 
     /* only our own socket file: a newer trustd may have replaced it */
-    if (lstat(p->path, &sb) == 0 && sb.st_dev == p->sock_dev
-        && sb.st_ino == p->sock_ino)
-    {
-        unlink(p->path);
-    }
+    sock_unlink(p->path, p->sock_dev, p->sock_ino);
 
     pthread_mutex_destroy(&p->lock);
     explicit_bzero(p, sizeof(*p));

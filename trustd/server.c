@@ -31,6 +31,7 @@
 #include "log.h"
 #include "portal.h"
 #include "server.h"
+#include "sock.h"
 
 
 #define SERVER_IN_SIZE          (2 * WIRE_MAX_FRAME)
@@ -135,11 +136,7 @@ struct server_s {
 
 static void server_seterr(server_err_t *err, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
-static int server_bind(const char *path, mode_t mode, int *fdp, dev_t *dev,
-    ino_t *ino, server_err_t *err);
 static int server_listen(server_t *srv, server_err_t *err);
-static void server_unlink_path(const char *path, int *bound, dev_t dev,
-    ino_t ino);
 static int server_load_policy(const config_t *cfg, pol_t **pol, char *msg,
     size_t size);
 static void server_identity_conf(server_t *srv);
@@ -352,119 +349,13 @@ server_epoll_add(server_t *srv, server_ev_t *ev, uint32_t events)
  * removed, but only after a connect shows that nothing listens on it:
  * two daemons must never serve the same socket.
  */
-/*
- * Bind and listen on a Unix socket at path with the given mode.  A stale
- * socket file is removed only if nothing answers on it.  On success *fdp is
- * the listening socket and *dev, *ino identify the file we created.
- */
-static int
-server_bind(const char *path, mode_t mode, int *fdp, dev_t *dev, ino_t *ino,
-    server_err_t *err)
-{
-    struct sockaddr_un   sun;
-    struct stat          sb;
-    mode_t               old;
-    int                  fd, rc, e;
-
-    memset(&sun, 0, sizeof(sun));
-    sun.sun_family = AF_UNIX;
-
-    if (strlen(path) >= sizeof(sun.sun_path)) {
-        server_seterr(err, "listen path \"%s\" is too long", path);
-        return -1;
-    }
-
-    memcpy(sun.sun_path, path, strlen(path) + 1);
-
-    if (lstat(path, &sb) == 0) {
-        if (!S_ISSOCK(sb.st_mode)) {
-            server_seterr(err, "%s exists and is not a socket; refusing "
-                          "to remove it", path);
-            return -1;
-        }
-
-        fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-        if (fd == -1) {
-            server_seterr(err, "socket: %s", strerror(errno));
-            return -1;
-        }
-
-        rc = connect(fd, (struct sockaddr *) &sun, sizeof(sun));
-        e = errno;
-        close(fd);
-
-        if (rc == 0 || e == EAGAIN || e == EINPROGRESS) {
-            server_seterr(err, "another trustd is already listening on %s",
-                          path);
-            return -1;
-        }
-
-        if (e != ECONNREFUSED && e != ENOENT) {
-            server_seterr(err, "cannot check socket %s: %s", path,
-                          strerror(e));
-            return -1;
-        }
-
-        if (e == ECONNREFUSED) {
-            if (unlink(path) == -1 && errno != ENOENT) {
-                server_seterr(err, "cannot remove stale socket %s: %s",
-                              path, strerror(errno));
-                return -1;
-            }
-
-            log_info("removed stale socket %s", path);
-        }
-
-    } else if (errno != ENOENT) {
-        server_seterr(err, "%s: %s", path, strerror(errno));
-        return -1;
-    }
-
-    fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    if (fd == -1) {
-        server_seterr(err, "socket: %s", strerror(errno));
-        return -1;
-    }
-
-    *fdp = fd;
-
-    /* the socket file must never exist with a wider mode, even briefly */
-    old = umask(~mode & 0777);
-    rc = bind(fd, (struct sockaddr *) &sun, sizeof(sun));
-    e = errno;
-    umask(old);
-
-    if (rc == -1) {
-        server_seterr(err, "bind %s: %s", path, strerror(e));
-        return -1;
-    }
-
-    if (chmod(path, mode) == -1 || lstat(path, &sb) == -1) {
-        server_seterr(err, "chmod %s: %s", path, strerror(errno));
-        unlink(path);
-        return -1;
-    }
-
-    *dev = sb.st_dev;
-    *ino = sb.st_ino;
-
-    if (listen(fd, SOMAXCONN) == -1) {
-        server_seterr(err, "listen %s: %s", path, strerror(errno));
-        unlink(path);
-        return -1;
-    }
-
-    log_info("listening on %s (mode %04o)", path, (unsigned) mode);
-
-    return 0;
-}
-
-
 static int
 server_listen(server_t *srv, server_err_t *err)
 {
-    if (server_bind(srv->cfg.listen, srv->cfg.listen_mode, &srv->listen.fd,
-                    &srv->sock_dev, &srv->sock_ino, err) != 0)
+    if (sock_listen(srv->cfg.listen, srv->cfg.listen_mode, &srv->listen.fd,
+                    &srv->sock_dev, &srv->sock_ino, err->msg,
+                    sizeof(err->msg))
+        != 0)
     {
         return -1;
     }
@@ -475,8 +366,9 @@ server_listen(server_t *srv, server_err_t *err)
         return 0;
     }
 
-    if (server_bind(srv->cfg.admin_listen, SERVER_ADMIN_MODE,
-                    &srv->admin.fd, &srv->admin_dev, &srv->admin_ino, err)
+    if (sock_listen(srv->cfg.admin_listen, SERVER_ADMIN_MODE,
+                    &srv->admin.fd, &srv->admin_dev, &srv->admin_ino,
+                    err->msg, sizeof(err->msg))
         != 0)
     {
         return -1;
@@ -488,31 +380,19 @@ server_listen(server_t *srv, server_err_t *err)
 }
 
 
-/* Remove a socket file, unless another process has replaced it. */
-static void
-server_unlink_path(const char *path, int *bound, dev_t dev, ino_t ino)
-{
-    struct stat  sb;
-
-    if (!*bound) {
-        return;
-    }
-
-    *bound = 0;
-
-    if (lstat(path, &sb) == 0 && sb.st_dev == dev && sb.st_ino == ino) {
-        unlink(path);
-    }
-}
-
-
+/* Remove our socket files, unless another process has replaced them. */
 static void
 server_unlink_socket(server_t *srv)
 {
-    server_unlink_path(srv->cfg.listen, &srv->sock_bound, srv->sock_dev,
-                       srv->sock_ino);
-    server_unlink_path(srv->cfg.admin_listen, &srv->admin_bound,
-                       srv->admin_dev, srv->admin_ino);
+    if (srv->sock_bound) {
+        srv->sock_bound = 0;
+        sock_unlink(srv->cfg.listen, srv->sock_dev, srv->sock_ino);
+    }
+
+    if (srv->admin_bound) {
+        srv->admin_bound = 0;
+        sock_unlink(srv->cfg.admin_listen, srv->admin_dev, srv->admin_ino);
+    }
 }
 
 
