@@ -27,6 +27,8 @@ static int wire_begin(uint8_t *p, uint8_t *end, uint8_t type, uint32_t id);
 static int wire_finish(uint8_t *start, uint8_t *p);
 static int wire_take_str(wire_str_t *s, const uint8_t *v, size_t len,
     uint32_t *seen, unsigned bit);
+static int wire_next_field(const uint8_t **pp, const uint8_t *end,
+    uint8_t *tag, const uint8_t **v, size_t *len);
 
 
 static uint16_t
@@ -139,6 +141,35 @@ wire_frame_peek(const uint8_t *p, const uint8_t *end, wire_frame_t *f)
 }
 
 
+/*
+ * The field at *pp in a body ending at end: its tag, value and length;
+ * *pp moves past it.  WIRE_EMALFORMED if the header or the value would
+ * run past end.
+ */
+static int
+wire_next_field(const uint8_t **pp, const uint8_t *end, uint8_t *tag,
+    const uint8_t **v, size_t *len)
+{
+    const uint8_t  *p = *pp;
+
+    if (end - p < WIRE_FIELD_HDR) {
+        return WIRE_EMALFORMED;
+    }
+
+    *tag = p[0];
+    *len = wire_get16(p + 1);
+    *v = p + WIRE_FIELD_HDR;
+
+    if ((size_t) (end - *v) < *len) {
+        return WIRE_EMALFORMED;
+    }
+
+    *pp = *v + *len;
+
+    return WIRE_OK;
+}
+
+
 static int
 wire_take_str(wire_str_t *s, const uint8_t *v, size_t len, uint32_t *seen,
     unsigned bit)
@@ -174,19 +205,9 @@ wire_decode_req(const wire_frame_t *f, wire_req_t *req)
     end = f->body_end;
 
     while (p < end) {
-        if (end - p < WIRE_FIELD_HDR) {
+        if (wire_next_field(&p, end, &tag, &v, &len) != WIRE_OK) {
             return WIRE_EMALFORMED;
         }
-
-        tag = p[0];
-        len = wire_get16(p + 1);
-        v = p + WIRE_FIELD_HDR;
-
-        if ((size_t) (end - v) < len) {
-            return WIRE_EMALFORMED;
-        }
-
-        p = v + len;
 
         switch (tag) {
 
@@ -291,19 +312,9 @@ wire_decode_resp(const wire_frame_t *f, wire_resp_t *resp)
     end = f->body_end;
 
     while (p < end) {
-        if (end - p < WIRE_FIELD_HDR) {
+        if (wire_next_field(&p, end, &tag, &v, &len) != WIRE_OK) {
             return WIRE_EMALFORMED;
         }
-
-        tag = p[0];
-        len = wire_get16(p + 1);
-        v = p + WIRE_FIELD_HDR;
-
-        if ((size_t) (end - v) < len) {
-            return WIRE_EMALFORMED;
-        }
-
-        p = v + len;
 
         if (tag < WIRE_F_DECISION || tag > WIRE_F_REASON) {
             return WIRE_EFIELD;
