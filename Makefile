@@ -94,16 +94,17 @@ integration: all
 # The README's test command: installs what is missing, builds, and runs
 # unit tests (normal and under ASan+UBSan), the fuzz corpus replay and a
 # bounded fuzz burst, the integration suite against real nginx + trustd
-# (with the sanitizer-built daemon), and the demo's own self-test.
+# (with the sanitizer-built daemon) and the demo's own self-test; pytest
+# runs last so that its summary is the run's closing line.
 check: deps
-	$(MAKE) all
-	$(MAKE) unit
-	$(MAKE) SANITIZE=address,undefined bins unit
-	$(MAKE) fuzz-replay
-	$(MAKE) fuzz
-	$(MAKE) policy-examples
-	$(MAKE) integration ZT_BIN_DIR=$(CURDIR)/build/san
-	$(MAKE) demo-selftest
+	$(MAKE) --no-print-directory all
+	$(MAKE) --no-print-directory unit
+	$(MAKE) --no-print-directory SANITIZE=address,undefined bins unit
+	$(MAKE) --no-print-directory fuzz-replay
+	$(MAKE) --no-print-directory fuzz
+	$(MAKE) --no-print-directory policy-examples
+	$(MAKE) --no-print-directory demo-selftest
+	$(MAKE) --no-print-directory integration ZT_BIN_DIR=$(CURDIR)/build/san
 
 clean:
 	rm -rf build $(CLEAN_EXTRA)
