@@ -53,6 +53,7 @@ include ztctl/build.mk
 include ngx_module/build.mk
 include bench/build.mk
 include tests/build.mk
+include install.mk
 
 bins: $(BINS)
 

@@ -5,11 +5,16 @@
 # The binary is $(B)/trustd, so the objects cannot live in $(B)/trustd/
 # as the generic rule would put them: they go to $(B)/trustd-obj/.
 TRUSTD_LIB_OBJS := $(TRUSTD_OB)/store.o $(TRUSTD_OB)/config.o \
-                   $(TRUSTD_OB)/sock.o \
+                   $(TRUSTD_OB)/sock.o $(TRUSTD_OB)/journal_fmt.o \
                    $(TRUSTD_OB)/log.o $(TRUSTD_OB)/decide.o
 TRUSTD_LIB      := $(B)/libtrustd.a
-TRUSTD_OBJS     := $(TRUSTD_OB)/main.o $(TRUSTD_OB)/server.o
-LMDB_LIBS       := -llmdb
+TRUSTD_OBJS     := $(TRUSTD_OB)/main.o $(TRUSTD_OB)/server.o \
+                   $(TRUSTD_OB)/journal.o
+LMDB_LIBS       := -llmdb -lcrypto
+# What store.o needs besides LMDB: the journal's canonical form (which
+# names signals and outcomes) for the hash chain.
+STORE_DEPS      := $(TRUSTD_OB)/journal_fmt.o $(TRUSTD_OB)/score.o \
+                   $(WIRE_LIB)
 
 $(TRUSTD_OB)/%.o: trustd/%.c
 	@mkdir -p $(dir $@)
@@ -38,7 +43,7 @@ $(B)/tests/unit/test_store.o $(B)/tests/unit/test_decide.o: \
     CPPFLAGS += -DSTORE_TESTING
 
 $(B)/tests/unit/test_store: $(B)/tests/unit/test_store.o \
-    $(TRUSTD_TEST_STORE) $(TRUSTD_OB)/log.o
+    $(TRUSTD_TEST_STORE) $(TRUSTD_OB)/log.o $(STORE_DEPS)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ -lcmocka $(LMDB_LIBS)
 
@@ -49,3 +54,14 @@ $(B)/tests/unit/test_decide: $(B)/tests/unit/test_decide.o \
 	$(CC) $(LDFLAGS) -o $@ $^ -lcmocka $(LMDB_LIBS) $(IDENTITY_LIBS)
 
 UNIT_TESTS += $(B)/tests/unit/test_store $(B)/tests/unit/test_decide
+
+# The audit journal: the chain (store.c), its canonical form and the writer.
+$(B)/tests/unit/test_journal.o: CPPFLAGS += -DSTORE_TESTING
+
+$(B)/tests/unit/test_journal: $(B)/tests/unit/test_journal.o \
+    $(TRUSTD_TEST_STORE) $(TRUSTD_OB)/journal.o $(TRUSTD_OB)/log.o \
+    $(STORE_DEPS)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ -lcmocka $(LMDB_LIBS) -lpthread
+
+UNIT_TESTS += $(B)/tests/unit/test_journal

@@ -14,6 +14,7 @@
 
 #include "blocklist.h"
 #include "config.h"
+#include "journal.h"
 #include "log.h"
 
 
@@ -95,6 +96,12 @@ static int config_set_trusted_network(config_parse_t *cp,
     const char *value);
 static int config_set_blocklist(config_parse_t *cp, const char *value);
 static int config_multiword(const char *kw);
+static int config_set_journal_flush(config_parse_t *cp, const char *value);
+static int config_set_journal_queue(config_parse_t *cp, const char *value);
+static int config_set_journal_retention(config_parse_t *cp,
+    const char *value);
+static int config_set_journal_failure(config_parse_t *cp,
+    const char *value);
 
 
 static const config_keyword_t  config_keywords[] = {
@@ -131,6 +138,10 @@ static const config_keyword_t  config_keywords[] = {
     { "behaviour_window", config_set_behaviour_window, 0, 0 },
     { "trusted_network",  config_set_trusted_network,  1, 0 },
     { "blocklist",        config_set_blocklist,        1, 0 },
+    { "journal_flush_interval", config_set_journal_flush, 0, 0 },
+    { "journal_queue",    config_set_journal_queue,    0, 0 },
+    { "journal_retention", config_set_journal_retention, 0, 0 },
+    { "journal_failure",  config_set_journal_failure,  0, 0 },
     { NULL, NULL, 0, 0 }
 };
 
@@ -183,6 +194,10 @@ config_load(const char *path, config_t *cfg, config_err_t *err)
     cfg->posture_max_age_ms = 24u * 3600 * 1000;
     score_weights_default(&cfg->trust);
     cfg->behaviour_window_ms = 600u * 1000;
+    cfg->journal_flush_ms = JOURNAL_DEFAULT_FLUSH_MS;
+    cfg->journal_queue = JOURNAL_DEFAULT_QUEUE;
+    cfg->journal_retention_ms = JOURNAL_DEFAULT_RETENTION;
+    cfg->journal_fail_open = 0;
     cfg->shutdown_timeout_ms = 2000;
 
     cp.file = path;
@@ -1155,6 +1170,79 @@ config_set_blocklist(config_parse_t *cp, const char *value)
     snprintf(cfg->blocklists[cfg->nblocklists].name, 64, "%s", words[0]);
     cfg->blocklists[cfg->nblocklists].expires = expires;
     cfg->nblocklists++;
+
+    return 0;
+}
+
+
+/* From 10 ms (tests) to 1 minute. */
+static int
+config_set_journal_flush(config_parse_t *cp, const char *value)
+{
+    return config_duration(cp, value, 10, 60u * 1000,
+                           &cp->cfg->journal_flush_ms);
+}
+
+
+static int
+config_set_journal_queue(config_parse_t *cp, const char *value)
+{
+    return config_number(cp, value, 16, 1u << 20, &cp->cfg->journal_queue);
+}
+
+
+/*
+ * "0" keeps every record; otherwise a number with an s, m, h or d suffix,
+ * from 1 second (tests) to 100 years.
+ */
+static int
+config_set_journal_retention(config_parse_t *cp, const char *value)
+{
+    unsigned long long   n, mult;
+    char                *end;
+
+    errno = 0;
+    n = strtoull(value, &end, 10);
+
+    if (value[0] >= '0' && value[0] <= '9' && errno == 0 && n == 0
+        && *end == '\0')
+    {
+        cp->cfg->journal_retention_ms = 0;
+        return 0;
+    }
+
+    mult = strcmp(end, "s") == 0 ? 1000
+           : strcmp(end, "m") == 0 ? 60 * 1000
+           : strcmp(end, "h") == 0 ? 3600 * 1000
+           : strcmp(end, "d") == 0 ? 86400ull * 1000 : 0;
+
+    if (value[0] < '0' || value[0] > '9' || errno != 0 || mult == 0
+        || n == 0 || n > 36500ull * 86400 * 1000 / mult)
+    {
+        config_error(cp, "journal_retention \"%s\": expected 0 (keep "
+                     "everything) or a duration with an s, m, h or d "
+                     "suffix, up to 36500d", value);
+        return -1;
+    }
+
+    cp->cfg->journal_retention_ms = (int64_t) (n * mult);
+
+    return 0;
+}
+
+
+static int
+config_set_journal_failure(config_parse_t *cp, const char *value)
+{
+    if (strcmp(value, "closed") == 0) {
+        cp->cfg->journal_fail_open = 0;
+    } else if (strcmp(value, "open") == 0) {
+        cp->cfg->journal_fail_open = 1;
+    } else {
+        config_error(cp, "journal_failure \"%s\": expected closed or open",
+                     value);
+        return -1;
+    }
 
     return 0;
 }

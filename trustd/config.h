@@ -74,6 +74,12 @@ typedef struct {
         int64_t     expires;                /* 0: never */
     }           blocklists[CONFIG_MAX_BLOCKLISTS];
     size_t      nblocklists;
+
+    /* the decision journal (docs/journal.md) */
+    uint32_t    journal_flush_ms;
+    unsigned    journal_queue;
+    int64_t     journal_retention_ms;       /* 0: keep every record */
+    int         journal_fail_open;          /* journal_failure open */
 } config_t;
 
 typedef struct {

@@ -4,6 +4,7 @@
 
 #include <arpa/inet.h>
 #include <stdio.h>
+#include <stddef.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <time.h>
@@ -17,6 +18,8 @@ static void decide_set(wire_resp_t *resp, uint8_t decision, uint16_t status,
 static void decide_header(wire_resp_t *resp, const char *name,
     const char *value);
 static void decide_log(const wire_req_t *req, const wire_resp_t *resp);
+static void decide_copy(char *dst, size_t size, const char *src,
+    size_t len);
 static int decide_device(const wire_req_t *req, decide_ctx_t *ctx,
     pol_device_status_t *status, store_err_t *err);
 static int decide_identity(const decide_conf_t *conf, const wire_req_t *req,
@@ -131,6 +134,8 @@ decide_device(const wire_req_t *req, decide_ctx_t *ctx,
         *status = POL_DEVICE_UNKNOWN;
         return 0;
     }
+
+    ctx->has_device = 1;
 
     switch (ctx->device.status) {
     case STORE_DEVICE_ACTIVE:
@@ -765,6 +770,7 @@ decide_policy(const decide_conf_t *conf, const wire_req_t *req,
     decide_input(req, status, ctx);
     decide_trust(conf, status, ctx, now);
     pol_eval(conf->policy, &ctx->in, pd);
+    ctx->policy_used = 1;
 
     for (i = 0; i < pd->nreports; i++) {
         log_info("report-only: rule \"%.*s\" would %s %.*s %.*s%.*s "
@@ -853,6 +859,9 @@ decide(store_t *st, const decide_conf_t *conf, const wire_req_t *req,
 
     now = (int64_t) time(NULL);
     ctx->authenticated = 0;
+    ctx->has_device = 0;
+    ctx->policy_used = 0;
+    ctx->in.trust_score = -1;
 
     /* one read view for every fact this decision needs */
     if (store_view_begin(st, &ctx->view, &err) != 0) {
@@ -1266,4 +1275,110 @@ decide_explain(store_t *st, const decide_conf_t *conf, const wire_req_t *req,
     }
 
     return resp->decision;
+}
+
+
+void
+decide_journal_record(const decide_conf_t *conf, const wire_req_t *req,
+    const wire_resp_t *resp, const decide_ctx_t *ctx, int64_t now_ms,
+    store_audit_t *rec)
+{
+    store_decision_t  *d = &rec->d;
+    const pol_t       *pol;
+    double             pts;
+    unsigned           i;
+
+    memset(rec, 0, offsetof(store_audit_t, d));
+    rec->kind = STORE_AUDIT_DECISION;
+    rec->time_ms = now_ms;
+
+    d->outcome = resp->decision;
+    d->status = resp->status;
+    d->ttl_ms = resp->ttl_ms;
+    d->count = 1;
+
+    decide_copy(d->method, sizeof(d->method), req->method.data,
+                req->method.len);
+    decide_copy(d->host, sizeof(d->host), req->host.data, req->host.len);
+    decide_copy(d->path, sizeof(d->path), req->path.data, req->path.len);
+    decide_copy(d->source, sizeof(d->source), req->client_addr.data,
+                req->client_addr.len);
+    decide_copy(d->reason, sizeof(d->reason), resp->reason.data,
+                resp->reason.len);
+
+    if (ctx->authenticated) {
+        decide_copy(d->user, sizeof(d->user), ctx->session.user,
+                    strlen(ctx->session.user));
+        decide_copy(d->session, sizeof(d->session), ctx->session.sid,
+                    STORE_SID_AUDIT_LEN);
+    } else {
+        d->user[0] = '\0';
+        d->session[0] = '\0';
+    }
+
+    if (ctx->has_device) {
+        decide_copy(d->device, sizeof(d->device), ctx->device.id,
+                    strlen(ctx->device.id));
+    } else {
+        d->device[0] = '\0';
+    }
+
+    if (req->has_cert_fp) {
+        store_fp_hex(req->cert_fp, d->device_fp);
+    } else {
+        d->device_fp[0] = '\0';
+    }
+
+    pol = conf->policy;
+
+    if (ctx->policy_used && pol != NULL) {
+        decide_copy(d->app, sizeof(d->app), ctx->pd.app.data,
+                    ctx->pd.app.len);
+        decide_copy(d->rule, sizeof(d->rule), ctx->pd.rule.data,
+                    ctx->pd.rule.len);
+        if (ctx->pd.file.len > 0) {
+            snprintf(d->where, sizeof(d->where), "%.*s:%u",
+                     (int) (ctx->pd.file.len < 80 ? ctx->pd.file.len : 80),
+                     ctx->pd.file.data, ctx->pd.line);
+        } else {
+            d->where[0] = '\0';
+        }
+        decide_copy(d->policy, sizeof(d->policy), pol_version(pol),
+                    strlen(pol_version(pol)));
+    } else {
+        d->app[0] = '\0';
+        d->rule[0] = '\0';
+        d->where[0] = '\0';
+        d->policy[0] = '\0';
+    }
+
+    d->score = -1;
+    d->nsignals = 0;
+
+    if (conf->trust != NULL && ctx->in.trust_score >= 0) {
+        d->score = (int16_t) ctx->in.trust_score;
+        d->nsignals = SCORE_NSIGNALS;
+
+        for (i = 0; i < SCORE_NSIGNALS; i++) {
+            d->value[i] = (uint8_t) (ctx->score.value[i] * 100.0 + 0.5);
+            pts = ctx->score.contribution[i] * 10.0;
+            d->points[i] = (int16_t) (pts < 0 ? pts - 0.5 : pts + 0.5);
+        }
+    }
+}
+
+
+/* Copy len bytes of src into dst as a string, truncated to fit. */
+static void
+decide_copy(char *dst, size_t size, const char *src, size_t len)
+{
+    if (len >= size) {
+        len = size - 1;
+    }
+
+    if (len > 0) {
+        memcpy(dst, src, len);
+    }
+
+    dst[len] = '\0';
 }

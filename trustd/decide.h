@@ -67,6 +67,8 @@ typedef struct {
     const char         *blocklist_feed; /* when blocklisted */
     char                score_text[8];
     const char         *explain_user;   /* decide_explain() only */
+    int                 has_device;     /* ctx->device was found */
+    int                 policy_used;    /* ctx->pd is this decision's */
     int                 explaining;
 
     /* sessions whose last_seen should move forward (see decide_touch) */
@@ -113,6 +115,18 @@ int decide(store_t *st, const decide_conf_t *conf, const wire_req_t *req,
 int decide_explain(store_t *st, const decide_conf_t *conf,
     const wire_req_t *req, const char *user, wire_resp_t *resp,
     decide_ctx_t *ctx, char *out, size_t size);
+
+/*
+ * The journal record (kind STORE_AUDIT_DECISION, time now_ms) of the
+ * decision decide() just made with ctx for req, answered with *resp (after
+ * any change the caller made to it): the request without its query
+ * string, the user and session (audit form), the device, the rule and
+ * where it is, the policy version, the score and each signal's value and
+ * points.  No allocation; only rec's decision part is written.
+ */
+void decide_journal_record(const decide_conf_t *conf, const wire_req_t *req,
+    const wire_resp_t *resp, const decide_ctx_t *ctx, int64_t now_ms,
+    store_audit_t *rec);
 
 /* Release the context's view and caches.  It may be used again after. */
 void decide_ctx_free(decide_ctx_t *ctx);

@@ -10,7 +10,7 @@ INFERENCE_OBJS := $(TRUSTD_OB)/score.o $(TRUSTD_OB)/behaviour.o \
 
 $(TRUSTD_LIB): $(INFERENCE_OBJS)
 
-$(B)/tests/unit/test_decide: $(INFERENCE_OBJS)
+$(B)/tests/unit/test_decide: $(INFERENCE_OBJS) $(TRUSTD_OB)/journal_fmt.o
 
 $(B)/tests/unit/test_score: $(B)/tests/unit/test_score.o \
     $(TRUSTD_OB)/score.o
@@ -23,7 +23,8 @@ $(B)/tests/unit/test_blocklist: $(B)/tests/unit/test_blocklist.o \
 	$(CC) $(LDFLAGS) -o $@ $^ -lcmocka
 
 $(B)/tests/unit/test_behaviour: $(B)/tests/unit/test_behaviour.o \
-    $(TRUSTD_OB)/behaviour.o $(TRUSTD_OB)/store.o $(TRUSTD_OB)/log.o
+    $(TRUSTD_OB)/behaviour.o $(TRUSTD_OB)/store.o $(TRUSTD_OB)/log.o \
+    $(STORE_DEPS)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ -lcmocka $(LMDB_LIBS)
 

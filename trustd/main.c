@@ -287,6 +287,13 @@ main(int argc, char **argv)
 
     signal(SIGPIPE, SIG_IGN);
 
+    /*
+     * A full file system or a file size limit makes the store's write
+     * fail with EFBIG/ENOSPC, which trustd reports and survives (the
+     * journal fails closed); the signal would kill it instead.
+     */
+    signal(SIGXFSZ, SIG_IGN);
+
     status_fd = -1;
 
     if (!foreground) {

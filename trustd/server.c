@@ -27,6 +27,7 @@
 
 #include "zt_wire.h"
 #include "decide.h"
+#include "journal.h"
 #include "identity.h"
 #include "log.h"
 #include "portal.h"
@@ -114,6 +115,8 @@ struct server_s {
     id_keys_t       *keys;          /* NULL: identity off */
     portal_t        *portal;        /* NULL: no sign-in portal here */
     behaviour_t     *behaviour;     /* trust inference state */
+    journal_t       *journal;       /* the decision journal's writer */
+    store_audit_t    jrec;          /* the journal record being built */
     blocklist_t     *blocklist;     /* feeds and staff entries */
     blocklist_t     *trusted;       /* trusted_network */
     server_ev_t      admin;         /* admin listening socket */
@@ -144,6 +147,11 @@ static void server_reload_keys(server_t *srv);
 static void server_count(server_t *srv, unsigned decision, uint64_t ns);
 static double server_percentile(const server_t *srv, double q);
 static void server_stats(server_t *srv);
+static int server_journal_start(server_t *srv);
+static void server_journal_conf(const config_t *cfg, journal_conf_t *jc);
+static void server_journal_decision(server_t *srv, const wire_req_t *req,
+    wire_resp_t *resp);
+static void server_journal_status(server_t *srv);
 static void server_admin_accept(server_t *srv);
 static void server_admin_read(server_t *srv, server_admin_t *a);
 static void server_admin_close(server_t *srv, server_admin_t *a);
@@ -405,6 +413,10 @@ server_run(server_t *srv, store_t *st)
 
     srv->store = st;
 
+    if (server_journal_start(srv) != 0) {
+        return -1;
+    }
+
     /* the staff blocklist entries are in the store: load them now */
     server_load_trust(srv, &srv->cfg);
 
@@ -619,6 +631,19 @@ server_reload(server_t *srv)
     cur->posture_max_age_ms = cfg.posture_max_age_ms;
     srv->dconf.posture_max_age_ms = cfg.posture_max_age_ms;
     server_load_trust(srv, &cfg);
+
+    if (cfg.journal_queue != cur->journal_queue) {
+        log_warn("reload: a change of journal_queue needs a restart");
+    }
+    cur->journal_flush_ms = cfg.journal_flush_ms;
+    cur->journal_retention_ms = cfg.journal_retention_ms;
+    cur->journal_fail_open = cfg.journal_fail_open;
+    if (srv->journal != NULL) {
+        journal_conf_t  jc;
+
+        server_journal_conf(cur, &jc);
+        journal_reconf(srv->journal, &jc);
+    }
 
     /* a peer that is no longer allowed loses its connections now */
     for (c = srv->conns; c != NULL; c = next) {
@@ -1019,6 +1044,7 @@ server_conn_answer(server_t *srv, server_conn_t *c, const wire_frame_t *f)
 
     clock_gettime(CLOCK_MONOTONIC, &t0);
     decide(srv->store, &srv->dconf, &req, &resp, &srv->dctx);
+    server_journal_decision(srv, &req, &resp);
     clock_gettime(CLOCK_MONOTONIC, &t1);
     server_count(srv, resp.decision,
                  (uint64_t) (t1.tv_sec - t0.tv_sec) * 1000000000u
@@ -1297,6 +1323,8 @@ server_shutdown(server_t *srv)
 
     /* the store may be closed once server_run() has returned */
     (void) behaviour_flush(srv->behaviour, srv->store);
+    journal_stop(srv->journal);
+    srv->journal = NULL;
     decide_ctx_free(&srv->dctx);
 }
 
@@ -1556,10 +1584,17 @@ server_admin_command(server_t *srv, server_admin_t *a, const char *cmd)
                  srv->policy ? pol_version(srv->policy) : "built-in",
                  srv->nconns);
 
+    } else if (strcmp(cmd, "journal") == 0) {
+        server_journal_status(srv);
+
+    } else if (strcmp(cmd, "journal-flush") == 0) {
+        journal_kick(srv->journal);
+        snprintf(srv->reply, sizeof(srv->reply), "ok journal-flush\n");
+
     } else {
         snprintf(srv->reply, sizeof(srv->reply),
-                 "error unknown command (expected reload, status, stats "
-                 "or stats-reset)\n");
+                 "error unknown command (expected reload, status, stats, "
+                 "stats-reset, journal, journal-flush or explain)\n");
     }
 
     len = strlen(srv->reply);
@@ -1968,4 +2003,87 @@ invalid:
     snprintf(srv->reply, sizeof(srv->reply),
              "error explain: expected METHOD SCHEME://HOST/PATH "
              "[user=NAME] [device=FP] [source=ADDR]\n");
+}
+
+
+static void
+server_journal_conf(const config_t *cfg, journal_conf_t *jc)
+{
+    jc->flush_ms = cfg->journal_flush_ms;
+    jc->queue = cfg->journal_queue;
+    jc->retention_ms = cfg->journal_retention_ms;
+    jc->fail_open = cfg->journal_fail_open;
+}
+
+
+/* Start the journal's writer on the store server_run() was given. */
+static int
+server_journal_start(server_t *srv)
+{
+    journal_conf_t  jc;
+    char            err[256];
+
+    server_journal_conf(&srv->cfg, &jc);
+
+    if (journal_start(&srv->journal, srv->store, &jc, err, sizeof(err))
+        != 0)
+    {
+        log_error("cannot start the decision journal: %s", err);
+        return -1;
+    }
+
+    return 0;
+}
+
+
+/*
+ * Record the decision just made in the journal.  While the journal cannot
+ * record (journal_failure closed), the answer becomes the fail-closed
+ * deny first, and that is what is queued if there is room.
+ */
+static void
+server_journal_decision(server_t *srv, const wire_req_t *req,
+    wire_resp_t *resp)
+{
+    static const char  why[] = "decision journal unavailable";
+    struct timespec    now;
+
+    if (srv->journal == NULL) {
+        return;
+    }
+
+    if (journal_blocked(srv->journal)) {
+        memset(resp, 0, sizeof(*resp));
+        resp->decision = WIRE_DENY;
+        resp->status = 503;
+        resp->reason_code = WIRE_R_INTERNAL;
+        resp->reason.data = why;
+        resp->reason.len = sizeof(why) - 1;
+    }
+
+    clock_gettime(CLOCK_REALTIME, &now);
+    decide_journal_record(&srv->dconf, req, resp, &srv->dctx,
+                          (int64_t) now.tv_sec * 1000
+                          + now.tv_nsec / 1000000, &srv->jrec);
+    (void) journal_add(srv->journal, &srv->jrec);
+}
+
+
+/* Admin "journal": the writer's counters. */
+static void
+server_journal_status(server_t *srv)
+{
+    journal_stats_t  js;
+
+    journal_stats(srv->journal, &js);
+
+    snprintf(srv->reply, sizeof(srv->reply),
+             "ok journal queued %llu folded %llu written %llu dropped %llu "
+             "failures %llu purged %llu pending %u failing %d%s%s\n",
+             (unsigned long long) js.queued, (unsigned long long) js.folded,
+             (unsigned long long) js.written,
+             (unsigned long long) js.dropped,
+             (unsigned long long) js.failures,
+             (unsigned long long) js.purged, js.pending, js.failing,
+             js.failing ? " error " : "", js.failing ? js.error : "");
 }

@@ -19,7 +19,15 @@
  *                i64 updated_at, then id, owner, name, platform,
  *                enrolled_by, each as u16 length + bytes
  *     audit v1:  u8 version, i64 time, then actor, action, subject,
- *                detail, each as u16 length + bytes
+ *                detail, each as u16 length + bytes (schema < 5)
+ *     audit v2:  u8 version, u8 kind, i64 time in ms, prev and hash as
+ *                u16 length + 32 bytes; an action then has actor,
+ *                action, subject, detail; a decision u8 outcome,
+ *                u16 status, u32 ttl_ms, u32 count, i16 score,
+ *                u8 nsignals and that many (u8 value, i16 tenths), then
+ *                method, host, path, source, user, session, device,
+ *                device_fp, app, rule, where, reason, policy; strings as
+ *                u16 length + bytes.  hash: journal_fmt.h.
  *     user v1:   u8 version, u8 totp_state, u8 totp_algo, u8 totp_digits,
  *                u8 disabled, u32 failures, u64 totp_last_counter,
  *                i64 last_failure, i64 locked_until, i64 created_at,
@@ -42,7 +50,9 @@
  *                added_by, reason as u16 length + bytes
  *
  * Schema history: 1 meta, devices, audit; 2 adds users and sessions;
- * 3 adds posture; 4 adds history and blocklist.
+ * 3 adds posture; 4 adds history and blocklist; 5 turns the audit log
+ * into the hash-chained journal (every record rewritten as v2, chained,
+ * in order; "journal_anchor" in meta once retention removes records).
  * store_open() with write access migrates an older store in the same
  * write transaction that opens it.
  */
@@ -59,11 +69,16 @@
 #include <lmdb.h>
 
 #include "store.h"
+#include "journal_fmt.h"
+#include "zt_wire.h"
 
 
 #define STORE_MAX_DBS           16
 #define STORE_DEVICE_REC_V1     1
 #define STORE_AUDIT_REC_V1      1
+#define STORE_AUDIT_REC_V2      2
+#define STORE_AUDIT_REC_MAX     2048
+#define STORE_ANCHOR_KEY        "journal_anchor"
 #define STORE_USER_REC_V1       1
 #define STORE_SESSION_REC_V1    1
 #define STORE_POSTURE_REC_V1    1
@@ -134,6 +149,12 @@ typedef struct {
     int              found;
 } store_find_id_t;
 
+/* The end of the journal's hash chain. */
+typedef struct {
+    uint64_t    seq;
+    uint8_t     hash[STORE_HASH_LEN];
+} store_chain_t;
+
 
 static void store_seterr(store_err_t *err, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
@@ -173,6 +194,14 @@ static size_t store_audit_encode(const store_audit_t *rec, uint8_t *buf,
     size_t size);
 static int store_audit_decode(const MDB_val *key, const MDB_val *val,
     store_audit_t *rec, store_err_t *err);
+static int store_chain_tail(store_t *st, MDB_txn *txn, store_chain_t *tail,
+    store_err_t *err);
+static int store_chain_anchor(store_t *st, MDB_txn *txn,
+    store_chain_t *anchor, store_err_t *err);
+static int store_chain_put(store_t *st, MDB_txn *txn, store_chain_t *tail,
+    store_audit_t *rec, store_err_t *err);
+static int store_journal_rechain(store_t *st, MDB_txn *txn,
+    store_err_t *err);
 static int store_audit_append(store_t *st, MDB_txn *txn, const char *actor,
     const char *action, const char *subject, const char *detail,
     int64_t now, store_err_t *err);
@@ -558,7 +587,9 @@ store_open_dbs(store_t *st, store_err_t *err)
         } else if ((version >= 2
                     && store_open_identity_dbs(st, txn, 0, err) != 0)
                    || (version >= 3
-                       && store_open_posture_db(st, txn, 0, err) != 0))
+                       && store_open_posture_db(st, txn, 0, err) != 0)
+                   || (version >= 4
+                       && store_open_trust_dbs(st, txn, 0, err) != 0))
         {
             goto failed;
         }
@@ -723,6 +754,20 @@ store_migrate(store_t *st, MDB_txn *txn, uint32_t from, store_err_t *err)
                 || (!st->has_posture
                     && store_open_posture_db(st, txn, 0, err) != 0)
                 || store_open_trust_dbs(st, txn, MDB_CREATE, err) != 0)
+            {
+                return -1;
+            }
+            break;
+
+        case 4:
+            /* 4 -> 5: chain the audit records (v1 -> v2) in order */
+            if ((!st->identity
+                 && store_open_identity_dbs(st, txn, 0, err) != 0)
+                || (!st->has_posture
+                    && store_open_posture_db(st, txn, 0, err) != 0)
+                || (!st->has_trust
+                    && store_open_trust_dbs(st, txn, 0, err) != 0)
+                || store_journal_rechain(st, txn, err) != 0)
             {
                 return -1;
             }
@@ -1207,22 +1252,56 @@ corrupt:
 static size_t
 store_audit_encode(const store_audit_t *rec, uint8_t *buf, size_t size)
 {
-    store_wr_t  w;
+    store_wr_t              w;
+    const store_decision_t *d;
+    unsigned                i, n;
 
     w.p = buf;
     w.end = buf + size;
     w.overflow = 0;
 
-    if (size < 1) {
-        return 0;
-    }
+    store_put_u8(&w, STORE_AUDIT_REC_V2);
+    store_put_u8(&w, (uint8_t) rec->kind);
+    store_put_u64(&w, (uint64_t) rec->time_ms);
+    store_put_bytes(&w, rec->prev, STORE_HASH_LEN);
+    store_put_bytes(&w, rec->hash, STORE_HASH_LEN);
 
-    *w.p++ = STORE_AUDIT_REC_V1;
-    store_put_u64(&w, (uint64_t) rec->time);
-    store_put_str(&w, rec->actor);
-    store_put_str(&w, rec->action);
-    store_put_str(&w, rec->subject);
-    store_put_str(&w, rec->detail);
+    if (rec->kind == STORE_AUDIT_DECISION) {
+        d = &rec->d;
+        n = d->nsignals <= STORE_DECISION_SIGNALS ? d->nsignals
+                                                  : STORE_DECISION_SIGNALS;
+        store_put_u8(&w, d->outcome);
+        store_put_u16(&w, d->status);
+        store_put_u32(&w, d->ttl_ms);
+        store_put_u32(&w, d->count);
+        store_put_u16(&w, (uint16_t) d->score);
+        store_put_u8(&w, (uint8_t) n);
+
+        for (i = 0; i < n; i++) {
+            store_put_u8(&w, d->value[i]);
+            store_put_u16(&w, (uint16_t) d->points[i]);
+        }
+
+        store_put_str(&w, d->method);
+        store_put_str(&w, d->host);
+        store_put_str(&w, d->path);
+        store_put_str(&w, d->source);
+        store_put_str(&w, d->user);
+        store_put_str(&w, d->session);
+        store_put_str(&w, d->device);
+        store_put_str(&w, d->device_fp);
+        store_put_str(&w, d->app);
+        store_put_str(&w, d->rule);
+        store_put_str(&w, d->where);
+        store_put_str(&w, d->reason);
+        store_put_str(&w, d->policy);
+
+    } else {
+        store_put_str(&w, rec->actor);
+        store_put_str(&w, rec->action);
+        store_put_str(&w, rec->subject);
+        store_put_str(&w, rec->detail);
+    }
 
     if (w.overflow) {
         return 0;
@@ -1232,13 +1311,21 @@ store_audit_encode(const store_audit_t *rec, uint8_t *buf, size_t size)
 }
 
 
+/*
+ * Decode an audit record: version 2 (schema 5 on), or version 1, which
+ * only the migration to schema 5 reads (no kind, seconds, no hashes).
+ */
 static int
 store_audit_decode(const MDB_val *key, const MDB_val *val,
     store_audit_t *rec, store_err_t *err)
 {
-    store_rd_t  r;
-    uint8_t     version;
-    uint64_t    t;
+    store_rd_t         r;
+    store_decision_t  *d;
+    uint8_t            version, kind, n;
+    uint16_t           u16;
+    uint64_t           t;
+    size_t             len;
+    unsigned           i;
 
     memset(rec, 0, sizeof(*rec));
 
@@ -1253,21 +1340,232 @@ store_audit_decode(const MDB_val *key, const MDB_val *val,
     r.p = val->mv_data;
     r.end = r.p + val->mv_size;
 
-    if (store_get_u8(&r, &version) != 0
-        || version != STORE_AUDIT_REC_V1
-        || store_get_u64(&r, &t) != 0
-        || store_get_str(&r, rec->actor, sizeof(rec->actor)) != 0
-        || store_get_str(&r, rec->action, sizeof(rec->action)) != 0
-        || store_get_str(&r, rec->subject, sizeof(rec->subject)) != 0
-        || store_get_str(&r, rec->detail, sizeof(rec->detail)) != 0
-        || r.p != r.end)
+    if (store_get_u8(&r, &version) != 0) {
+        goto corrupt;
+    }
+
+    if (version == STORE_AUDIT_REC_V1) {
+        if (store_get_u64(&r, &t) != 0) {
+            goto corrupt;
+        }
+        rec->kind = STORE_AUDIT_ACTION;
+        rec->time_ms = (int64_t) t * 1000;
+
+    } else if (version == STORE_AUDIT_REC_V2) {
+        if (store_get_u8(&r, &kind) != 0
+            || (kind != STORE_AUDIT_ACTION && kind != STORE_AUDIT_DECISION)
+            || store_get_u64(&r, &t) != 0
+            || store_get_bytes(&r, rec->prev, STORE_HASH_LEN, &len) != 0
+            || len != STORE_HASH_LEN
+            || store_get_bytes(&r, rec->hash, STORE_HASH_LEN, &len) != 0
+            || len != STORE_HASH_LEN)
+        {
+            goto corrupt;
+        }
+        rec->kind = kind;
+        rec->time_ms = (int64_t) t;
+
+    } else {
+        store_seterr(err, "audit record %llu: version %u not supported",
+                     (unsigned long long) rec->seq, version);
+        return -1;
+    }
+
+    rec->time = rec->time_ms / 1000;
+
+    if (rec->kind == STORE_AUDIT_DECISION) {
+        d = &rec->d;
+
+        if (store_get_u8(&r, &d->outcome) != 0
+            || store_get_u16(&r, &d->status) != 0
+            || store_get_u32(&r, &d->ttl_ms) != 0
+            || store_get_u32(&r, &d->count) != 0
+            || store_get_u16(&r, &u16) != 0
+            || store_get_u8(&r, &n) != 0
+            || n > STORE_DECISION_SIGNALS)
+        {
+            goto corrupt;
+        }
+
+        d->score = (int16_t) u16;
+        d->nsignals = n;
+
+        for (i = 0; i < n; i++) {
+            if (store_get_u8(&r, &d->value[i]) != 0
+                || store_get_u16(&r, &u16) != 0)
+            {
+                goto corrupt;
+            }
+            d->points[i] = (int16_t) u16;
+        }
+
+        if (store_get_str(&r, d->method, sizeof(d->method)) != 0
+            || store_get_str(&r, d->host, sizeof(d->host)) != 0
+            || store_get_str(&r, d->path, sizeof(d->path)) != 0
+            || store_get_str(&r, d->source, sizeof(d->source)) != 0
+            || store_get_str(&r, d->user, sizeof(d->user)) != 0
+            || store_get_str(&r, d->session, sizeof(d->session)) != 0
+            || store_get_str(&r, d->device, sizeof(d->device)) != 0
+            || store_get_str(&r, d->device_fp, sizeof(d->device_fp)) != 0
+            || store_get_str(&r, d->app, sizeof(d->app)) != 0
+            || store_get_str(&r, d->rule, sizeof(d->rule)) != 0
+            || store_get_str(&r, d->where, sizeof(d->where)) != 0
+            || store_get_str(&r, d->reason, sizeof(d->reason)) != 0
+            || store_get_str(&r, d->policy, sizeof(d->policy)) != 0)
+        {
+            goto corrupt;
+        }
+
+        snprintf(rec->actor, sizeof(rec->actor), "%s",
+                 d->user[0] != '\0' ? d->user : "-");
+        snprintf(rec->action, sizeof(rec->action), "decision.%s",
+                 wire_decision_name(d->outcome));
+        snprintf(rec->subject, sizeof(rec->subject), "%.15s %.63s%.79s", d->method,
+                 d->host, d->path);
+
+    } else if (store_get_str(&r, rec->actor, sizeof(rec->actor)) != 0
+               || store_get_str(&r, rec->action, sizeof(rec->action)) != 0
+               || store_get_str(&r, rec->subject, sizeof(rec->subject))
+                  != 0
+               || store_get_str(&r, rec->detail, sizeof(rec->detail)) != 0)
     {
-        store_seterr(err, "audit record %llu is corrupt",
+        goto corrupt;
+    }
+
+    if (r.p != r.end) {
+        goto corrupt;
+    }
+
+    return 0;
+
+corrupt:
+
+    store_seterr(err, "audit record %llu is corrupt",
+                 (unsigned long long) rec->seq);
+
+    return -1;
+}
+
+
+/*
+ * The end of the hash chain in txn: the last record's sequence number and
+ * hash, or, with no record, the anchor retention left (or 0 and zeros).
+ */
+static int
+store_chain_tail(store_t *st, MDB_txn *txn, store_chain_t *tail,
+    store_err_t *err)
+{
+    MDB_cursor     *cur;
+    MDB_val         key, val;
+    store_audit_t   last;
+    int             rc;
+
+    rc = mdb_cursor_open(txn, st->audit, &cur);
+    if (rc != MDB_SUCCESS) {
+        store_mdb_err(st, err, rc, "cannot read the audit journal");
+        return -1;
+    }
+
+    rc = mdb_cursor_get(cur, &key, &val, MDB_LAST);
+    if (rc == MDB_SUCCESS) {
+        rc = store_audit_decode(&key, &val, &last, err);
+        mdb_cursor_close(cur);
+        if (rc != 0) {
+            return -1;
+        }
+        tail->seq = last.seq;
+        memcpy(tail->hash, last.hash, STORE_HASH_LEN);
+        return 0;
+    }
+
+    mdb_cursor_close(cur);
+
+    if (rc != MDB_NOTFOUND) {
+        store_mdb_err(st, err, rc, "cannot read the audit journal");
+        return -1;
+    }
+
+    return store_chain_anchor(st, txn, tail, err);
+}
+
+
+/* The anchor retention left in meta, or 0 and zeros.  0 or -1. */
+static int
+store_chain_anchor(store_t *st, MDB_txn *txn, store_chain_t *anchor,
+    store_err_t *err)
+{
+    MDB_val  key, val;
+    int      rc;
+
+    memset(anchor, 0, sizeof(*anchor));
+
+    key.mv_data = (void *) STORE_ANCHOR_KEY;
+    key.mv_size = sizeof(STORE_ANCHOR_KEY) - 1;
+
+    rc = store_rec_get(st, txn, st->meta, &key, &val, "journal anchor", err);
+    if (rc == STORE_NOTFOUND) {
+        return 0;
+    }
+
+    if (rc != 0) {
+        return -1;
+    }
+
+    if (val.mv_size != 8 + STORE_HASH_LEN) {
+        store_seterr(err, "the journal anchor is corrupt");
+        return -1;
+    }
+
+    anchor->seq = store_get_be64(val.mv_data);
+    memcpy(anchor->hash, (const uint8_t *) val.mv_data + 8, STORE_HASH_LEN);
+
+    return 0;
+}
+
+
+/*
+ * Append *rec after tail in txn: the next sequence number, prev = the
+ * tail's hash, hash of the canonical form.  Moves tail on.
+ */
+static int
+store_chain_put(store_t *st, MDB_txn *txn, store_chain_t *tail,
+    store_audit_t *rec, store_err_t *err)
+{
+    MDB_val   key, val;
+    uint8_t   kbuf[8], vbuf[STORE_AUDIT_REC_MAX];
+    size_t    len;
+    int       rc;
+
+    rec->seq = tail->seq + 1;
+    rec->time = rec->time_ms / 1000;
+    memcpy(rec->prev, tail->hash, STORE_HASH_LEN);
+
+    if (journal_hash(rec, rec->hash) != 0) {
+        store_seterr(err, "cannot hash audit record %llu",
                      (unsigned long long) rec->seq);
         return -1;
     }
 
-    rec->time = (int64_t) t;
+    len = store_audit_encode(rec, vbuf, sizeof(vbuf));
+    if (len == 0) {
+        store_seterr(err, "audit record too large");
+        return -1;
+    }
+
+    store_be64(kbuf, rec->seq);
+    key.mv_data = kbuf;
+    key.mv_size = sizeof(kbuf);
+    val.mv_data = vbuf;
+    val.mv_size = len;
+
+    rc = mdb_put(txn, st->audit, &key, &val, MDB_APPEND);
+    if (rc != MDB_SUCCESS) {
+        store_mdb_err(st, err, rc, "cannot append audit record");
+        return -1;
+    }
+
+    tail->seq = rec->seq;
+    memcpy(tail->hash, rec->hash, STORE_HASH_LEN);
 
     return 0;
 }
@@ -1284,15 +1582,11 @@ store_audit_append(store_t *st, MDB_txn *txn, const char *actor,
     int64_t now, store_err_t *err)
 {
     store_audit_t   rec;
-    MDB_cursor     *cur;
-    MDB_val         key, val;
-    uint8_t         kbuf[8], vbuf[STORE_REC_MAX];
-    uint64_t        seq;
-    size_t          len;
-    int             rc;
+    store_chain_t   tail;
 
     memset(&rec, 0, sizeof(rec));
-    rec.time = now;
+    rec.kind = STORE_AUDIT_ACTION;
+    rec.time_ms = now * 1000;
     snprintf(rec.actor, sizeof(rec.actor), "%s",
              actor != NULL && actor[0] != '\0' ? actor : "unknown");
     snprintf(rec.action, sizeof(rec.action), "%s", action);
@@ -1300,50 +1594,11 @@ store_audit_append(store_t *st, MDB_txn *txn, const char *actor,
     snprintf(rec.detail, sizeof(rec.detail), "%s",
              detail != NULL ? detail : "");
 
-    rc = mdb_cursor_open(txn, st->audit, &cur);
-    if (rc != MDB_SUCCESS) {
-        store_mdb_err(st, err, rc, "cannot append audit record");
+    if (store_chain_tail(st, txn, &tail, err) != 0) {
         return -1;
     }
 
-    rc = mdb_cursor_get(cur, &key, &val, MDB_LAST);
-    if (rc == MDB_NOTFOUND) {
-        seq = 1;
-
-    } else if (rc == MDB_SUCCESS && key.mv_size == 8) {
-        seq = store_get_be64(key.mv_data) + 1;
-
-    } else {
-        mdb_cursor_close(cur);
-        if (rc == MDB_SUCCESS) {
-            store_seterr(err, "audit log is corrupt (bad key)");
-        } else {
-            store_mdb_err(st, err, rc, "cannot append audit record");
-        }
-        return -1;
-    }
-
-    mdb_cursor_close(cur);
-
-    len = store_audit_encode(&rec, vbuf, sizeof(vbuf));
-    if (len == 0) {
-        store_seterr(err, "audit record too large");
-        return -1;
-    }
-
-    store_be64(kbuf, seq);
-    key.mv_data = kbuf;
-    key.mv_size = sizeof(kbuf);
-    val.mv_data = vbuf;
-    val.mv_size = len;
-
-    rc = mdb_put(txn, st->audit, &key, &val, MDB_APPEND);
-    if (rc != MDB_SUCCESS) {
-        store_mdb_err(st, err, rc, "cannot append audit record");
-        return -1;
-    }
-
-    return 0;
+    return store_chain_put(st, txn, &tail, &rec, err);
 }
 
 
@@ -2255,6 +2510,394 @@ done:
     mdb_txn_abort(txn);
 
     return ret;
+}
+
+int
+store_audit_get(store_t *st, uint64_t seq, store_audit_t *rec,
+    store_err_t *err)
+{
+    MDB_txn  *txn;
+    MDB_val   key, val;
+    uint8_t   kbuf[8];
+    int       rc;
+
+    if (store_txn_begin(st, MDB_RDONLY, &txn, err) != 0) {
+        return -1;
+    }
+
+    store_be64(kbuf, seq);
+    key.mv_data = kbuf;
+    key.mv_size = sizeof(kbuf);
+
+    rc = store_rec_get(st, txn, st->audit, &key, &val, "audit record", err);
+    if (rc == 0) {
+        rc = store_audit_decode(&key, &val, rec, err);
+    }
+
+    mdb_txn_abort(txn);
+
+    return rc;
+}
+
+
+int
+store_journal_append(store_t *st, const store_audit_t *recs, size_t n,
+    store_err_t *err)
+{
+    MDB_txn        *txn;
+    store_chain_t   tail;
+    store_audit_t   rec;
+    size_t          i;
+    int             rc;
+
+    if (n == 0) {
+        return 0;
+    }
+
+    if (store_writable(st, err) != 0
+        || store_txn_begin(st, 0, &txn, err) != 0)
+    {
+        return -1;
+    }
+
+    if (store_chain_tail(st, txn, &tail, err) != 0) {
+        goto failed;
+    }
+
+    for (i = 0; i < n; i++) {
+        rec = recs[i];
+        rec.kind = STORE_AUDIT_DECISION;
+
+        if (store_chain_put(st, txn, &tail, &rec, err) != 0) {
+            goto failed;
+        }
+    }
+
+    rc = mdb_txn_commit(txn);
+    if (rc != MDB_SUCCESS) {
+        store_mdb_err(st, err, rc, "cannot write the decision journal");
+        return -1;
+    }
+
+    return 0;
+
+failed:
+
+    mdb_txn_abort(txn);
+
+    return -1;
+}
+
+
+int
+store_journal_purge(store_t *st, int64_t before_ms, size_t max,
+    size_t *purged, store_err_t *err)
+{
+    MDB_txn        *txn;
+    MDB_cursor     *cur;
+    MDB_val         key, val;
+    store_audit_t   rec;
+    store_chain_t   anchor;
+    uint8_t         abuf[8 + STORE_HASH_LEN];
+    char            detail[160], when[32];
+    size_t          n;
+    int             rc;
+
+    *purged = 0;
+
+    if (store_writable(st, err) != 0
+        || store_txn_begin(st, 0, &txn, err) != 0)
+    {
+        return -1;
+    }
+
+    rc = mdb_cursor_open(txn, st->audit, &cur);
+    if (rc != MDB_SUCCESS) {
+        store_mdb_err(st, err, rc, "cannot purge the audit journal");
+        goto failed;
+    }
+
+    n = 0;
+
+    while (n < max) {
+        rc = mdb_cursor_get(cur, &key, &val, MDB_FIRST);
+        if (rc == MDB_NOTFOUND) {
+            break;
+        }
+
+        if (rc != MDB_SUCCESS) {
+            store_mdb_err(st, err, rc, "cannot purge the audit journal");
+            mdb_cursor_close(cur);
+            goto failed;
+        }
+
+        if (store_audit_decode(&key, &val, &rec, err) != 0) {
+            mdb_cursor_close(cur);
+            goto failed;
+        }
+
+        if (rec.time_ms >= before_ms) {
+            break;
+        }
+
+        rc = mdb_cursor_del(cur, 0);
+        if (rc != MDB_SUCCESS) {
+            store_mdb_err(st, err, rc, "cannot purge the audit journal");
+            mdb_cursor_close(cur);
+            goto failed;
+        }
+
+        anchor.seq = rec.seq;
+        memcpy(anchor.hash, rec.hash, STORE_HASH_LEN);
+        n++;
+    }
+
+    mdb_cursor_close(cur);
+
+    if (n == 0) {
+        mdb_txn_abort(txn);
+        return 0;
+    }
+
+    store_be64(abuf, anchor.seq);
+    memcpy(abuf + 8, anchor.hash, STORE_HASH_LEN);
+    key.mv_data = (void *) STORE_ANCHOR_KEY;
+    key.mv_size = sizeof(STORE_ANCHOR_KEY) - 1;
+    val.mv_data = abuf;
+    val.mv_size = sizeof(abuf);
+
+    rc = mdb_put(txn, st->meta, &key, &val, 0);
+    if (rc != MDB_SUCCESS) {
+        store_mdb_err(st, err, rc, "cannot move the journal anchor");
+        goto failed;
+    }
+
+    journal_time(before_ms, when, sizeof(when));
+    snprintf(detail, sizeof(detail), "%zu records through seq %llu, "
+             "older than %s", n, (unsigned long long) anchor.seq, when);
+
+    if (store_audit_commit(st, txn, STORE_SYSTEM_ACTOR, "journal.purge",
+                           "journal", detail, (int64_t) time(NULL),
+                           "cannot purge the audit journal", err)
+        != 0)
+    {
+        return -1;
+    }
+
+    *purged = n;
+
+    return 0;
+
+failed:
+
+    mdb_txn_abort(txn);
+
+    return -1;
+}
+
+
+int
+store_journal_verify(store_t *st, store_journal_check_t *out,
+    store_err_t *err)
+{
+    MDB_txn        *txn;
+    MDB_cursor     *cur;
+    MDB_val         key, val;
+    store_audit_t   rec;
+    store_chain_t   anchor;
+    uint8_t         prev[STORE_HASH_LEN], hash[STORE_HASH_LEN];
+    uint64_t        expect;
+    int             rc, ret;
+
+    memset(out, 0, sizeof(*out));
+
+    if (store_txn_begin(st, MDB_RDONLY, &txn, err) != 0) {
+        return -1;
+    }
+
+    ret = -1;
+
+    if (store_chain_anchor(st, txn, &anchor, err) != 0) {
+        goto done;
+    }
+
+    out->anchor_seq = anchor.seq;
+    memcpy(out->anchor, anchor.hash, STORE_HASH_LEN);
+    memcpy(out->head, anchor.hash, STORE_HASH_LEN);
+    memcpy(prev, anchor.hash, STORE_HASH_LEN);
+    expect = anchor.seq + 1;
+
+    rc = mdb_cursor_open(txn, st->audit, &cur);
+    if (rc != MDB_SUCCESS) {
+        store_mdb_err(st, err, rc, "cannot read the audit journal");
+        goto done;
+    }
+
+    for (rc = mdb_cursor_get(cur, &key, &val, MDB_FIRST);
+         rc == MDB_SUCCESS;
+         rc = mdb_cursor_get(cur, &key, &val, MDB_NEXT))
+    {
+        if (store_audit_decode(&key, &val, &rec, err) != 0) {
+            out->bad_seq = key.mv_size == 8 ? store_get_be64(key.mv_data)
+                                            : expect;
+            snprintf(out->problem, sizeof(out->problem), "%s", err->msg);
+            ret = 1;
+            goto close;
+        }
+
+        if (rec.seq != expect) {
+            out->bad_seq = expect;
+            if (rec.seq > expect) {
+                snprintf(out->problem, sizeof(out->problem),
+                         "records %llu to %llu are missing",
+                         (unsigned long long) expect,
+                         (unsigned long long) rec.seq - 1);
+            } else {
+                snprintf(out->problem, sizeof(out->problem),
+                         "record %llu precedes the anchor at %llu",
+                         (unsigned long long) rec.seq,
+                         (unsigned long long) anchor.seq);
+            }
+            ret = 1;
+            goto close;
+        }
+
+        if (memcmp(rec.prev, prev, STORE_HASH_LEN) != 0) {
+            out->bad_seq = rec.seq;
+            snprintf(out->problem, sizeof(out->problem),
+                     "record %llu does not link to the record before it "
+                     "(removed or replaced)", (unsigned long long) rec.seq);
+            ret = 1;
+            goto close;
+        }
+
+        if (journal_hash(&rec, hash) != 0
+            || memcmp(hash, rec.hash, STORE_HASH_LEN) != 0)
+        {
+            out->bad_seq = rec.seq;
+            snprintf(out->problem, sizeof(out->problem),
+                     "record %llu was altered (its hash does not match "
+                     "its content)", (unsigned long long) rec.seq);
+            ret = 1;
+            goto close;
+        }
+
+        if (out->first == 0) {
+            out->first = rec.seq;
+        }
+        out->last = rec.seq;
+        out->checked++;
+        memcpy(prev, rec.hash, STORE_HASH_LEN);
+        memcpy(out->head, rec.hash, STORE_HASH_LEN);
+        expect = rec.seq + 1;
+    }
+
+    if (rc != MDB_NOTFOUND) {
+        store_mdb_err(st, err, rc, "cannot read the audit journal");
+        goto close;
+    }
+
+    ret = 0;
+
+close:
+
+    mdb_cursor_close(cur);
+
+done:
+
+    mdb_txn_abort(txn);
+
+    return ret;
+}
+
+
+/*
+ * Migration to schema 5: rewrite every audit record as v2, chained in
+ * sequence order from the start (no anchor: nothing was purged before).
+ */
+static int
+store_journal_rechain(store_t *st, MDB_txn *txn, store_err_t *err)
+{
+    MDB_cursor     *cur;
+    MDB_val         key, val;
+    store_audit_t   rec;
+    store_chain_t   tail;
+    uint8_t         kbuf[8], vbuf[STORE_AUDIT_REC_MAX];
+    uint64_t        seq, first, last;
+    size_t          len;
+    int             rc;
+
+    memset(&tail, 0, sizeof(tail));
+
+    /* the range first, then record by record: no cursor across writes */
+    rc = mdb_cursor_open(txn, st->audit, &cur);
+    if (rc != MDB_SUCCESS) {
+        store_mdb_err(st, err, rc, "cannot migrate the audit log");
+        return -1;
+    }
+
+    rc = mdb_cursor_get(cur, &key, &val, MDB_FIRST);
+    if (rc == MDB_SUCCESS && key.mv_size == 8) {
+        first = store_get_be64(key.mv_data);
+        rc = mdb_cursor_get(cur, &key, &val, MDB_LAST);
+    }
+    last = rc == MDB_SUCCESS && key.mv_size == 8
+           ? store_get_be64(key.mv_data) : 0;
+    mdb_cursor_close(cur);
+
+    if (rc == MDB_NOTFOUND) {
+        return 0;
+    }
+
+    if (rc != MDB_SUCCESS || last == 0) {
+        store_mdb_err(st, err, rc, "cannot migrate the audit log");
+        return -1;
+    }
+
+    for (seq = first; seq <= last; seq++) {
+        store_be64(kbuf, seq);
+        key.mv_data = kbuf;
+        key.mv_size = sizeof(kbuf);
+
+        rc = store_rec_get(st, txn, st->audit, &key, &val, "audit record",
+                           err);
+        if (rc == STORE_NOTFOUND) {
+            continue;
+        }
+
+        if (rc != 0 || store_audit_decode(&key, &val, &rec, err) != 0) {
+            return -1;
+        }
+
+        memcpy(rec.prev, tail.hash, STORE_HASH_LEN);
+
+        if (journal_hash(&rec, rec.hash) != 0) {
+            store_seterr(err, "cannot hash audit record %llu",
+                         (unsigned long long) rec.seq);
+            return -1;
+        }
+
+        len = store_audit_encode(&rec, vbuf, sizeof(vbuf));
+        if (len == 0) {
+            store_seterr(err, "audit record %llu too large",
+                         (unsigned long long) rec.seq);
+            return -1;
+        }
+
+        val.mv_data = vbuf;
+        val.mv_size = len;
+
+        rc = mdb_put(txn, st->audit, &key, &val, 0);
+        if (rc != MDB_SUCCESS) {
+            store_mdb_err(st, err, rc, "cannot migrate the audit log");
+            return -1;
+        }
+
+        tail.seq = rec.seq;
+        memcpy(tail.hash, rec.hash, STORE_HASH_LEN);
+    }
+
+    return 0;
 }
 
 
@@ -5052,7 +5695,8 @@ store_test_put_raw(store_t *st, const char *db, const void *key,
     v.mv_data = (void *) (uintptr_t) val;
     v.mv_size = vlen;
 
-    rc = mdb_put(txn, dbi, &k, &v, 0);
+    rc = val != NULL ? mdb_put(txn, dbi, &k, &v, 0)
+                     : mdb_del(txn, dbi, &k, NULL);
     if (rc != MDB_SUCCESS) {
         mdb_txn_abort(txn);
         store_mdb_err(st, err, rc, "test put");
@@ -5067,6 +5711,26 @@ store_test_put_raw(store_t *st, const char *db, const void *key,
 
     return 0;
 }
+
+int
+store_test_audit_rewrite(store_t *st, const store_audit_t *rec,
+    store_err_t *err)
+{
+    uint8_t   kbuf[8], vbuf[STORE_AUDIT_REC_MAX];
+    size_t    len;
+
+    len = store_audit_encode(rec, vbuf, sizeof(vbuf));
+    if (len == 0) {
+        store_seterr(err, "audit record too large");
+        return -1;
+    }
+
+    store_be64(kbuf, rec->seq);
+
+    return store_test_put_raw(st, "audit", kbuf, sizeof(kbuf), vbuf, len,
+                              err);
+}
+
 
 int
 store_test_make_v1(store_t *st, store_err_t *err)

@@ -28,8 +28,9 @@
                                            bulk-loading tools only: a crash
                                            may lose the last commits */
 
-#define STORE_SCHEMA_VERSION    4       /* 2: users, sessions; 3: posture;
-                                           4: history, blocklist */
+#define STORE_SCHEMA_VERSION    5       /* 2: users, sessions; 3: posture;
+                                           4: history, blocklist;
+                                           5: hash-chained journal */
 #define STORE_FP_LEN            32
 #define STORE_DEVICE_URN        "urn:ztgate:device:"
 #define STORE_DEFAULT_MAP_SIZE  ((size_t) 256 * 1024 * 1024)
@@ -60,13 +61,56 @@ typedef struct {
     store_device_status_t   status;
 } store_device_t;
 
+/*
+ * The audit journal (docs/journal.md).  Two kinds of record share one
+ * sequence: staff and system actions ("device.revoke"), appended in the
+ * write transaction of the change they describe, and decisions, which
+ * trustd queues and appends in batches (store_journal_append()).  Every
+ * record carries the SHA-256 of its canonical JSON form, which includes
+ * the previous record's hash (journal_fmt.h): removing or altering a
+ * record breaks the chain, and store_journal_verify() finds where.
+ */
+#define STORE_AUDIT_ACTION      0
+#define STORE_AUDIT_DECISION    1
+#define STORE_HASH_LEN          32
+#define STORE_DECISION_SIGNALS  16      /* >= SCORE_NSIGNALS */
+
+typedef struct {
+    uint8_t     outcome;                /* enum wire_decision */
+    uint16_t    status;                 /* HTTP status (deny) or 0 */
+    uint32_t    ttl_ms;                 /* cache lifetime granted */
+    uint32_t    count;                  /* identical decisions folded (>=1) */
+    int16_t     score;                  /* 0..100, -1: no score */
+    uint8_t     nsignals;               /* signals recorded (0 if none) */
+    uint8_t     value[STORE_DECISION_SIGNALS];          /* percent */
+    int16_t     points[STORE_DECISION_SIGNALS];         /* tenths, signed */
+    char        method[16];
+    char        host[128];
+    char        path[256];              /* no query string */
+    char        source[48];             /* client address */
+    char        user[64];               /* "" when nobody signed in */
+    char        session[16];            /* audit form of the session id */
+    char        device[128];            /* device id (urn) or "" */
+    char        device_fp[2 * STORE_FP_LEN + 1];     /* "" without cert */
+    char        app[64];
+    char        rule[64];               /* "" for a built-in rule */
+    char        where[96];              /* policy file:line or "" */
+    char        reason[128];
+    char        policy[48];             /* policy version, "" built-in */
+} store_decision_t;
+
 typedef struct {
     uint64_t    seq;
     int64_t     time;                       /* unix seconds */
+    int64_t     time_ms;                    /* unix milliseconds */
+    int         kind;                       /* STORE_AUDIT_* */
     char        actor[64];
     char        action[32];                 /* e.g. "device.revoke" */
     char        subject[160];               /* e.g. a device id */
     char        detail[256];
+    store_decision_t  d;                    /* kind DECISION only */
+    uint8_t     prev[STORE_HASH_LEN];       /* the previous record's hash */
+    uint8_t     hash[STORE_HASH_LEN];       /* this record's */
 } store_audit_t;
 
 /*
@@ -183,6 +227,50 @@ int store_audit_list(store_t *st, uint64_t from_seq, size_t max,
 
 /* The sequence number of the last audit record (0: none).  0 or -1. */
 int store_audit_last_seq(store_t *st, uint64_t *seq, store_err_t *err);
+
+/* The record with sequence number seq.  0, STORE_NOTFOUND or -1. */
+int store_audit_get(store_t *st, uint64_t seq, store_audit_t *rec,
+    store_err_t *err);
+
+/*
+ * Append n decision records (kind STORE_AUDIT_DECISION, time_ms set) in
+ * ONE write transaction: each gets the next sequence number and its link
+ * in the hash chain.  On failure nothing is appended and the caller keeps
+ * the records to try again.  0 or -1.
+ */
+int store_journal_append(store_t *st, const store_audit_t *recs, size_t n,
+    store_err_t *err);
+
+/*
+ * Retention: remove at most max records (oldest first) whose time is
+ * before before_ms, in one write transaction that also moves the chain's
+ * anchor (the last removed record's sequence number and hash, kept in
+ * meta) and appends a "journal.purge" action saying how many records went.
+ * *purged says how many were removed.  0 or -1.
+ */
+int store_journal_purge(store_t *st, int64_t before_ms, size_t max,
+    size_t *purged, store_err_t *err);
+
+typedef struct {
+    uint64_t    anchor_seq;             /* records up to here were purged */
+    uint8_t     anchor[STORE_HASH_LEN]; /* the last purged record's hash */
+    uint64_t    first;                  /* first record checked, 0: none */
+    uint64_t    last;                   /* last record checked */
+    uint64_t    checked;                /* how many */
+    uint8_t     head[STORE_HASH_LEN];   /* the last record's hash */
+    uint64_t    bad_seq;                /* where the chain broke, 0: intact */
+    char        problem[256];           /* what is wrong there */
+} store_journal_check_t;
+
+/*
+ * Walk the whole journal in one read view and check every link: numbers
+ * without gaps from the anchor on, each record's prev equal to the hash
+ * before it, and each hash equal to the hash of the record's canonical
+ * form.  Returns 0 with the chain intact, 1 with out->bad_seq and
+ * out->problem saying where and how it broke, or -1 (cannot read).
+ */
+int store_journal_verify(store_t *st, store_journal_check_t *out,
+    store_err_t *err);
 
 /* "active", "quarantined", "revoked" or "invalid". */
 const char *store_device_status_name(store_device_status_t status);
@@ -574,10 +662,18 @@ int store_blocklist_list(store_t *st, store_blocklist_cb cb, void *arg,
 /*
  * Tests only: put raw bytes under a key of the named database ("meta",
  * "devices", "audit", "users", "sessions", "posture") in a write
- * transaction of its own, bypassing every check.
+ * transaction of its own, bypassing every check.  val NULL deletes the
+ * key.
  */
 int store_test_put_raw(store_t *st, const char *db, const void *key,
     size_t klen, const void *val, size_t vlen, store_err_t *err);
+
+/*
+ * Tests only: write *rec under rec->seq as it is (its prev and hash not
+ * recomputed), as someone editing the database would.
+ */
+int store_test_audit_rewrite(store_t *st, const store_audit_t *rec,
+    store_err_t *err);
 
 /*
  * Tests only: turn the store into a schema version 1 store (drop the

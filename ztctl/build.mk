@@ -4,14 +4,14 @@
 # before this file) for password hashes, TOTP enrollment and sealing.
 # Objects go to $(B)/ztctl-obj/ because $(B)/ztctl is the binary.
 ZTCTL_OB   := $(B)/ztctl-obj
-ZTCTL_OBJS := $(ZTCTL_OB)/ztctl.o
+ZTCTL_OBJS := $(ZTCTL_OB)/ztctl.o $(ZTCTL_OB)/audit.o
 
 $(ZTCTL_OB)/%.o: ztctl/%.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) $(CFLAGS) -MMD -MP -c -o $@ $<
 
-$(B)/ztctl: $(ZTCTL_OBJS) $(TRUSTD_LIB) $(IDENTITY_LIB) $(CA_LIB)
+$(B)/ztctl: $(ZTCTL_OBJS) $(TRUSTD_LIB) $(IDENTITY_LIB) $(CA_LIB) $(WIRE_LIB)
 	$(CC) $(LDFLAGS) -o $@ $(ZTCTL_OBJS) $(TRUSTD_LIB) $(IDENTITY_LIB) \
-	    $(CA_LIB) $(LMDB_LIBS) $(IDENTITY_LIBS) -lcrypto
+	    $(CA_LIB) $(WIRE_LIB) $(LMDB_LIBS) $(IDENTITY_LIBS) -lcrypto
 
 BINS += $(B)/ztctl

@@ -35,12 +35,8 @@
 #include "trustd/config.h"
 #include "trustd/identity.h"
 #include "trustd/store.h"
+#include "ztctl.h"
 
-
-#define ZTCTL_OK            0
-#define ZTCTL_FAILED        1
-#define ZTCTL_USAGE         2
-#define ZTCTL_NOTFOUND      3
 
 #define ZTCTL_MIN_PREFIX    8
 
@@ -51,35 +47,6 @@
 #define ZTCTL_TOTP_PERIOD   30      /* seconds, what id_totp_new() makes */
 #define ZTCTL_QR_MAX        32768
 
-typedef struct ztctl_s      ztctl_t;
-typedef struct ztctl_cmd_s  ztctl_cmd_t;
-
-typedef int (*ztctl_handler_pt)(ztctl_t *ctl, const ztctl_cmd_t *cmd,
-    int argc, char **argv);
-
-struct ztctl_cmd_s {
-    const char          *name;
-    ztctl_handler_pt     handler;
-    const char          *args;      /* synopsis after the command name */
-    const char          *help;      /* what it does, options */
-};
-
-typedef struct {
-    const char          *name;
-    const ztctl_cmd_t   *cmds;
-    const char          *summary;
-} ztctl_group_t;
-
-struct ztctl_s {
-    const char          *config_path;
-    int                  config_given;
-    const char          *store_dir;
-    const char          *actor;
-    char                 actor_buf[64];
-    const char          *group;
-    store_t             *store;
-    int                  store_write;
-};
 
 typedef struct {
     char                 prefix[2 * STORE_FP_LEN + 1];
@@ -128,12 +95,12 @@ static void ztctl_usage(FILE *f);
 static void ztctl_group_usage(const ztctl_group_t *g, FILE *f);
 static void ztctl_cmd_usage(const ztctl_t *ctl, const ztctl_cmd_t *cmd,
     FILE *f);
-static int ztctl_usage_error(const ztctl_t *ctl, const ztctl_cmd_t *cmd,
+int ztctl_usage_error(const ztctl_t *ctl, const ztctl_cmd_t *cmd,
     const char *msg);
-static int ztctl_open(ztctl_t *ctl, int write);
-static int ztctl_other_opt(const ztctl_t *ctl, const ztctl_cmd_t *cmd,
+int ztctl_open(ztctl_t *ctl, int write);
+int ztctl_other_opt(const ztctl_t *ctl, const ztctl_cmd_t *cmd,
     int ch);
-static int ztctl_store_failed(const store_err_t *err);
+int ztctl_store_failed(const store_err_t *err);
 static int ztctl_help_only(const ztctl_t *ctl, const ztctl_cmd_t *cmd,
     int argc, char **argv, int *status);
 static int ztctl_user_only(const ztctl_t *ctl, const ztctl_cmd_t *cmd,
@@ -154,7 +121,7 @@ static int ztctl_open_device(ztctl_t *ctl, int write, const char *arg,
 static int ztctl_default_actor(ztctl_t *ctl);
 static int ztctl_text_ok(const char *s, size_t max, int allow_empty);
 static int ztctl_name_ok(const char *s, size_t max);
-static void ztctl_time(int64_t t, char *buf, size_t size);
+void ztctl_time(int64_t t, char *buf, size_t size);
 static int ztctl_resolve(ztctl_t *ctl, const char *arg, store_device_t *dev);
 static int ztctl_prefix_cb(const store_device_t *dev, void *arg);
 static int ztctl_hex_fp(const char *s, char *hex, size_t size);
@@ -192,9 +159,6 @@ static int ztctl_device_posture_import(ztctl_t *ctl, const ztctl_cmd_t *cmd,
     int argc, char **argv);
 static int ztctl_device_reassign(ztctl_t *ctl, const ztctl_cmd_t *cmd,
     int argc, char **argv);
-static int ztctl_audit_tail(ztctl_t *ctl, const ztctl_cmd_t *cmd,
-    int argc, char **argv);
-static int ztctl_audit_cb(const store_audit_t *rec, void *arg);
 static int ztctl_trustd(ztctl_t *ctl, const char *command);
 static int ztctl_policy_reload(ztctl_t *ctl, const ztctl_cmd_t *cmd,
     int argc, char **argv);
@@ -312,13 +276,6 @@ static const ztctl_cmd_t  ztctl_device_cmds[] = {
     { NULL, NULL, NULL, NULL }
 };
 
-static const ztctl_cmd_t  ztctl_audit_cmds[] = {
-    { "tail", ztctl_audit_tail, "[-n N]",
-      "Show the last N audit records (default 20): time, actor, action,\n"
-      "subject, detail." },
-    { NULL, NULL, NULL, NULL }
-};
-
 static const ztctl_cmd_t  ztctl_policy_cmds[] = {
     { "reload", ztctl_policy_reload, "",
       "Ask the running trustd to reload its configuration and policy.\n"
@@ -419,6 +376,11 @@ static const ztctl_cmd_t  ztctl_blocklist_cmds[] = {
 
 /* "ztctl explain --request ...": the group's one command is its option */
 static const ztctl_cmd_t  ztctl_explain_cmds[] = {
+    { "--decision", ztctl_explain_decision, "SEQ",
+      "Explain a recorded decision from the audit journal: the request,\n"
+      "who and which device, the rule and where it is, the policy\n"
+      "version, and the trust score with each signal's value and points\n"
+      "as they were when trustd decided (same as \"audit show SEQ\")." },
     { "--request", ztctl_explain,
       "\"METHOD URL\" [--user NAME] [--device FP|ID] [--source ADDR]",
       "Ask the running trustd (admin_listen, -c) how it would decide a\n"
@@ -498,7 +460,7 @@ ztctl_cmd_usage(const ztctl_t *ctl, const ztctl_cmd_t *cmd, FILE *f)
 }
 
 
-static int
+int
 ztctl_usage_error(const ztctl_t *ctl, const ztctl_cmd_t *cmd,
     const char *msg)
 {
@@ -511,7 +473,7 @@ ztctl_usage_error(const ztctl_t *ctl, const ztctl_cmd_t *cmd,
 
 
 /* Open the store (lazily), from -s or the config file's "store". */
-static int
+int
 ztctl_open(ztctl_t *ctl, int write)
 {
     config_t       cfg;
@@ -563,7 +525,7 @@ ztctl_open(ztctl_t *ctl, int write)
  * An option that no case of a command's getopt loop took: --help, or one
  * the command does not know.  Returns the exit status.
  */
-static int
+int
 ztctl_other_opt(const ztctl_t *ctl, const ztctl_cmd_t *cmd, int ch)
 {
     if (ch == 'h') {
@@ -641,7 +603,7 @@ ztctl_list_start(ztctl_t *ctl, const ztctl_cmd_t *cmd, int argc,
 
 
 /* Report a failed store call; returns ZTCTL_FAILED. */
-static int
+int
 ztctl_store_failed(const store_err_t *err)
 {
     fprintf(stderr, "ztctl: %s\n", err->msg);
@@ -729,7 +691,7 @@ ztctl_name_ok(const char *s, size_t max)
 }
 
 
-static void
+void
 ztctl_time(int64_t t, char *buf, size_t size)
 {
     struct tm  tm;
@@ -2161,83 +2123,6 @@ ztctl_device_reassign(ztctl_t *ctl, const ztctl_cmd_t *cmd, int argc,
     }
 
     printf("%s: owner %s -> %s\n", dev.id, dev.owner, owner);
-
-    return ZTCTL_OK;
-}
-
-
-static int
-ztctl_audit_cb(const store_audit_t *rec, void *arg)
-{
-    char  when[32];
-
-    (void) arg;
-
-    ztctl_time(rec->time, when, sizeof(when));
-
-    printf("%s  %-12s  %-18s  %s  %s\n", when, rec->actor, rec->action,
-           rec->subject, rec->detail);
-
-    return 0;
-}
-
-
-static int
-ztctl_audit_tail(ztctl_t *ctl, const ztctl_cmd_t *cmd, int argc,
-    char **argv)
-{
-    static const struct option  longopts[] = {
-        { "help", no_argument, NULL, 'h' },
-        { NULL, 0, NULL, 0 }
-    };
-
-    store_err_t     err;
-    uint64_t        last, from;
-    unsigned long   n;
-    char           *end;
-    int             ch, rc;
-
-    n = 20;
-
-    while ((ch = getopt_long(argc, argv, "hn:", longopts, NULL))
-           != -1)
-    {
-        switch (ch) {
-        case 'n':
-            errno = 0;
-            n = strtoul(optarg, &end, 10);
-            if (!isdigit((unsigned char) optarg[0]) || *end != '\0'
-                || errno != 0 || n == 0 || n > 1000000)
-            {
-                return ztctl_usage_error(ctl, cmd, "-n: expected a number "
-                                         "from 1 to 1000000");
-            }
-            break;
-        default:
-            return ztctl_other_opt(ctl, cmd, ch);
-        }
-    }
-
-    if (optind != argc) {
-        return ztctl_usage_error(ctl, cmd, "unexpected argument");
-    }
-
-    rc = ztctl_open(ctl, 0);
-    if (rc != ZTCTL_OK) {
-        return rc;
-    }
-
-    if (store_audit_last_seq(ctl->store, &last, &err) != 0) {
-        return ztctl_store_failed(&err);
-    }
-
-    from = last >= n ? last - n + 1 : 1;
-
-    if (store_audit_list(ctl->store, from, n, ztctl_audit_cb, NULL, &err)
-        != 0)
-    {
-        return ztctl_store_failed(&err);
-    }
 
     return ZTCTL_OK;
 }

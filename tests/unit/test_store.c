@@ -232,7 +232,7 @@ test_schema_version(void **state)
 {
     test_env_t   *env = *state;
     store_err_t   err;
-    uint8_t       v4[4] = { 0, 0, 0, 5 };
+    uint8_t       v4[4] = { 0, 0, 0, STORE_SCHEMA_VERSION + 1 };
     uint8_t       bad[3] = { 0, 0, 1 };
 
     assert_int_equal(store_open(&env->st, env->path, 0, 0, &err), 0);
@@ -245,7 +245,7 @@ test_schema_version(void **state)
 
     assert_int_equal(store_open(&env->st, env->path, 0, 0, &err), -1);
     assert_null(env->st);
-    assert_non_null(strstr(err.msg, "schema version 5 is newer"));
+    assert_non_null(strstr(err.msg, "is newer"));
 
     assert_int_equal(store_open(&env->st, env->path, 0, STORE_RDONLY,
                                 &err), -1);
