@@ -20,7 +20,8 @@ static void decide_header(wire_resp_t *resp, const char *name,
 static void decide_log(const wire_req_t *req, const wire_resp_t *resp);
 static void decide_copy(char *dst, size_t size, const char *src,
     size_t len);
-static int decide_device(const wire_req_t *req, decide_ctx_t *ctx,
+static int decide_device(const decide_conf_t *conf, const wire_req_t *req,
+    decide_ctx_t *ctx,
     pol_device_status_t *status, store_err_t *err);
 static int decide_identity(const decide_conf_t *conf, const wire_req_t *req,
     decide_ctx_t *ctx, int64_t now, store_err_t *err);
@@ -113,8 +114,8 @@ decide_log(const wire_req_t *req, const wire_resp_t *resp)
  * UNKNOWN when it is not enrolled), or -1 on a store error.
  */
 static int
-decide_device(const wire_req_t *req, decide_ctx_t *ctx,
-    pol_device_status_t *status, store_err_t *err)
+decide_device(const decide_conf_t *conf, const wire_req_t *req,
+    decide_ctx_t *ctx, pol_device_status_t *status, store_err_t *err)
 {
     int  rc;
 
@@ -124,7 +125,13 @@ decide_device(const wire_req_t *req, decide_ctx_t *ctx,
         return 0;
     }
 
-    rc = store_device_get(ctx->view, req->cert_fp, &ctx->device, err);
+    if (ctx->devices == NULL && conf->device_cache > 0) {
+        /* without memory for it, decisions simply read the store */
+        ctx->devices = store_devcache_new(conf->device_cache);
+    }
+
+    rc = store_device_get_cached(ctx->view, ctx->devices, req->cert_fp,
+                                 &ctx->device, err);
 
     if (rc < 0) {
         return -1;
@@ -863,12 +870,17 @@ decide(store_t *st, const decide_conf_t *conf, const wire_req_t *req,
     ctx->policy_used = 0;
     ctx->in.trust_score = -1;
 
+    /* the device's cache slot travels in while the view opens */
+    if (req->has_cert_fp) {
+        store_devcache_prefetch(ctx->devices, req->cert_fp);
+    }
+
     /* one read view for every fact this decision needs */
     if (store_view_begin(st, &ctx->view, &err) != 0) {
         goto store_failed;
     }
 
-    rc = decide_device(req, ctx, &status, &err);
+    rc = decide_device(conf, req, ctx, &status, &err);
     if (rc == 0) {
         rc = decide_posture(conf, status, ctx, now, &err);
     }
@@ -960,6 +972,8 @@ decide_ctx_free(decide_ctx_t *ctx)
     ctx->view = NULL;
     id_token_cache_free(ctx->tokens);
     ctx->tokens = NULL;
+    store_devcache_free(ctx->devices);
+    ctx->devices = NULL;
 }
 
 

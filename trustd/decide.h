@@ -68,6 +68,7 @@ typedef struct {
     char                score_text[8];
     const char         *explain_user;   /* decide_explain() only */
     int                 has_device;     /* ctx->device was found */
+    store_devcache_t   *devices;        /* created on first use */
     int                 policy_used;    /* ctx->pd is this decision's */
     int                 explaining;
 
@@ -85,6 +86,7 @@ typedef struct {
     uint32_t          session_idle_ms;
     uint32_t          assertion_ttl_ms;
     uint32_t          posture_max_age_ms;   /* 0: posture never stale */
+    size_t            device_cache;     /* devices cached, 0: none */
 
     /* trust inference; all may be NULL (no score, nothing listed) */
     const score_weights_t  *trust;      /* NULL: trust.score stays -1 */

@@ -63,6 +63,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <time.h>
 
@@ -79,6 +80,7 @@
 #define STORE_AUDIT_REC_V2      2
 #define STORE_AUDIT_REC_MAX     2048
 #define STORE_ANCHOR_KEY        "journal_anchor"
+#define STORE_DEVGEN_KEY        "devices_gen"
 #define STORE_USER_REC_V1       1
 #define STORE_SESSION_REC_V1    1
 #define STORE_POSTURE_REC_V1    1
@@ -149,6 +151,38 @@ typedef struct {
     int              found;
 } store_find_id_t;
 
+/*
+ * The decision thread's device cache (store_device_get_cached()): a small
+ * index of 8-byte slots (a tag from the fingerprint and where the entry
+ * is) over an arena of entries, each the fingerprint, the record's length
+ * and the record's stored bytes, 8-byte aligned.  A lookup reads one slot
+ * (the index is small enough to stay in cache) and one entry.
+ */
+typedef struct {
+    uint32_t    tag;                /* fp bytes 4..7, low bit set; 0 free */
+    uint32_t    at;                 /* the entry's offset / 8 */
+} store_dc_slot_t;
+
+typedef struct {
+    uint8_t     fp[STORE_FP_LEN];
+    uint16_t    len;                /* the record's bytes that follow */
+    uint8_t     absent;             /* not enrolled */
+    uint8_t     pad[5];
+} store_dc_entry_t;
+
+struct store_devcache_s {
+    store_dc_slot_t  *slots;        /* open addressing, linear probing */
+    uint32_t          mask;
+    size_t            used;
+    size_t            max;
+    uint8_t          *arena;        /* entries */
+    size_t            arena_len;
+    size_t            arena_cap;
+    uint64_t          gen;          /* the devices generation cached */
+    uint64_t          hits;
+    uint64_t          misses;
+};
+
 /* The end of the journal's hash chain. */
 typedef struct {
     uint64_t    seq;
@@ -202,6 +236,13 @@ static int store_chain_put(store_t *st, MDB_txn *txn, store_chain_t *tail,
     store_audit_t *rec, store_err_t *err);
 static int store_journal_rechain(store_t *st, MDB_txn *txn,
     store_err_t *err);
+static int store_devices_bump(store_t *st, MDB_txn *txn, store_err_t *err);
+static void store_devcache_clear(store_devcache_t *c, uint64_t gen);
+static store_dc_slot_t *store_devcache_slot(store_devcache_t *c,
+    const uint8_t fp[STORE_FP_LEN]);
+static int store_devcache_room(store_devcache_t *c, size_t len);
+static void *store_dc_map(size_t size);
+static void store_dc_unmap(void *p, size_t size);
 static int store_audit_append(store_t *st, MDB_txn *txn, const char *actor,
     const char *action, const char *subject, const char *detail,
     int64_t now, store_err_t *err);
@@ -1821,7 +1862,7 @@ store_device_rewrite(store_t *st, MDB_txn *txn, const store_device_t *dev,
         return -1;
     }
 
-    return 0;
+    return store_devices_bump(st, txn, err);
 }
 
 
@@ -2006,6 +2047,330 @@ store_device_get(store_view_t *v, const uint8_t fp[STORE_FP_LEN],
 }
 
 
+/* ---- the decision thread's device cache ------------------------------ */
+
+/*
+ * Bump the devices generation in meta, inside the write transaction that
+ * changes the devices database: every cached device record of an older
+ * generation is then stale for every reader whose snapshot sees it.
+ */
+static int
+store_devices_bump(store_t *st, MDB_txn *txn, store_err_t *err)
+{
+    MDB_val   key, val;
+    uint8_t   buf[8];
+    uint64_t  gen;
+    int       rc;
+
+    key.mv_data = (void *) STORE_DEVGEN_KEY;
+    key.mv_size = sizeof(STORE_DEVGEN_KEY) - 1;
+
+    rc = mdb_get(txn, st->meta, &key, &val);
+    gen = rc == MDB_SUCCESS && val.mv_size == 8
+          ? store_get_be64(val.mv_data) : 0;
+
+    if (rc != MDB_SUCCESS && rc != MDB_NOTFOUND) {
+        store_mdb_err(st, err, rc, "cannot read the devices generation");
+        return -1;
+    }
+
+    store_be64(buf, gen + 1);
+    val.mv_data = buf;
+    val.mv_size = sizeof(buf);
+
+    rc = mdb_put(txn, st->meta, &key, &val, 0);
+    if (rc != MDB_SUCCESS) {
+        store_mdb_err(st, err, rc, "cannot write the devices generation");
+        return -1;
+    }
+
+    return 0;
+}
+
+
+store_devcache_t *
+store_devcache_new(size_t max_entries)
+{
+    store_devcache_t  *c;
+
+    c = calloc(1, sizeof(*c));
+    if (c == NULL) {
+        return NULL;
+    }
+
+    c->max = max_entries;
+    c->gen = UINT64_MAX;
+
+    return c;
+}
+
+
+void
+store_devcache_free(store_devcache_t *c)
+{
+    if (c == NULL) {
+        return;
+    }
+
+    store_dc_unmap(c->slots, ((size_t) c->mask + 1) * sizeof(*c->slots));
+    store_dc_unmap(c->arena, c->arena_cap);
+    free(c);
+}
+
+
+/*
+ * The cache's memory comes from anonymous maps marked for transparent
+ * huge pages: at a million devices its lookups are random over a couple
+ * of hundred MiB, where 4 KiB pages would cost a TLB miss per lookup.
+ * Zero-filled, like calloc().
+ */
+static void *
+store_dc_map(size_t size)
+{
+    void  *p;
+
+    p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
+             -1, 0);
+    if (p == MAP_FAILED) {
+        return NULL;
+    }
+
+    (void) madvise(p, size, MADV_HUGEPAGE);
+
+    return p;
+}
+
+
+static void
+store_dc_unmap(void *p, size_t size)
+{
+    if (p != NULL) {
+        (void) munmap(p, size);
+    }
+}
+
+
+/* Empty the cache (a new generation). */
+static void
+store_devcache_clear(store_devcache_t *c, uint64_t gen)
+{
+    if (c->slots != NULL) {
+        memset(c->slots, 0, ((size_t) c->mask + 1) * sizeof(*c->slots));
+    }
+
+    c->used = 0;
+    c->arena_len = 0;
+    c->gen = gen;
+}
+
+
+/* The slot of fp, or the free slot where it would go. */
+static store_dc_slot_t *
+store_devcache_slot(store_devcache_t *c, const uint8_t fp[STORE_FP_LEN])
+{
+    store_dc_slot_t   *s;
+    store_dc_entry_t  *e;
+    uint32_t           i, tag;
+
+    /* a fingerprint is a SHA-256: any 4 of its bytes hash well */
+    memcpy(&i, fp, sizeof(i));
+    memcpy(&tag, fp + 4, sizeof(tag));
+    tag |= 1;
+
+    for (i &= c->mask; ; i = (i + 1) & c->mask) {
+        s = &c->slots[i];
+
+        if (s->tag == 0) {
+            return s;
+        }
+
+        if (s->tag == tag) {
+            e = (store_dc_entry_t *) (c->arena + (size_t) s->at * 8);
+            if (memcmp(e->fp, fp, STORE_FP_LEN) == 0) {
+                return s;
+            }
+        }
+    }
+}
+
+
+/* Room for one more entry of len record bytes: 0, or -1 (full). */
+static int
+store_devcache_room(store_devcache_t *c, size_t len)
+{
+    store_dc_slot_t   *old;
+    store_dc_entry_t  *e;
+    uint8_t           *arena;
+    size_t             n, cap, i, need;
+    uint32_t           omask;
+
+    need = (sizeof(store_dc_entry_t) + len + 7) & ~(size_t) 7;
+
+    if (c->used >= c->max
+        || (c->arena_len + need) / 8 > UINT32_MAX)
+    {
+        return -1;
+    }
+
+    /* the entries first: rehashing reads their fingerprints */
+    if (c->arena_len + need > c->arena_cap) {
+        cap = c->arena_cap ? c->arena_cap * 2 : (size_t) 2 * 1024 * 1024;
+        while (cap < c->arena_len + need) {
+            cap *= 2;
+        }
+        arena = store_dc_map(cap);
+        if (arena == NULL) {
+            return -1;
+        }
+        if (c->arena != NULL) {
+            memcpy(arena, c->arena, c->arena_len);
+            store_dc_unmap(c->arena, c->arena_cap);
+        }
+        c->arena = arena;
+        c->arena_cap = cap;
+    }
+
+    if (c->slots == NULL || (c->used + 1) * 4 > ((size_t) c->mask + 1) * 3)
+    {
+        n = c->slots == NULL ? 4096 : ((size_t) c->mask + 1) * 2;
+        old = c->slots;
+        omask = c->mask;
+
+        c->slots = store_dc_map(n * sizeof(*c->slots));
+        if (c->slots == NULL) {
+            c->slots = old;
+            return -1;
+        }
+        c->mask = (uint32_t) (n - 1);
+
+        if (old != NULL) {
+            for (i = 0; i <= omask; i++) {
+                if (old[i].tag != 0) {
+                    e = (store_dc_entry_t *) (c->arena
+                                              + (size_t) old[i].at * 8);
+                    *store_devcache_slot(c, e->fp) = old[i];
+                }
+            }
+            store_dc_unmap(old, ((size_t) omask + 1) * sizeof(*old));
+        }
+    }
+
+    return 0;
+}
+
+
+int
+store_device_get_cached(store_view_t *v, store_devcache_t *c,
+    const uint8_t fp[STORE_FP_LEN], store_device_t *out, store_err_t *err)
+{
+    store_dc_slot_t   *s;
+    store_dc_entry_t  *e;
+    MDB_val            key, val;
+    uint8_t            kbuf[STORE_FP_LEN];
+    uint64_t           gen;
+    uint32_t           tag;
+    int                rc;
+
+    if (c == NULL || c->max == 0) {
+        return store_device_get(v, fp, out, err);
+    }
+
+    if (v == NULL || !v->active) {
+        store_seterr(err, "device lookup outside a read view");
+        return -1;
+    }
+
+    /* the generation this snapshot sees: one lookup in the small meta */
+    key.mv_data = (void *) STORE_DEVGEN_KEY;
+    key.mv_size = sizeof(STORE_DEVGEN_KEY) - 1;
+    rc = mdb_get(v->txn, v->st->meta, &key, &val);
+    if (rc == MDB_SUCCESS && val.mv_size == 8) {
+        gen = store_get_be64(val.mv_data);
+    } else if (rc == MDB_NOTFOUND) {
+        gen = 0;
+    } else {
+        return store_device_get(v, fp, out, err);
+    }
+
+    if (gen != c->gen) {
+        store_devcache_clear(c, gen);
+    }
+
+    memcpy(kbuf, fp, STORE_FP_LEN);
+    key.mv_data = kbuf;
+    key.mv_size = STORE_FP_LEN;
+
+    if (c->slots != NULL) {
+        s = store_devcache_slot(c, fp);
+        if (s->tag != 0) {
+            c->hits++;
+            e = (store_dc_entry_t *) (c->arena + (size_t) s->at * 8);
+            if (e->absent) {
+                return STORE_NOTFOUND;
+            }
+            val.mv_data = e + 1;
+            val.mv_size = e->len;
+            return store_device_decode(&key, &val, out, err);
+        }
+    }
+
+    c->misses++;
+
+    rc = store_rec_get(v->st, v->txn, v->st->devices, &key, &val,
+                       "cannot read device", err);
+    if (rc < 0) {
+        return rc;
+    }
+
+    if ((rc != 0 || val.mv_size <= UINT16_MAX)
+        && store_devcache_room(c, rc == 0 ? val.mv_size : 0) == 0)
+    {
+        s = store_devcache_slot(c, fp);
+        e = (store_dc_entry_t *) (c->arena + c->arena_len);
+        memcpy(e->fp, fp, STORE_FP_LEN);
+        e->absent = (rc == STORE_NOTFOUND);
+        e->len = rc == 0 ? (uint16_t) val.mv_size : 0;
+        if (rc == 0) {
+            memcpy(e + 1, val.mv_data, val.mv_size);
+        }
+        memcpy(&tag, fp + 4, sizeof(tag));
+        s->tag = tag | 1;
+        s->at = (uint32_t) (c->arena_len / 8);
+        c->arena_len += (sizeof(*e) + e->len + 7) & ~(size_t) 7;
+        c->used++;
+    }
+
+    if (rc == STORE_NOTFOUND) {
+        return rc;
+    }
+
+    return store_device_decode(&key, &val, out, err);
+}
+
+
+void
+store_devcache_prefetch(const store_devcache_t *c,
+    const uint8_t fp[STORE_FP_LEN])
+{
+    uint32_t  i;
+
+    if (c != NULL && c->slots != NULL) {
+        memcpy(&i, fp, sizeof(i));
+        __builtin_prefetch(&c->slots[i & c->mask]);
+    }
+}
+
+
+void
+store_devcache_stats(const store_devcache_t *c, uint64_t *hits,
+    uint64_t *misses, size_t *entries)
+{
+    *hits = c != NULL ? c->hits : 0;
+    *misses = c != NULL ? c->misses : 0;
+    *entries = c != NULL ? c->used : 0;
+}
+
+
 int
 store_device_enroll(store_t *st, const store_device_t *dev,
     const char *actor, store_err_t *err)
@@ -2088,6 +2453,10 @@ store_device_enroll(store_t *st, const store_device_t *dev,
 
     if (rc != MDB_SUCCESS) {
         store_mdb_err(st, err, rc, "cannot enroll device");
+        goto failed;
+    }
+
+    if (store_devices_bump(st, txn, err) != 0) {
         goto failed;
     }
 
@@ -2272,6 +2641,10 @@ store_device_enroll_batch(store_t *st, const store_device_t *devs,
             store_mdb_err(st, err, rc, "cannot enroll devices");
             goto failed;
         }
+    }
+
+    if (store_devices_bump(st, txn, err) != 0) {
+        goto failed;
     }
 
     free(set.slots);
@@ -5697,6 +6070,12 @@ store_test_put_raw(store_t *st, const char *db, const void *key,
 
     rc = val != NULL ? mdb_put(txn, dbi, &k, &v, 0)
                      : mdb_del(txn, dbi, &k, NULL);
+    if (rc == MDB_SUCCESS && dbi == st->devices
+        && store_devices_bump(st, txn, err) != 0)
+    {
+        mdb_txn_abort(txn);
+        return -1;
+    }
     if (rc != MDB_SUCCESS) {
         mdb_txn_abort(txn);
         store_mdb_err(st, err, rc, "test put");

@@ -214,6 +214,35 @@ int store_device_set_status(store_t *st, const uint8_t fp[STORE_FP_LEN],
 int store_device_find_id(store_t *st, const char *id, store_device_t *out,
     store_err_t *err);
 
+/*
+ * A cache of device records for one thread's decisions (not shared):
+ * store_device_get_cached() answers from it while the store's devices
+ * generation (bumped in every transaction that changes a device) is the
+ * one the cache was filled under, as seen in the caller's view; any
+ * change to any device empties it.  It holds the records' stored bytes
+ * (about 130 bytes each, plus 48 for the index) and at most max_entries
+ * devices, enrolled or not; 0 turns it off.  NULL when out of memory.
+ */
+typedef struct store_devcache_s store_devcache_t;
+
+store_devcache_t *store_devcache_new(size_t max_entries);
+void store_devcache_free(store_devcache_t *c);
+
+/* store_device_get(), through the cache c (NULL: no cache). */
+int store_device_get_cached(store_view_t *v, store_devcache_t *c,
+    const uint8_t fp[STORE_FP_LEN], store_device_t *out, store_err_t *err);
+
+/*
+ * Start fetching fp's place in the cache into the CPU cache, so that the
+ * lookup a little later (after the view is opened) finds it there.
+ */
+void store_devcache_prefetch(const store_devcache_t *c,
+    const uint8_t fp[STORE_FP_LEN]);
+
+/* Lookups answered from the cache, from the store, and entries held. */
+void store_devcache_stats(const store_devcache_t *c, uint64_t *hits,
+    uint64_t *misses, size_t *entries);
+
 /* Call cb for every device in fingerprint order.  Returns 0 or -1. */
 int store_device_list(store_t *st, store_device_cb cb, void *arg,
     store_err_t *err);

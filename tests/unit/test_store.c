@@ -79,6 +79,7 @@ static void test_login_replay(void **state);
 static void test_sessions(void **state);
 static void test_user_delete_sessions(void **state);
 static void test_migrate_v1(void **state);
+static void test_device_cache(void **state);
 static void test_identity_map_full(void **state);
 static void test_corrupt_identity(void **state);
 static void test_make_posture(store_posture_t *p, const char *os);
@@ -2105,6 +2106,85 @@ test_device_set_owner(void **state)
 }
 
 
+/* The decision thread's device cache answers as the store does, and any
+ * change to a device (here, in another handle as ztctl would) is seen. */
+static void
+test_device_cache(void **state)
+{
+    test_env_t        *env = *state;
+    store_t           *other = NULL;
+    store_view_t      *view = NULL;
+    store_devcache_t  *c;
+    store_device_t     dev, ghost, out;
+    store_err_t        err;
+    uint64_t           hits, misses;
+    size_t             entries;
+    unsigned           i;
+
+    assert_int_equal(store_open(&env->st, env->path, 0, 0, &err), 0);
+    assert_int_equal(store_open(&other, env->path, 0, 0, &err), 0);
+    c = store_devcache_new(16);
+    assert_non_null(c);
+
+    test_make_device(&dev, 1);
+    test_make_device(&ghost, 2);
+    assert_int_equal(store_device_enroll(env->st, &dev, "root", &err), 0);
+
+    for (i = 0; i < 3; i++) {
+        assert_int_equal(store_view_begin(env->st, &view, &err), 0);
+        store_devcache_prefetch(c, dev.fp);
+        assert_int_equal(store_device_get_cached(view, c, dev.fp, &out,
+                                                 &err), 0);
+        assert_string_equal(out.id, dev.id);
+        assert_int_equal(out.status, STORE_DEVICE_ACTIVE);
+        assert_int_equal(store_device_get_cached(view, c, ghost.fp, &out,
+                                                 &err), STORE_NOTFOUND);
+        store_view_end(view);
+    }
+
+    store_devcache_stats(c, &hits, &misses, &entries);
+    assert_int_equal(misses, 2);
+    assert_int_equal(hits, 4);
+    assert_int_equal(entries, 2);
+
+    /* another process revokes it and enrolls the unknown one */
+    assert_int_equal(store_device_set_status(other, dev.fp,
+                                             STORE_DEVICE_REVOKED, "root",
+                                             "lost", &err), 0);
+    assert_int_equal(store_device_enroll(other, &ghost, "root", &err), 0);
+
+    assert_int_equal(store_view_begin(env->st, &view, &err), 0);
+    assert_int_equal(store_device_get_cached(view, c, dev.fp, &out, &err),
+                     0);
+    assert_int_equal(out.status, STORE_DEVICE_REVOKED);
+    assert_int_equal(store_device_get_cached(view, c, ghost.fp, &out, &err),
+                     0);
+    assert_string_equal(out.id, ghost.id);
+    store_view_end(view);
+
+    /* bounded: past max_entries lookups still answer, from the store */
+    for (i = 10; i < 60; i++) {
+        test_make_device(&dev, i);
+        assert_int_equal(store_device_enroll(env->st, &dev, "root", &err),
+                         0);
+    }
+    assert_int_equal(store_view_begin(env->st, &view, &err), 0);
+    for (i = 10; i < 60; i++) {
+        test_make_device(&dev, i);
+        assert_int_equal(store_device_get_cached(view, c, dev.fp, &out,
+                                                 &err), 0);
+        assert_string_equal(out.id, dev.id);
+    }
+    store_view_end(view);
+    store_devcache_stats(c, &hits, &misses, &entries);
+    assert_int_equal(entries, 16);
+
+    store_view_free(view);
+    store_devcache_free(c);
+    store_close(other);
+}
+
+
 int
 main(void)
 {
@@ -2150,6 +2230,8 @@ main(void)
         cmocka_unit_test_setup_teardown(test_sessions,
                                         test_setup, test_teardown),
         cmocka_unit_test_setup_teardown(test_user_delete_sessions,
+                                        test_setup, test_teardown),
+        cmocka_unit_test_setup_teardown(test_device_cache,
                                         test_setup, test_teardown),
         cmocka_unit_test_setup_teardown(test_migrate_v1,
                                         test_setup, test_teardown),
