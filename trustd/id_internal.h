@@ -39,6 +39,8 @@ struct id_keys_s {
     id_alg_t            alg;
     uint64_t            gen;            /* unique per id_keys_load() */
     uint8_t             secret[ID_SECRET_KEY_LEN];
+    uint8_t             secret_prev[ID_SECRET_KEY_LEN];
+    int                 has_secret_prev;    /* a rotation in progress */
 
     id_session_key_t    cur;
     id_session_key_t    prev;

@@ -32,6 +32,7 @@
 
 
 #define ID_SECRET_FILE      "secret.key"
+#define ID_SECRET_PREV_FILE "secret.key.prev"
 #define ID_SESSION_FILE     "session.key"
 #define ID_PREV_FILE        "session.key.prev"
 #define ID_ASSERTION_FILE   "assertion.key"
@@ -753,6 +754,18 @@ id_keys_load(const char *dir, id_alg_t alg, int64_t grace_seconds,
         goto done;
     }
 
+    /* during a rotation of secret.key (see id_keys_rotate_secret()) */
+    r = id_key_load_one(dir, ID_SECRET_PREV_FILE, ID_KEY_RAW, 0, 1,
+                        k->secret_prev, NULL, NULL, &st, &perr);
+    if (r == 0) {
+        k->has_secret_prev = 1;
+    } else if (r == ID_KEY_TOO_OPEN) {
+        if (err != NULL) {
+            *err = perr;
+        }
+        goto done;
+    }
+
     if (id_key_load_one(dir, ID_SESSION_FILE, type, create, 0, NULL,
                         &k->cur, NULL, &cur_st, err)
         != 0)
@@ -923,4 +936,119 @@ done:
     (void) umask(mask);
 
     return rc;
+}
+
+
+int
+id_keys_has_prev_secret(const id_keys_t *keys)
+{
+    return keys != NULL && keys->has_secret_prev;
+}
+
+
+int
+id_keys_rotate_secret(const char *dir, id_err_t *err)
+{
+    int             rc, n;
+    mode_t          mask;
+    size_t          glen;
+    char            cur[PATH_MAX], prev[PATH_MAX], tmp[PATH_MAX];
+    unsigned char  *gen;
+    struct stat     st;
+
+    rc = -1;
+    gen = NULL;
+    glen = 0;
+    tmp[0] = '\0';
+
+    mask = umask(077);
+
+    if (dir == NULL) {
+        id_seterr(err, "id_keys_rotate_secret: NULL argument");
+        goto done;
+    }
+
+    if (id_dir_prepare(dir, 0, err) != 0
+        || id_path(cur, dir, ID_SECRET_FILE, err) != 0
+        || id_path(prev, dir, ID_SECRET_PREV_FILE, err) != 0)
+    {
+        goto done;
+    }
+
+    if (lstat(prev, &st) == 0) {
+        id_seterr(err, "%s exists: a rotation of the secret key is not "
+                  "finished (re-seal, then remove it)", prev);
+        goto done;
+    }
+
+    if (lstat(cur, &st) != 0) {
+        id_seterr(err, "%s: %s", cur, strerror(errno));
+        goto done;
+    }
+
+    if (id_key_generate(ID_KEY_RAW, &gen, &glen, err) != 0) {
+        goto done;
+    }
+
+    /* as id_keys_rotate(): secret.key exists at every instant */
+    n = snprintf(tmp, sizeof(tmp), "%s/.%s.%ld.tmp", dir,
+                 ID_SECRET_PREV_FILE, (long) getpid());
+    if (n < 0 || (size_t) n >= sizeof(tmp)) {
+        id_seterr(err, "%s: path too long", dir);
+        tmp[0] = '\0';
+        goto done;
+    }
+
+    (void) unlink(tmp);
+
+    if (link(cur, tmp) != 0) {
+        id_seterr(err, "link %s to %s: %s", cur, tmp, strerror(errno));
+        tmp[0] = '\0';
+        goto done;
+    }
+
+    if (rename(tmp, prev) != 0) {
+        id_seterr(err, "rename %s to %s: %s", tmp, prev, strerror(errno));
+        goto done;
+    }
+
+    tmp[0] = '\0';
+
+    if (id_file_write(dir, ID_SECRET_FILE, gen, glen, 1, err) != 0) {
+        goto done;
+    }
+
+    rc = 0;
+
+done:
+
+    if (tmp[0] != '\0') {
+        (void) unlink(tmp);
+    }
+
+    if (gen != NULL) {
+        OPENSSL_clear_free(gen, glen);
+    }
+
+    (void) umask(mask);
+
+    return rc;
+}
+
+
+int
+id_keys_drop_prev_secret(const char *dir, id_err_t *err)
+{
+    char  prev[PATH_MAX];
+
+    if (id_path(prev, dir, ID_SECRET_PREV_FILE, err) != 0) {
+        return -1;
+    }
+
+    if (unlink(prev) != 0 && errno != ENOENT) {
+        id_seterr(err, "cannot remove %s: %s", prev, strerror(errno));
+        return -1;
+    }
+
+    return 0;
 }

@@ -25,15 +25,19 @@
 #define ID_SEAL_TAG_LEN     16
 #define ID_SEAL_OVERHEAD    (1 + ID_SEAL_NONCE_LEN + ID_SEAL_TAG_LEN)
 #define ID_SEAL_AAD_MAX     1024
+#define ID_SEAL_PLAIN_MAX   1024    /* what id_reseal() can carry */
 
 
-static int id_gcm_init(EVP_CIPHER_CTX **ctx, const id_keys_t *keys,
+static int id_unseal_key(const uint8_t *key, const uint8_t *sealed,
+    size_t len, const char *aad, uint8_t *out, size_t size, size_t *outlen,
+    id_err_t *err);
+static int id_gcm_init(EVP_CIPHER_CTX **ctx, const uint8_t *key,
     const uint8_t *nonce, const char *aad, uint8_t version, int enc,
     id_err_t *err);
 
 
 static int
-id_gcm_init(EVP_CIPHER_CTX **ctx, const id_keys_t *keys,
+id_gcm_init(EVP_CIPHER_CTX **ctx, const uint8_t *key,
     const uint8_t *nonce, const char *aad, uint8_t version, int enc,
     id_err_t *err)
 {
@@ -53,8 +57,7 @@ id_gcm_init(EVP_CIPHER_CTX **ctx, const id_keys_t *keys,
         return -1;
     }
 
-    if (EVP_CipherInit_ex(*ctx, EVP_aes_256_gcm(), NULL, keys->secret, nonce,
-                          enc)
+    if (EVP_CipherInit_ex(*ctx, EVP_aes_256_gcm(), NULL, key, nonce, enc)
         != 1)
     {
         id_ssl_err(err, "EVP_CipherInit_ex(AES-256-GCM)");
@@ -114,7 +117,9 @@ id_seal(const id_keys_t *keys, const uint8_t *plain, size_t len,
         goto done;
     }
 
-    if (id_gcm_init(&ctx, keys, nonce, aad, ID_SEAL_VERSION, 1, err) != 0) {
+    if (id_gcm_init(&ctx, keys->secret, nonce, aad, ID_SEAL_VERSION, 1, err)
+        != 0)
+    {
         goto done;
     }
 
@@ -158,8 +163,59 @@ done:
 }
 
 
+/*
+ * Open a sealed value with the current secret key or, during a rotation
+ * of it (secret.key.prev present), with the previous one.
+ */
 int
 id_unseal(const id_keys_t *keys, const uint8_t *sealed, size_t len,
+    const char *aad, uint8_t *out, size_t size, size_t *outlen,
+    id_err_t *err)
+{
+    if (keys == NULL) {
+        id_seterr(err, "id_unseal: NULL argument");
+        return -1;
+    }
+
+    if (id_unseal_key(keys->secret, sealed, len, aad, out, size, outlen,
+                      err) == 0)
+    {
+        return 0;
+    }
+
+    if (!keys->has_secret_prev) {
+        return -1;
+    }
+
+    return id_unseal_key(keys->secret_prev, sealed, len, aad, out, size,
+                         outlen, err);
+}
+
+
+int
+id_reseal(const id_keys_t *keys, const uint8_t *sealed, size_t len,
+    const char *aad, uint8_t *out, size_t size, size_t *outlen,
+    id_err_t *err)
+{
+    uint8_t  plain[ID_SEAL_PLAIN_MAX];
+    size_t   plen;
+    int      rc;
+
+    if (id_unseal(keys, sealed, len, aad, plain, sizeof(plain), &plen, err)
+        != 0)
+    {
+        return -1;
+    }
+
+    rc = id_seal(keys, plain, plen, aad, out, size, outlen, err);
+    OPENSSL_cleanse(plain, sizeof(plain));
+
+    return rc;
+}
+
+
+static int
+id_unseal_key(const uint8_t *key, const uint8_t *sealed, size_t len,
     const char *aad, uint8_t *out, size_t size, size_t *outlen,
     id_err_t *err)
 {
@@ -172,7 +228,7 @@ id_unseal(const id_keys_t *keys, const uint8_t *sealed, size_t len,
     rc = -1;
     ctx = NULL;
 
-    if (keys == NULL || sealed == NULL || out == NULL || outlen == NULL) {
+    if (sealed == NULL || out == NULL || outlen == NULL) {
         id_seterr(err, "id_unseal: NULL argument");
         return -1;
     }
@@ -206,7 +262,7 @@ id_unseal(const id_keys_t *keys, const uint8_t *sealed, size_t len,
     /* The tag ctrl takes a non-const pointer. */
     memcpy(tag, ct + ctlen, ID_SEAL_TAG_LEN);
 
-    if (id_gcm_init(&ctx, keys, nonce, aad, sealed[0], 0, err) != 0) {
+    if (id_gcm_init(&ctx, key, nonce, aad, sealed[0], 0, err) != 0) {
         goto done;
     }
 

@@ -140,10 +140,36 @@ int id_seal(const id_keys_t *keys, const uint8_t *plain, size_t len,
     const char *aad, uint8_t *out, size_t size, size_t *outlen,
     id_err_t *err);
 
-/* Open what id_seal() made; fails on any tampering or a wrong key. */
+/*
+ * Open what id_seal() made; fails on any tampering or a wrong key.  While
+ * secret.key.prev exists (a rotation of secret.key in progress) a value
+ * sealed under either key opens.
+ */
 int id_unseal(const id_keys_t *keys, const uint8_t *sealed, size_t len,
     const char *aad, uint8_t *out, size_t size, size_t *outlen,
     id_err_t *err);
+
+/* Open a sealed value (either key) and seal it again under secret.key. */
+int id_reseal(const id_keys_t *keys, const uint8_t *sealed, size_t len,
+    const char *aad, uint8_t *out, size_t size, size_t *outlen,
+    id_err_t *err);
+
+/*
+ * Rotating secret.key (the key that seals TOTP secrets), in three steps
+ * that can each be repeated after a crash:
+ *   1. id_keys_rotate_secret(): secret.key becomes secret.key.prev and a
+ *      new secret.key is written (refused while secret.key.prev exists);
+ *      loaders now open values sealed under either;
+ *   2. every sealed value is re-sealed (store_user_reseal() + id_reseal()),
+ *      in one store transaction;
+ *   3. id_keys_drop_prev_secret() removes secret.key.prev.
+ * A running trustd must reload its keys between 1 and 2.
+ */
+int id_keys_rotate_secret(const char *dir, id_err_t *err);
+int id_keys_drop_prev_secret(const char *dir, id_err_t *err);
+
+/* 1 while the loaded keys include secret.key.prev. */
+int id_keys_has_prev_secret(const id_keys_t *keys);
 
 /* ---- session tokens ------------------------------------------------- */
 

@@ -58,6 +58,7 @@
  */
 
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -66,6 +67,7 @@
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <lmdb.h>
 
@@ -836,6 +838,92 @@ store_migrate(store_t *st, MDB_txn *txn, uint32_t from, store_err_t *err)
     }
 
     return 0;
+}
+
+
+int
+store_backup(store_t *st, const char *dir, store_err_t *err)
+{
+    struct stat  sb;
+    char         tmp[PATH_MAX], final[PATH_MAX];
+    int          fd, rc;
+
+    if (snprintf(final, sizeof(final), "%s/data.mdb", dir)
+        >= (int) sizeof(final)
+        || snprintf(tmp, sizeof(tmp), "%s/.data.mdb.partial", dir)
+           >= (int) sizeof(tmp))
+    {
+        store_seterr(err, "backup path \"%s\" is too long", dir);
+        return -1;
+    }
+
+    if (stat(dir, &sb) == -1) {
+        store_seterr(err, "backup directory \"%s\": %s", dir,
+                     strerror(errno));
+        return -1;
+    }
+
+    if (!S_ISDIR(sb.st_mode)) {
+        store_seterr(err, "backup directory \"%s\" is not a directory",
+                     dir);
+        return -1;
+    }
+
+    if (stat(final, &sb) == 0) {
+        store_seterr(err, "%s already exists; back up into an empty "
+                     "directory", final);
+        return -1;
+    }
+
+    fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    if (fd == -1) {
+        store_seterr(err, "cannot create %s: %s", tmp, strerror(errno));
+        return -1;
+    }
+
+    /* one read transaction: a snapshot, whatever writers do meanwhile */
+    rc = mdb_env_copyfd2(st->env, fd, MDB_CP_COMPACT);
+    if (rc != MDB_SUCCESS) {
+        store_mdb_err(st, err, rc, "cannot copy the store");
+        goto failed;
+    }
+
+    if (fsync(fd) == -1) {
+        store_seterr(err, "cannot sync %s: %s", tmp, strerror(errno));
+        goto failed;
+    }
+
+    if (close(fd) == -1) {
+        fd = -1;
+        store_seterr(err, "cannot write %s: %s", tmp, strerror(errno));
+        goto failed;
+    }
+
+    fd = -1;
+
+    if (rename(tmp, final) == -1) {
+        store_seterr(err, "cannot rename %s to %s: %s", tmp, final,
+                     strerror(errno));
+        goto failed;
+    }
+
+    /* the rename itself is durable once the directory is synced */
+    fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd != -1) {
+        (void) fsync(fd);
+        close(fd);
+    }
+
+    return 0;
+
+failed:
+
+    if (fd != -1) {
+        close(fd);
+    }
+    unlink(tmp);
+
+    return -1;
 }
 
 
@@ -3991,6 +4079,132 @@ store_user_list(store_t *st, store_user_cb cb, void *arg, store_err_t *err)
 
     return store_read_walk(st, st->users, "cannot read users",
                            store_user_visit, &w, err);
+}
+
+
+/* Collects user names for store_user_reseal(). */
+typedef struct {
+    char      (*names)[STORE_NAME_MAX];
+    size_t      n;
+    size_t      cap;
+} store_names_t;
+
+
+static int
+store_names_visit(const MDB_val *key, const MDB_val *val, void *arg,
+    store_err_t *err)
+{
+    store_names_t   *nl = arg;
+    char           (*names)[STORE_NAME_MAX];
+    size_t           cap;
+
+    (void) val;
+
+    if (key->mv_size >= STORE_NAME_MAX) {
+        store_seterr(err, "corrupt user key (%zu bytes)", key->mv_size);
+        return -1;
+    }
+
+    if (nl->n == nl->cap) {
+        cap = nl->cap ? nl->cap * 2 : 256;
+        names = realloc(nl->names, cap * sizeof(*names));
+        if (names == NULL) {
+            store_seterr(err, "out of memory");
+            return -1;
+        }
+        nl->names = names;
+        nl->cap = cap;
+    }
+
+    memcpy(nl->names[nl->n], key->mv_data, key->mv_size);
+    nl->names[nl->n][key->mv_size] = '\0';
+    nl->n++;
+
+    return 0;
+}
+
+
+int
+store_user_reseal(store_t *st, store_reseal_cb cb, void *arg,
+    const char *actor, unsigned *count, store_err_t *err)
+{
+    store_names_t   nl;
+    store_user_t    u;
+    MDB_txn        *txn;
+    uint8_t         out[sizeof(u.totp_sealed)];
+    size_t          i, outlen;
+    unsigned        n;
+    char            msg[200], detail[64];
+
+    if (store_writable(st, err) != 0 || store_identity_ready(st, err) != 0
+        || store_txn_begin(st, 0, &txn, err) != 0)
+    {
+        return -1;
+    }
+
+    memset(&nl, 0, sizeof(nl));
+    n = 0;
+
+    /* the names first: no cursor is open while records are rewritten */
+    if (store_walk(st, txn, st->users, "cannot read users",
+                   store_names_visit, &nl, err) != 0)
+    {
+        goto failed;
+    }
+
+    for (i = 0; i < nl.n; i++) {
+        if (store_user_read(st, txn, nl.names[i], &u, err) != 0) {
+            goto failed;
+        }
+
+        if (u.totp_sealed_len == 0) {
+            continue;
+        }
+
+        msg[0] = '\0';
+        if (cb(u.name, u.totp_sealed, u.totp_sealed_len, out, sizeof(out),
+               &outlen, msg, sizeof(msg), arg) != 0)
+        {
+            store_seterr(err, "user %s: %s", u.name, msg);
+            goto failed;
+        }
+
+        memcpy(u.totp_sealed, out, outlen);
+        u.totp_sealed_len = outlen;
+
+        if (store_user_put(st, txn, &u, 0, "cannot re-seal a TOTP secret",
+                           err) != 0)
+        {
+            goto failed;
+        }
+
+        n++;
+    }
+
+    free(nl.names);
+
+    snprintf(detail, sizeof(detail), "%u TOTP secrets re-sealed", n);
+
+    if (store_audit_commit(st, txn, actor, "keys.reseal", "secret.key",
+                           detail, (int64_t) time(NULL),
+                           "cannot re-seal the TOTP secrets", err)
+        != 0)
+    {
+        return -1;
+    }
+
+    if (count != NULL) {
+        *count = n;
+    }
+
+    return 0;
+
+failed:
+
+    free(nl.names);
+    mdb_txn_abort(txn);
+
+    return -1;
 }
 
 

@@ -147,6 +147,15 @@ void store_close(store_t *st);
  */
 int store_maintain(store_t *st, int *cleared, store_err_t *err);
 
+/*
+ * A consistent copy of the whole store, made while others (trustd) go on
+ * reading and writing: one read transaction's snapshot, compacted, into
+ * dir/data.mdb.  dir must exist and hold no data.mdb (nothing is
+ * overwritten); the copy is written to a temporary name, synced and then
+ * renamed, so a data.mdb in dir is always whole.  0 or -1.
+ */
+int store_backup(store_t *st, const char *dir, store_err_t *err);
+
 /* The map size in bytes the store is currently using. */
 size_t store_map_size(const store_t *st);
 
@@ -370,6 +379,23 @@ int store_user_delete(store_t *st, const char *name, const char *actor,
     store_err_t *err);
 
 typedef int (*store_user_cb)(const store_user_t *u, void *arg);
+
+/*
+ * Transform one user's sealed TOTP secret (re-seal it under a new key):
+ * write the new sealed bytes to out (size bytes) and *outlen; 0, or -1
+ * with the reason in msg (which fails the whole re-seal).
+ */
+typedef int (*store_reseal_cb)(const char *user, const uint8_t *sealed,
+    size_t len, uint8_t *out, size_t size, size_t *outlen, char *msg,
+    size_t msglen, void *arg);
+
+/*
+ * Re-seal every user's TOTP secret with cb in ONE write transaction, with
+ * one audit record "keys.reseal" (actor) saying how many: all of them
+ * change, or none.  *count (may be NULL) says how many.  0 or -1.
+ */
+int store_user_reseal(store_t *st, store_reseal_cb cb, void *arg,
+    const char *actor, unsigned *count, store_err_t *err);
 int store_user_list(store_t *st, store_user_cb cb, void *arg,
     store_err_t *err);
 

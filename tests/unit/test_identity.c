@@ -85,6 +85,7 @@ static void test_keys_files(void **state);
 static void test_keys_too_open(void **state);
 static void test_keys_reload_same_kid(void **state);
 static void test_keys_rotate_grace(void **state);
+static void test_secret_rotate(void **state);
 static void test_keys_alg_switch(void **state);
 static void test_token_roundtrip(void **state);
 static void test_token_roundtrip_es256(void **state);
@@ -2389,6 +2390,65 @@ test_new_sid(void **state)
 }
 
 
+/* Rotating secret.key: values sealed under the old key open during the
+ * rotation, re-seal under the new one, and the old key is then gone. */
+static void
+test_secret_rotate(void **state)
+{
+    test_env_t  *env = *state;
+    id_keys_t   *k = NULL, *k2 = NULL, *k3 = NULL;
+    id_err_t     err;
+    uint8_t      sealed[128], resealed[128], plain[64];
+    size_t       slen, rlen, plen;
+    char         path[400];
+
+    assert_int_equal(id_keys_load(env->hs_dir, ID_ALG_HS256, 0, 0, &k, &err),
+                     0);
+    assert_int_equal(id_keys_has_prev_secret(k), 0);
+    assert_int_equal(id_seal(k, (const uint8_t *) "JBSWY3DPEHPK3PXP", 16,
+                             "alice", sealed, sizeof(sealed), &slen, &err),
+                     0);
+
+    /* step 1 */
+    assert_int_equal(id_keys_rotate_secret(env->hs_dir, &err), 0);
+    snprintf(path, sizeof(path), "%s/secret.key.prev", env->hs_dir);
+    assert_int_equal(access(path, F_OK), 0);
+    /* not twice before it is finished */
+    assert_int_equal(id_keys_rotate_secret(env->hs_dir, &err), -1);
+    assert_non_null(strstr(err.msg, "not finished"));
+
+    assert_int_equal(id_keys_load(env->hs_dir, ID_ALG_HS256, 0, 0, &k2,
+                                  &err), 0);
+    assert_int_equal(id_keys_has_prev_secret(k2), 1);
+    assert_int_equal(id_unseal(k2, sealed, slen, "alice", plain,
+                               sizeof(plain), &plen, &err), 0);
+    assert_memory_equal(plain, "JBSWY3DPEHPK3PXP", 16);
+
+    /* step 2: re-sealed under the new key; the aad still binds it */
+    assert_int_equal(id_reseal(k2, sealed, slen, "alice", resealed,
+                               sizeof(resealed), &rlen, &err), 0);
+    assert_int_equal(id_unseal(k, resealed, rlen, "alice", plain,
+                               sizeof(plain), &plen, &err), -1);
+    assert_int_equal(id_unseal(k2, resealed, rlen, "bob", plain,
+                               sizeof(plain), &plen, &err), -1);
+
+    /* step 3: the old key is gone; only the re-sealed value opens */
+    assert_int_equal(id_keys_drop_prev_secret(env->hs_dir, &err), 0);
+    assert_int_equal(access(path, F_OK), -1);
+    assert_int_equal(id_keys_load(env->hs_dir, ID_ALG_HS256, 0, 0, &k3,
+                                  &err), 0);
+    assert_int_equal(id_keys_has_prev_secret(k3), 0);
+    assert_int_equal(id_unseal(k3, resealed, rlen, "alice", plain,
+                               sizeof(plain), &plen, &err), 0);
+    assert_int_equal(id_unseal(k3, sealed, slen, "alice", plain,
+                               sizeof(plain), &plen, &err), -1);
+
+    id_keys_free(k);
+    id_keys_free(k2);
+    id_keys_free(k3);
+}
+
+
 int
 main(void)
 {
@@ -2412,6 +2472,8 @@ main(void)
         cmocka_unit_test_setup_teardown(test_keys_reload_same_kid,
                                         test_setup, test_teardown),
         cmocka_unit_test_setup_teardown(test_keys_rotate_grace,
+                                        test_setup, test_teardown),
+        cmocka_unit_test_setup_teardown(test_secret_rotate,
                                         test_setup, test_teardown),
         cmocka_unit_test_setup_teardown(test_keys_alg_switch,
                                         test_setup, test_teardown),
