@@ -34,6 +34,7 @@ struct ngx_http_zt_cache_s {
     ngx_http_zt_cache_sh_t     *sh;
     ngx_slab_pool_t            *shpool;
     ngx_msec_t                  max_ttl;
+    ngx_http_zt_metrics_t      *metrics;
 };
 
 
@@ -118,6 +119,12 @@ ngx_http_zt_cache_zone(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     }
 
     cache->max_ttl = max_ttl;
+
+    if (ngx_http_zt_metrics_zone(cf, zmcf) != NGX_OK) {
+        return NGX_CONF_ERROR;
+    }
+
+    cache->metrics = zmcf->metrics;
 
     ngx_str_set(&name, "zt_decisions");
 
@@ -326,6 +333,7 @@ ngx_http_zt_cache_expire(ngx_http_zt_cache_t *cache, ngx_uint_t n)
         }
 
         ngx_http_zt_cache_free_node(cache, cn);
+        ngx_http_zt_metric_inc(cache->metrics, NGX_HTTP_ZT_M_CACHE_EXPIRED);
     }
 }
 
@@ -334,6 +342,7 @@ ngx_int_t
 ngx_http_zt_cache_lookup(ngx_http_request_t *r, ngx_http_zt_cache_t *cache,
     ngx_http_zt_ctx_t *ctx)
 {
+    size_t                     vlen;
     u_char                    *value;
     uint32_t                   hash;
     ngx_int_t                  rc;
@@ -347,33 +356,43 @@ ngx_http_zt_cache_lookup(ngx_http_request_t *r, ngx_http_zt_cache_t *cache,
 
     if (cn == NULL) {
         ngx_shmtx_unlock(&cache->shpool->mutex);
+        ngx_http_zt_metric_inc(cache->metrics, NGX_HTTP_ZT_M_CACHE_MISS);
         return NGX_DECLINED;
     }
 
     if ((ngx_msec_int_t) (cn->expires - ngx_current_msec) <= 0) {
         ngx_http_zt_cache_free_node(cache, cn);
         ngx_shmtx_unlock(&cache->shpool->mutex);
+        ngx_http_zt_metric_inc(cache->metrics, NGX_HTTP_ZT_M_CACHE_EXPIRED);
+        ngx_http_zt_metric_inc(cache->metrics, NGX_HTTP_ZT_M_CACHE_MISS);
         return NGX_DECLINED;
     }
 
     ngx_queue_remove(&cn->queue);
     ngx_queue_insert_head(&cache->sh->lru, &cn->queue);
 
-    /* copy out under the lock: the entry may go once it is released */
-    value = ngx_pnalloc(r->pool, cn->value_len);
+    /*
+     * Copy out under the lock: the entry may go once it is released, so
+     * nothing of it, its length included, is read afterwards.
+     */
+    vlen = cn->value_len;
+
+    value = ngx_pnalloc(r->pool, vlen);
     if (value == NULL) {
         ngx_shmtx_unlock(&cache->shpool->mutex);
         return NGX_ERROR;
     }
 
-    ngx_memcpy(value, cn->data + cn->key_len, cn->value_len);
+    ngx_memcpy(value, cn->data + cn->key_len, vlen);
 
     ngx_shmtx_unlock(&cache->shpool->mutex);
 
-    rc = ngx_http_zt_cache_decode(r, ctx, value, value + cn->value_len);
+    rc = ngx_http_zt_cache_decode(r, ctx, value, value + vlen);
     if (rc != NGX_OK) {
         return rc;
     }
+
+    ngx_http_zt_metric_inc(cache->metrics, NGX_HTTP_ZT_M_CACHE_HIT);
 
     ngx_log_debug0(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
                    "zt: decision from the cache");
@@ -389,7 +408,7 @@ ngx_http_zt_cache_store(ngx_http_request_t *r, ngx_http_zt_cache_t *cache,
     size_t                     vlen, size;
     uint32_t                   hash;
     ngx_msec_t                 ttl;
-    ngx_http_zt_cache_node_t  *cn;
+    ngx_http_zt_cache_node_t  *cn, *old;
 
     ttl = ngx_min(ctx->ttl, cache->max_ttl);
 
@@ -417,16 +436,25 @@ ngx_http_zt_cache_store(ngx_http_request_t *r, ngx_http_zt_cache_t *cache,
 
     /* full: evict the least recently used until it fits */
     while (cn == NULL && !ngx_queue_empty(&cache->sh->lru)) {
-        ngx_http_zt_cache_free_node(cache,
-            ngx_queue_data(ngx_queue_last(&cache->sh->lru),
-                           ngx_http_zt_cache_node_t, queue));
+        old = ngx_queue_data(ngx_queue_last(&cache->sh->lru),
+                             ngx_http_zt_cache_node_t, queue);
+
+        ngx_http_zt_metric_inc(cache->metrics,
+                               (ngx_msec_int_t) (old->expires
+                                                 - ngx_current_msec) > 0
+                               ? NGX_HTTP_ZT_M_CACHE_EVICTED
+                               : NGX_HTTP_ZT_M_CACHE_EXPIRED);
+
+        ngx_http_zt_cache_free_node(cache, old);
         cn = ngx_slab_alloc_locked(cache->shpool, size);
     }
 
     if (cn == NULL) {
         ngx_shmtx_unlock(&cache->shpool->mutex);
         ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
-                      "zt: decision too large for zt_cache_zone");
+                      "zt: a decision of %uz bytes does not fit in "
+                      "zt_cache_zone even when emptied; not cached (raise "
+                      "the zone's size)", size);
         return;
     }
 
@@ -442,6 +470,16 @@ ngx_http_zt_cache_store(ngx_http_request_t *r, ngx_http_zt_cache_t *cache,
     cache->sh->entries++;
 
     ngx_shmtx_unlock(&cache->shpool->mutex);
+
+    ngx_http_zt_metric_inc(cache->metrics, NGX_HTTP_ZT_M_CACHE_STORED);
+}
+
+
+ngx_uint_t
+ngx_http_zt_cache_entries(ngx_http_zt_cache_t *cache)
+{
+    /* one aligned word, written under the lock: a consistent read */
+    return cache->sh->entries;
 }
 
 

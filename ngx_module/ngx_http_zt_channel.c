@@ -31,6 +31,8 @@
 struct ngx_http_zt_channel_s {
     ngx_peer_connection_t       peer;
     ngx_log_t                  *log;
+    ngx_str_t                  *name;           /* "unix:/path", for logs */
+    ngx_http_zt_metrics_t      *metrics;
 
     ngx_rbtree_t                pending;
     ngx_rbtree_node_t           sentinel;
@@ -49,6 +51,9 @@ struct ngx_http_zt_channel_s {
     ngx_msec_t                  backoff;
     ngx_msec_t                  retry_at;
     ngx_msec_t                  last_recv;
+    size_t                      received;       /* on this connection */
+
+    unsigned                    reconnect:1;    /* lost or failed since */
 };
 
 
@@ -58,6 +63,7 @@ static ngx_int_t ngx_http_zt_channel_connect(ngx_http_zt_channel_t *ch,
     ngx_http_zt_main_conf_t *zmcf);
 static void ngx_http_zt_channel_close(ngx_http_zt_channel_t *ch,
     const char *why);
+static void ngx_http_zt_channel_refused(ngx_http_zt_channel_t *ch);
 static ngx_int_t ngx_http_zt_channel_flush(ngx_http_zt_channel_t *ch);
 static void ngx_http_zt_channel_read_handler(ngx_event_t *rev);
 static void ngx_http_zt_channel_write_handler(ngx_event_t *wev);
@@ -105,6 +111,8 @@ ngx_http_zt_channel_get(ngx_http_zt_main_conf_t *zmcf)
     ch->in_last = ch->in;
     ch->in_end = ch->in + 2 * WIRE_MAX_FRAME;
     ch->log = ngx_cycle->log;
+    ch->name = &zmcf->trustd->name;
+    ch->metrics = zmcf->metrics;
     ch->next_id = (uint32_t) ngx_random();
 
     ngx_rbtree_init(&ch->pending, &ch->sentinel, ngx_rbtree_insert_value);
@@ -142,10 +150,21 @@ ngx_http_zt_channel_connect(ngx_http_zt_channel_t *ch,
         ch->backoff = ch->backoff ? ngx_min(ch->backoff * 2, zmcf->backoff_max)
                                   : NGX_HTTP_ZT_BACKOFF_MIN;
         ch->retry_at = ngx_current_msec + ch->backoff;
+        ch->reconnect = 1;
 
+        ngx_http_zt_metric_inc(ch->metrics,
+                               NGX_HTTP_ZT_M_TRUSTD_CONNECT_ERROR);
+
+        /* nginx logged connect()'s errno on the line before */
         ngx_log_error(NGX_LOG_ERR, ch->log, 0,
-                      "zt: cannot connect to trustd at \"%V\", "
-                      "next attempt in %M ms", &zmcf->trustd->name,
+                      "zt: cannot connect to trustd at \"%V\" (%s); "
+                      "requests fail at once until the next attempt in "
+                      "%M ms", ch->name,
+                      rc == NGX_DECLINED
+                      ? "connect() failed, see above: is trustd running "
+                        "and listening on this path?"
+                      : "no free socket or connection in this worker, "
+                        "see above",
                       ch->backoff);
         return NGX_ERROR;
     }
@@ -161,12 +180,22 @@ ngx_http_zt_channel_connect(ngx_http_zt_channel_t *ch,
     c->write->log = ch->log;
 
     ch->last_recv = ngx_current_msec;
+    ch->received = 0;
     ch->in_last = ch->in;
     ch->out_pos = ch->out;
     ch->out_last = ch->out;
 
-    ngx_log_debug1(NGX_LOG_DEBUG_HTTP, ch->log, 0,
-                   "zt: connected to trustd, rc:%i", rc);
+    ngx_http_zt_metric_inc(ch->metrics, NGX_HTTP_ZT_M_TRUSTD_CONNECT);
+
+    if (ch->reconnect) {
+        ch->reconnect = 0;
+        ngx_http_zt_metric_inc(ch->metrics, NGX_HTTP_ZT_M_TRUSTD_RECONNECT);
+    }
+
+    ngx_http_zt_worker_gauge(ch->metrics, connected, 1);
+
+    ngx_log_debug2(NGX_LOG_DEBUG_HTTP, ch->log, 0,
+                   "zt: connected to trustd at \"%V\", rc:%i", ch->name, rc);
 
     return NGX_OK;
 }
@@ -234,6 +263,9 @@ ngx_http_zt_channel_send(ngx_http_zt_main_conf_t *zmcf,
     ctx->pending = 1;
     ch->npending++;
 
+    ngx_http_zt_metric_inc(ch->metrics, NGX_HTTP_ZT_M_TRUSTD_REQUEST);
+    ngx_http_zt_worker_gauge(ch->metrics, in_flight, ch->npending);
+
     ctx->state = NGX_HTTP_ZT_WAITING;
     ctx->timeout = timeout;
     ctx->event.handler = ngx_http_zt_timeout_handler;
@@ -274,6 +306,7 @@ ngx_http_zt_channel_flush(ngx_http_zt_channel_t *ch)
         }
 
         if (n == NGX_ERROR) {
+            ngx_http_zt_channel_refused(ch);
             ngx_http_zt_channel_close(ch, "send to trustd failed");
             return NGX_ERROR;
         }
@@ -336,16 +369,19 @@ ngx_http_zt_channel_read_handler(ngx_event_t *rev)
         }
 
         if (n == 0) {
+            ngx_http_zt_channel_refused(ch);
             ngx_http_zt_channel_close(ch, "trustd closed the connection");
             return;
         }
 
         if (n == NGX_ERROR) {
+            ngx_http_zt_channel_refused(ch);
             ngx_http_zt_channel_close(ch, "receive from trustd failed");
             return;
         }
 
         ch->in_last += n;
+        ch->received += n;
         ch->last_recv = ngx_current_msec;
         ch->backoff = 0;
 
@@ -383,9 +419,12 @@ ngx_http_zt_channel_process(ngx_http_zt_channel_t *ch)
         }
 
         if (rc != WIRE_OK) {
+            ngx_http_zt_metric_inc(ch->metrics,
+                                   NGX_HTTP_ZT_M_TRUSTD_PROTOCOL_ERROR);
             ngx_log_error(NGX_LOG_ERR, ch->log, 0,
-                          "zt: invalid answer from trustd: %s",
-                          wire_strerror(rc));
+                          "zt: invalid answer from trustd at \"%V\": %s "
+                          "(are the module and trustd the same version?)",
+                          ch->name, wire_strerror(rc));
             ngx_http_zt_channel_close(ch, "protocol error");
             return NGX_ERROR;
         }
@@ -524,6 +563,9 @@ ngx_http_zt_channel_unlink(ngx_http_zt_ctx_t *ctx)
         ngx_rbtree_delete(&ctx->channel->pending, &ctx->node);
         ctx->channel->npending--;
         ctx->pending = 0;
+
+        ngx_http_zt_worker_gauge(ctx->channel->metrics, in_flight,
+                                 ctx->channel->npending);
     }
 
     if (ctx->event.timer_set) {
@@ -551,15 +593,41 @@ ngx_http_zt_channel_finish(ngx_http_zt_ctx_t *ctx, ngx_http_zt_state_e state,
 }
 
 
+/*
+ * A connection that trustd drops before it answered anything: what trustd
+ * does to a peer whose uid is not in its peer_user (the close resets the
+ * connection when our request is still unread, so send and receive errors
+ * count too).  Say so, with the uid to add.
+ */
+static void
+ngx_http_zt_channel_refused(ngx_http_zt_channel_t *ch)
+{
+    if (ch->received != 0) {
+        return;
+    }
+
+    ngx_log_error(NGX_LOG_ERR, ch->log, 0,
+                  "zt: trustd at \"%V\" closed a new connection before "
+                  "answering; if this repeats, check that nginx's worker "
+                  "user (uid %d) is in trustd's peer_user",
+                  ch->name, (int) geteuid());
+}
+
+
 static void
 ngx_http_zt_channel_close(ngx_http_zt_channel_t *ch, const char *why)
 {
     ngx_rbtree_node_t  *node;
     ngx_http_zt_ctx_t  *ctx;
 
+    ngx_http_zt_metric_inc(ch->metrics, NGX_HTTP_ZT_M_TRUSTD_DISCONNECT);
+    ngx_http_zt_worker_gauge(ch->metrics, connected, 0);
+    ch->reconnect = 1;
+
     ngx_log_error(NGX_LOG_ERR, ch->log, 0,
-                  "zt: %s, closing the trustd connection; "
-                  "%ui request(s) in flight fail", why, ch->npending);
+                  "zt: connection to trustd at \"%V\" lost (%s); %ui "
+                  "request(s) in flight fail, the next request reconnects",
+                  ch->name, why, ch->npending);
 
     if (ch->peer.connection) {
         ngx_close_connection(ch->peer.connection);
@@ -589,8 +657,11 @@ ngx_http_zt_timeout_handler(ngx_event_t *ev)
     ch = ctx->channel;
     r = ctx->request;
 
+    ngx_http_zt_metric_inc(ch->metrics, NGX_HTTP_ZT_M_TRUSTD_TIMEOUT);
+
     ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
-                  "zt: trustd did not answer in time");
+                  "zt: trustd did not answer in time: no answer from "
+                  "\"%V\" within zt_timeout %M ms", ch->name, ctx->timeout);
 
     ctx->event.timedout = 0;
     ngx_http_zt_channel_finish(ctx, NGX_HTTP_ZT_FAILED,
@@ -606,6 +677,7 @@ ngx_http_zt_timeout_handler(ngx_event_t *ev)
         && ch->npending > 0
         && ngx_current_msec - ch->last_recv >= ctx->timeout)
     {
+        ngx_http_zt_metric_inc(ch->metrics, NGX_HTTP_ZT_M_TRUSTD_STALL);
         ngx_http_zt_channel_close(ch, "trustd stalled");
     }
 }
@@ -657,4 +729,6 @@ ngx_http_zt_channel_shutdown(ngx_http_zt_main_conf_t *zmcf)
     /* nothing can wait on it now: the worker has no requests left */
     ngx_close_connection(ch->peer.connection);
     ch->peer.connection = NULL;
+
+    ngx_http_zt_worker_gauge(ch->metrics, connected, 0);
 }

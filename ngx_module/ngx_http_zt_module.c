@@ -85,7 +85,10 @@ static char *ngx_http_zt_identity_header(ngx_conf_t *cf, ngx_command_t *cmd,
 static char *ngx_http_zt_failure_status(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static ngx_int_t ngx_http_zt_init(ngx_conf_t *cf);
+static ngx_int_t ngx_http_zt_init_process(ngx_cycle_t *cycle);
 static void ngx_http_zt_exit_process(ngx_cycle_t *cycle);
+static void ngx_http_zt_count(ngx_http_zt_main_conf_t *zmcf,
+    ngx_http_zt_ctx_t *ctx, ngx_uint_t metric);
 
 
 static ngx_conf_enum_t  ngx_http_zt_failure_modes[] = {
@@ -188,6 +191,13 @@ static ngx_command_t  ngx_http_zt_commands[] = {
       offsetof(ngx_http_zt_main_conf_t, backoff_max),
       NULL },
 
+    { ngx_string("zt_metrics"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
+      ngx_http_zt_metrics,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
       ngx_null_command
 };
 
@@ -214,7 +224,7 @@ ngx_module_t  ngx_http_zt_module = {
     NGX_HTTP_MODULE,                       /* module type */
     NULL,                                  /* init master */
     NULL,                                  /* init module */
-    NULL,                                  /* init process */
+    ngx_http_zt_init_process,              /* init process */
     NULL,                                  /* init thread */
     NULL,                                  /* exit thread */
     ngx_http_zt_exit_process,              /* exit process */
@@ -290,8 +300,11 @@ ngx_http_zt_handler(ngx_http_request_t *r)
             const char  *why = ngx_http_zt_ambiguous_path(&r->uri);
 
             if (why != NULL) {
+                ngx_http_zt_metric_inc(zmcf->metrics,
+                                       NGX_HTTP_ZT_M_AMBIGUOUS_PATH);
                 ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
-                              "zt: refused an ambiguous path (%s)", why);
+                              "zt: refused an ambiguous path with 400 "
+                              "(%s; see zt_strict_paths)", why);
                 return ngx_http_zt_final(r, NGX_HTTP_BAD_REQUEST);
             }
         }
@@ -480,6 +493,8 @@ ngx_http_zt_apply(ngx_http_request_t *r, ngx_http_zt_main_conf_t *zmcf,
     switch (ctx->decision) {
 
     case WIRE_ALLOW:
+        ngx_http_zt_count(zmcf, ctx, NGX_HTTP_ZT_M_ALLOW);
+
         if (ngx_http_zt_set_headers(r, zmcf, ctx) != NGX_OK) {
             return ngx_http_zt_final(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
         }
@@ -497,6 +512,10 @@ ngx_http_zt_apply(ngx_http_request_t *r, ngx_http_zt_main_conf_t *zmcf,
             return ngx_http_zt_fail(r, zmcf, zlcf, ctx);
         }
 
+        ngx_http_zt_count(zmcf, ctx, ctx->decision == WIRE_LOGIN
+                                     ? NGX_HTTP_ZT_M_LOGIN
+                                     : NGX_HTTP_ZT_M_STEP_UP);
+
         ngx_http_clear_location(r);
 
         location = ngx_list_push(&r->headers_out.headers);
@@ -512,6 +531,8 @@ ngx_http_zt_apply(ngx_http_request_t *r, ngx_http_zt_main_conf_t *zmcf,
         return ngx_http_zt_final(r, ctx->status);
 
     default: /* WIRE_DENY */
+        ngx_http_zt_count(zmcf, ctx, NGX_HTTP_ZT_M_DENY);
+
         ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
                       "zt: access denied: %V", &ctx->reason);
 
@@ -527,10 +548,19 @@ ngx_http_zt_fail(ngx_http_request_t *r, ngx_http_zt_main_conf_t *zmcf,
 {
     ctx->state = NGX_HTTP_ZT_FAILED;
 
+    if (!ctx->counted) {
+        ngx_http_zt_metric_inc(zmcf->metrics, zlcf->fail_open
+                                              ? NGX_HTTP_ZT_M_FAIL_OPEN
+                                              : NGX_HTTP_ZT_M_FAIL_CLOSED);
+    }
+
+    ngx_http_zt_count(zmcf, ctx, NGX_HTTP_ZT_M_ERROR);
+
     if (zlcf->fail_open) {
         ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
-                      "zt: no decision (%s), failing OPEN as configured "
-                      "by zt_failure_mode", ctx->failure);
+                      "zt: no decision (%s), failing OPEN as configured by "
+                      "\"zt_failure_mode open\" (trustd at \"%V\")",
+                      ctx->failure, &zmcf->trustd->name);
 
         if (ngx_http_zt_set_headers(r, zmcf, NULL) != NGX_OK) {
             return ngx_http_zt_final(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
@@ -540,10 +570,25 @@ ngx_http_zt_fail(ngx_http_request_t *r, ngx_http_zt_main_conf_t *zmcf,
     }
 
     ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
-                  "zt: no decision (%s), failing closed with %ui",
-                  ctx->failure, zlcf->fail_status);
+                  "zt: no decision (%s), failing closed with %ui "
+                  "(trustd at \"%V\")", ctx->failure, zlcf->fail_status,
+                  &zmcf->trustd->name);
 
     return ngx_http_zt_final(r, zlcf->fail_status);
+}
+
+
+/* Count a request's outcome in the metrics, once whatever runs again. */
+static void
+ngx_http_zt_count(ngx_http_zt_main_conf_t *zmcf, ngx_http_zt_ctx_t *ctx,
+    ngx_uint_t metric)
+{
+    if (ctx->counted) {
+        return;
+    }
+
+    ctx->counted = 1;
+    ngx_http_zt_metric_inc(zmcf->metrics, metric);
 }
 
 
@@ -1253,6 +1298,10 @@ ngx_http_zt_trustd(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
     zmcf->trustd = &u.addrs[0];
 
+    if (ngx_http_zt_metrics_zone(cf, zmcf) != NGX_OK) {
+        return NGX_CONF_ERROR;
+    }
+
     return NGX_CONF_OK;
 }
 
@@ -1316,6 +1365,21 @@ ngx_http_zt_failure_status(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 }
 
 
+static ngx_int_t
+ngx_http_zt_init_process(ngx_cycle_t *cycle)
+{
+    ngx_http_zt_main_conf_t  *zmcf;
+
+    zmcf = ngx_http_cycle_get_module_main_conf(cycle, ngx_http_zt_module);
+
+    if (zmcf != NULL) {
+        ngx_http_zt_metrics_init_worker(zmcf->metrics, cycle->log);
+    }
+
+    return NGX_OK;
+}
+
+
 static void
 ngx_http_zt_exit_process(ngx_cycle_t *cycle)
 {
@@ -1325,6 +1389,7 @@ ngx_http_zt_exit_process(ngx_cycle_t *cycle)
 
     if (zmcf != NULL) {
         ngx_http_zt_channel_shutdown(zmcf);
+        ngx_http_zt_metrics_exit_worker(zmcf->metrics);
     }
 }
 
