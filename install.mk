@@ -27,6 +27,7 @@ SBINDIR          ?= $(PREFIX)/sbin
 DATADIR          ?= $(PREFIX)/share
 MANDIR           ?= $(DATADIR)/man
 DOCDIR           ?= $(DATADIR)/doc/ztgate
+BASHCOMPDIR      ?= $(DATADIR)/bash-completion/completions
 SYSCONFDIR       ?= /etc
 # systemd reads /usr/local/lib/... as well as /usr/lib/...
 SYSTEMDUNITDIR   ?= $(PREFIX)/lib/systemd/system
@@ -60,6 +61,7 @@ ZT_INST_MANS     := docs/trustd.8:$(MANDIR)/man8/trustd.8 \
                     docs/ztgate-policy.5:$(MANDIR)/man5/ztgate-policy.5
 ZT_INST_DATA     := dist/sysusers.d/ztgate.conf:$(SYSUSERSDIR)/ztgate.conf \
                     dist/tmpfiles.d/ztgate.conf:$(TMPFILESDIR)/ztgate.conf \
+                    dist/bash-completion/ztctl:$(BASHCOMPDIR)/ztctl \
                     $(foreach f,README.md $(wildcard docs/*.md), \
                         $(f):$(DOCDIR)/$(notdir $(f)))
 ZT_INST_CONFS    := config/trustd.conf:$(ZT_CONFDIR)/trustd.conf \

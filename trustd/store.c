@@ -3289,6 +3289,7 @@ store_journal_rechain(store_t *st, MDB_txn *txn, store_err_t *err)
     int             rc;
 
     memset(&tail, 0, sizeof(tail));
+    first = 0;
 
     /* the range first, then record by record: no cursor across writes */
     rc = mdb_cursor_open(txn, st->audit, &cur);

@@ -64,16 +64,53 @@ static int audit_field(const char *line, const char *name, char *out,
 static int audit_parse_head(const char *s, uint64_t *seq,
     uint8_t hash[STORE_HASH_LEN]);
 static int audit_show_seq(ztctl_t *ctl, const ztctl_cmd_t *cmd,
-    const char *arg);
+    const char *arg, int json);
+
+
+/* Each command's long options (see ztctl_cmd_t). */
+static const struct option  audit_tail_opts[] = {
+    ZTCTL_OPT_JSON,
+    ZTCTL_OPT_HELP,
+    ZTCTL_OPT_END
+};
+
+static const struct option  audit_search_opts[] = {
+    { "since", required_argument, NULL, 's' },
+    { "until", required_argument, NULL, 'u' },
+    { "kind", required_argument, NULL, 'k' },
+    { "actor", required_argument, NULL, 'a' },
+    { "action", required_argument, NULL, 'A' },
+    { "outcome", required_argument, NULL, 'o' },
+    { "device", required_argument, NULL, 'd' },
+    { "source", required_argument, NULL, 'S' },
+    { "text", required_argument, NULL, 't' },
+    ZTCTL_OPT_JSON,
+    ZTCTL_OPT_HELP,
+    ZTCTL_OPT_END
+};
+
+static const struct option  audit_export_opts[] = {
+    { "since", required_argument, NULL, 's' },
+    { "from", required_argument, NULL, 'f' },
+    ZTCTL_OPT_HELP,
+    ZTCTL_OPT_END
+};
+
+static const struct option  audit_verify_opts[] = {
+    { "file", required_argument, NULL, 'f' },
+    { "head", required_argument, NULL, 'H' },
+    ZTCTL_OPT_HELP,
+    ZTCTL_OPT_END
+};
 
 
 const ztctl_cmd_t  ztctl_audit_cmds[] = {
-    { "tail", audit_tail, "[-n N] [--json]",
+    { "tail", audit_tail, audit_tail_opts, "[-n N] [--json]",
       "Show the last N journal records (default 20), oldest first: seq,\n"
       "time, actor (for a decision: the user), action (decision.allow,\n"
       "device.revoke, ...), subject and detail.  --json prints each as\n"
       "its exported JSON line." },
-    { "search", audit_search,
+    { "search", audit_search, audit_search_opts,
       "[--since T] [--until T] [--kind action|decision] [--actor NAME]\n"
       "       [--action PREFIX] [--outcome O] [--device TEXT] "
       "[--source ADDR]\n       [--text TEXT] [-n MAX] [--json]",
@@ -82,23 +119,27 @@ const ztctl_cmd_t  ztctl_audit_cmds[] = {
       "(30m, 12h, 7d ago).  --actor is the staff member, or the user of a\n"
       "decision; --action a prefix (\"device.\", \"decision.deny\");\n"
       "--outcome allow, deny, login or step-up; --device part of a device\n"
-      "id or fingerprint; --text part of the subject or detail." },
-    { "show", audit_show, "SEQ",
+      "id or fingerprint; --text part of the subject or detail.  --json\n"
+      "prints each as its exported JSON line." },
+    { "show", audit_show, ztctl_opts_json, "SEQ [--json]",
       "Show one record in full.  For a decision: the request, user,\n"
       "session, device, the rule and where it is, the policy version, the\n"
-      "score and each signal's value and points (docs/trust.md)." },
-    { "export", audit_export, "[--since T] [--from SEQ] [-o FILE]",
+      "score and each signal's value and points (docs/trust.md).  --json\n"
+      "prints the record as its exported JSON object (docs/journal.md)." },
+    { "export", audit_export, audit_export_opts,
+      "[--since T] [--from SEQ] [-o FILE]",
       "Write records as JSON lines (docs/journal.md), each with its\n"
       "\"prev\" and \"hash\", so that the export can be verified on its\n"
       "own (audit verify --file).  Default: everything, to stdout." },
-    { "verify", audit_verify, "[--file FILE] [--head SEQ:HASH]",
+    { "verify", audit_verify, audit_verify_opts,
+      "[--file FILE] [--head SEQ:HASH]",
       "Check the hash chain: no record removed, reordered or altered\n"
       "since it was written.  Without --file the store is checked, from\n"
       "the anchor retention left; with it, an export.  --head checks that\n"
       "record SEQ still has HASH (a head noted earlier, kept elsewhere),\n"
       "which also catches records cut from the end.  Prints the head to\n"
       "note for next time.  Exit 0 intact, 1 broken or unreadable." },
-    { NULL, NULL, NULL, NULL }
+    { NULL, NULL, NULL, NULL, NULL }
 };
 
 
@@ -107,12 +148,6 @@ const ztctl_cmd_t  ztctl_audit_cmds[] = {
 static int
 audit_tail(ztctl_t *ctl, const ztctl_cmd_t *cmd, int argc, char **argv)
 {
-    static const struct option  longopts[] = {
-        { "json", no_argument, NULL, 'j' },
-        { "help", no_argument, NULL, 'h' },
-        { NULL, 0, NULL, 0 }
-    };
-
     audit_filter_t  f;
     store_err_t     err;
     uint64_t        last, from;
@@ -124,7 +159,7 @@ audit_tail(ztctl_t *ctl, const ztctl_cmd_t *cmd, int argc, char **argv)
     f.kind = -1;
     f.out = stdout;
 
-    while ((ch = getopt_long(argc, argv, "hn:", longopts, NULL)) != -1) {
+    while ((ch = getopt_long(argc, argv, "hn:", cmd->opts, NULL)) != -1) {
         switch (ch) {
         case 'n':
             if (audit_parse_count(optarg, &n) != 0) {
@@ -163,21 +198,6 @@ audit_tail(ztctl_t *ctl, const ztctl_cmd_t *cmd, int argc, char **argv)
 static int
 audit_search(ztctl_t *ctl, const ztctl_cmd_t *cmd, int argc, char **argv)
 {
-    static const struct option  longopts[] = {
-        { "since", required_argument, NULL, 's' },
-        { "until", required_argument, NULL, 'u' },
-        { "kind", required_argument, NULL, 'k' },
-        { "actor", required_argument, NULL, 'a' },
-        { "action", required_argument, NULL, 'A' },
-        { "outcome", required_argument, NULL, 'o' },
-        { "device", required_argument, NULL, 'd' },
-        { "source", required_argument, NULL, 'S' },
-        { "text", required_argument, NULL, 't' },
-        { "json", no_argument, NULL, 'j' },
-        { "help", no_argument, NULL, 'h' },
-        { NULL, 0, NULL, 0 }
-    };
-
     audit_filter_t  f;
     int             ch, rc;
 
@@ -185,7 +205,7 @@ audit_search(ztctl_t *ctl, const ztctl_cmd_t *cmd, int argc, char **argv)
     f.kind = -1;
     f.out = stdout;
 
-    while ((ch = getopt_long(argc, argv, "hn:", longopts, NULL)) != -1) {
+    while ((ch = getopt_long(argc, argv, "hn:", cmd->opts, NULL)) != -1) {
         switch (ch) {
         case 's':
             if (audit_parse_time(optarg, &f.since_ms) != 0) {
@@ -395,22 +415,17 @@ audit_print_line(const store_audit_t *rec, FILE *out)
 static int
 audit_show(ztctl_t *ctl, const ztctl_cmd_t *cmd, int argc, char **argv)
 {
-    static const struct option  longopts[] = {
-        { "help", no_argument, NULL, 'h' },
-        { NULL, 0, NULL, 0 }
-    };
+    int  json, rc;
 
-    int  ch;
-
-    while ((ch = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
-        return ztctl_other_opt(ctl, cmd, ch);
+    if (ztctl_simple_opts(ctl, cmd, argc, argv, &json, &rc)) {
+        return rc;
     }
 
     if (argc - optind != 1) {
         return ztctl_usage_error(ctl, cmd, "expected one sequence number");
     }
 
-    return audit_show_seq(ctl, cmd, argv[optind]);
+    return audit_show_seq(ctl, cmd, argv[optind], json);
 }
 
 
@@ -418,24 +433,29 @@ int
 ztctl_explain_decision(ztctl_t *ctl, const ztctl_cmd_t *cmd, int argc,
     char **argv)
 {
-    if (argc == 2 && strcmp(argv[1], "--help") == 0) {
-        return ztctl_other_opt(ctl, cmd, 'h');
+    int  rc;
+
+    /* argv[0] is "--decision"; SEQ is its one argument */
+    if (ztctl_simple_opts(ctl, cmd, argc, argv, NULL, &rc)) {
+        return rc;
     }
 
-    if (argc != 2) {
+    if (argc - optind != 1) {
         return ztctl_usage_error(ctl, cmd, "expected --decision SEQ");
     }
 
-    return audit_show_seq(ctl, cmd, argv[1]);
+    return audit_show_seq(ctl, cmd, argv[optind], 0);
 }
 
 
 static int
-audit_show_seq(ztctl_t *ctl, const ztctl_cmd_t *cmd, const char *arg)
+audit_show_seq(ztctl_t *ctl, const ztctl_cmd_t *cmd, const char *arg,
+    int json)
 {
     store_audit_t   rec;
     store_err_t     err;
     unsigned long   seq;
+    char            line[AUDIT_LINE_MAX];
     int             rc;
 
     if (audit_parse_count(arg, &seq) != 0) {
@@ -456,6 +476,17 @@ audit_show_seq(ztctl_t *ctl, const ztctl_cmd_t *cmd, const char *arg)
 
     if (rc != 0) {
         return ztctl_store_failed(&err);
+    }
+
+    if (json) {
+        if (journal_json(&rec, 1, line, sizeof(line)) == 0) {
+            fprintf(stderr, "ztctl: record %lu does not fit a JSON line\n",
+                    seq);
+            return ZTCTL_FAILED;
+        }
+
+        printf("%s\n", line);
+        return ZTCTL_OK;
     }
 
     audit_print_full(&rec, stdout);
@@ -547,13 +578,6 @@ audit_print_full(const store_audit_t *rec, FILE *out)
 static int
 audit_export(ztctl_t *ctl, const ztctl_cmd_t *cmd, int argc, char **argv)
 {
-    static const struct option  longopts[] = {
-        { "since", required_argument, NULL, 's' },
-        { "from", required_argument, NULL, 'f' },
-        { "help", no_argument, NULL, 'h' },
-        { NULL, 0, NULL, 0 }
-    };
-
     audit_filter_t  f;
     const char     *path;
     unsigned long   from;
@@ -565,7 +589,7 @@ audit_export(ztctl_t *ctl, const ztctl_cmd_t *cmd, int argc, char **argv)
     from = 0;
     path = NULL;
 
-    while ((ch = getopt_long(argc, argv, "ho:", longopts, NULL)) != -1) {
+    while ((ch = getopt_long(argc, argv, "ho:", cmd->opts, NULL)) != -1) {
         switch (ch) {
         case 's':
             if (audit_parse_time(optarg, &f.since_ms) != 0) {
@@ -629,13 +653,6 @@ audit_export(ztctl_t *ctl, const ztctl_cmd_t *cmd, int argc, char **argv)
 static int
 audit_verify(ztctl_t *ctl, const ztctl_cmd_t *cmd, int argc, char **argv)
 {
-    static const struct option  longopts[] = {
-        { "file", required_argument, NULL, 'f' },
-        { "head", required_argument, NULL, 'H' },
-        { "help", no_argument, NULL, 'h' },
-        { NULL, 0, NULL, 0 }
-    };
-
     store_journal_check_t   chk;
     store_audit_t           rec;
     store_err_t             err;
@@ -648,7 +665,7 @@ audit_verify(ztctl_t *ctl, const ztctl_cmd_t *cmd, int argc, char **argv)
     file = NULL;
     head_seq = 0;
 
-    while ((ch = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+    while ((ch = getopt_long(argc, argv, "h", cmd->opts, NULL)) != -1) {
         switch (ch) {
         case 'f':
             file = optarg;

@@ -4,12 +4,15 @@
  *
  * Commands are grouped ("device enroll", "user create", "audit tail"); a
  * group is a table of commands and the groups are a table too, so a new
- * group is one table and its handlers.
+ * group is one table and its handlers.  A command's long options are a
+ * table as well, which its handler parses and shell completion offers.
  *
  * Secrets: a password is read from a file, a pipe or the terminal with
  * echo off, hashed at once and wiped; it is never printed or logged.  A
  * TOTP secret is shown once, at enrollment (the otpauth:// URI and its QR
- * code), and stored sealed; ztctl never prints a code.
+ * code), and stored sealed; ztctl never prints a code.  Neither the text
+ * nor the JSON output (--json) ever holds a password hash or a TOTP
+ * secret.
  *
  * Exit status: 0 ok, 1 operation failed, 2 usage error, 3 not found.
  */
@@ -19,8 +22,6 @@
 #include <getopt.h>
 #include <pwd.h>
 #include <signal.h>
-#include <sys/socket.h>
-#include <sys/un.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -69,6 +70,16 @@ typedef struct {
     int64_t              grace;
 } ztctl_identity_t;
 
+/*
+ * What a list command's callback writes to: a table row per record, or
+ * with --json an element of one array, printed at the end.
+ */
+typedef struct {
+    int64_t              now;
+    json_t              *json;          /* NULL: text */
+    int                  failed;        /* out of memory for the JSON */
+} ztctl_list_t;
+
 /* A posture import being read: the rows, and where each came from. */
 #define ZTCTL_IMPORT_FIELDS     8
 #define ZTCTL_IMPORT_MAX_ROWS   100000
@@ -93,20 +104,14 @@ static const char  *ztctl_import_fields[ZTCTL_IMPORT_FIELDS] = {
 
 static void ztctl_usage(FILE *f);
 static void ztctl_group_usage(const ztctl_group_t *g, FILE *f);
+static void ztctl_synopsis(const char *group, const ztctl_cmd_t *cmd,
+    const char *prefix, FILE *f);
 static void ztctl_cmd_usage(const ztctl_t *ctl, const ztctl_cmd_t *cmd,
     FILE *f);
-int ztctl_usage_error(const ztctl_t *ctl, const ztctl_cmd_t *cmd,
-    const char *msg);
-int ztctl_open(ztctl_t *ctl, int write);
-int ztctl_other_opt(const ztctl_t *ctl, const ztctl_cmd_t *cmd,
-    int ch);
-int ztctl_store_failed(const store_err_t *err);
-static int ztctl_help_only(const ztctl_t *ctl, const ztctl_cmd_t *cmd,
-    int argc, char **argv, int *status);
 static int ztctl_user_only(const ztctl_t *ctl, const ztctl_cmd_t *cmd,
-    int argc, char **argv, int *status);
+    int argc, char **argv, int *json, int *status);
 static int ztctl_list_start(ztctl_t *ctl, const ztctl_cmd_t *cmd, int argc,
-    char **argv, int *status);
+    char **argv, int *json, int *status);
 static int ztctl_blocklist_add(ztctl_t *ctl, const ztctl_cmd_t *cmd,
     int argc, char **argv);
 static int ztctl_blocklist_remove(ztctl_t *ctl, const ztctl_cmd_t *cmd,
@@ -121,7 +126,6 @@ static int ztctl_open_device(ztctl_t *ctl, int write, const char *arg,
 static int ztctl_default_actor(ztctl_t *ctl);
 static int ztctl_text_ok(const char *s, size_t max, int allow_empty);
 static int ztctl_name_ok(const char *s, size_t max);
-void ztctl_time(int64_t t, char *buf, size_t size);
 static int ztctl_resolve(ztctl_t *ctl, const char *arg, store_device_t *dev);
 static int ztctl_prefix_cb(const store_device_t *dev, void *arg);
 static int ztctl_hex_fp(const char *s, char *hex, size_t size);
@@ -129,6 +133,8 @@ static int ztctl_device_enroll(ztctl_t *ctl, const ztctl_cmd_t *cmd,
     int argc, char **argv);
 static int ztctl_device_list(ztctl_t *ctl, const ztctl_cmd_t *cmd,
     int argc, char **argv);
+static int ztctl_list_add(ztctl_list_t *l, json_t *obj);
+static int ztctl_list_end(ztctl_list_t *l, int rc, const store_err_t *err);
 static int ztctl_device_list_cb(const store_device_t *dev, void *arg);
 static int ztctl_device_show(ztctl_t *ctl, const ztctl_cmd_t *cmd,
     int argc, char **argv);
@@ -139,7 +145,6 @@ static int ztctl_posture_max_age(ztctl_t *ctl, const char *opt,
 static const char *ztctl_flag_text(store_flag_t flag);
 static int ztctl_flag_parse(const char *s, store_flag_t *flag);
 static int ztctl_date_parse(const char *s, int64_t *t);
-static void ztctl_date(int64_t t, char *buf, size_t size);
 static int ztctl_device_posture(ztctl_t *ctl, const ztctl_cmd_t *cmd,
     int argc, char **argv);
 static int ztctl_device_posture_set(ztctl_t *ctl, const ztctl_cmd_t *cmd,
@@ -159,7 +164,6 @@ static int ztctl_device_posture_import(ztctl_t *ctl, const ztctl_cmd_t *cmd,
     int argc, char **argv);
 static int ztctl_device_reassign(ztctl_t *ctl, const ztctl_cmd_t *cmd,
     int argc, char **argv);
-static int ztctl_trustd(ztctl_t *ctl, const char *command);
 static int ztctl_policy_reload(ztctl_t *ctl, const ztctl_cmd_t *cmd,
     int argc, char **argv);
 static int ztctl_keys_rotate(ztctl_t *ctl, const ztctl_cmd_t *cmd,
@@ -185,7 +189,6 @@ static int ztctl_identity(ztctl_t *ctl, const char *keys_opt,
 static int ztctl_code_normalize(const char *in, char *out, size_t size);
 static int ztctl_totp_finish(ztctl_t *ctl, const store_user_t *pending,
     const id_totp_t *t, const char *code, unsigned window);
-static const char *ztctl_algo_name(unsigned algo);
 static int ztctl_user_create(ztctl_t *ctl, const ztctl_cmd_t *cmd,
     int argc, char **argv);
 static int ztctl_user_list(ztctl_t *ctl, const ztctl_cmd_t *cmd,
@@ -223,41 +226,173 @@ static volatile sig_atomic_t  ztctl_tty_saved;
 static int                    ztctl_tty_fd;
 
 
+/*
+ * Each command's long options.  Its handler parses exactly these (through
+ * cmd->opts) and "ztctl __complete" offers them, so that completion and
+ * the commands cannot disagree.  --help comes last in every table.
+ */
+const struct option  ztctl_global_opts[] = {
+    { "actor", required_argument, NULL, 'a' },
+    ZTCTL_OPT_HELP,
+    ZTCTL_OPT_END
+};
+
+const struct option  ztctl_opts_help[] = {
+    ZTCTL_OPT_HELP,
+    ZTCTL_OPT_END
+};
+
+const struct option  ztctl_opts_json[] = {
+    ZTCTL_OPT_JSON,
+    ZTCTL_OPT_HELP,
+    ZTCTL_OPT_END
+};
+
+static const struct option  ztctl_device_enroll_opts[] = {
+    { "cert", required_argument, NULL, 'C' },
+    { "owner", required_argument, NULL, 'o' },
+    { "name", required_argument, NULL, 'N' },
+    { "platform", required_argument, NULL, 'p' },
+    ZTCTL_OPT_HELP,
+    ZTCTL_OPT_END
+};
+
+static const struct option  ztctl_device_status_opts[] = {
+    { "reason", required_argument, NULL, 'r' },
+    ZTCTL_OPT_HELP,
+    ZTCTL_OPT_END
+};
+
+static const struct option  ztctl_device_posture_opts[] = {
+    { "max-age", required_argument, NULL, 'm' },
+    ZTCTL_OPT_JSON,
+    ZTCTL_OPT_HELP,
+    ZTCTL_OPT_END
+};
+
+static const struct option  ztctl_device_posture_set_opts[] = {
+    { "os", required_argument, NULL, 'o' },
+    { "os-version", required_argument, NULL, 'v' },
+    { "patch-date", required_argument, NULL, 'p' },
+    { "disk-encrypted", required_argument, NULL, 'd' },
+    { "firewall", required_argument, NULL, 'f' },
+    { "screen-lock", required_argument, NULL, 'l' },
+    { "endpoint-protection", required_argument, NULL, 'e' },
+    ZTCTL_OPT_HELP,
+    ZTCTL_OPT_END
+};
+
+static const struct option  ztctl_device_reassign_opts[] = {
+    { "owner", required_argument, NULL, 'o' },
+    ZTCTL_OPT_HELP,
+    ZTCTL_OPT_END
+};
+
+static const struct option  ztctl_user_create_opts[] = {
+    { "display", required_argument, NULL, 'd' },
+    { "group", required_argument, NULL, 'g' },
+    ZTCTL_OPT_HELP,
+    ZTCTL_OPT_END
+};
+
+static const struct option  ztctl_user_passwd_opts[] = {
+    { "password-file", required_argument, NULL, 'f' },
+    ZTCTL_OPT_HELP,
+    ZTCTL_OPT_END
+};
+
+static const struct option  ztctl_user_groups_opts[] = {
+    { "clear", no_argument, NULL, 'c' },
+    ZTCTL_OPT_HELP,
+    ZTCTL_OPT_END
+};
+
+static const struct option  ztctl_user_totp_enroll_opts[] = {
+    { "algo", required_argument, NULL, 'a' },
+    { "digits", required_argument, NULL, 'd' },
+    { "code", required_argument, NULL, 'C' },
+    { "keys", required_argument, NULL, 'k' },
+    ZTCTL_OPT_HELP,
+    ZTCTL_OPT_END
+};
+
+static const struct option  ztctl_user_totp_confirm_opts[] = {
+    { "code", required_argument, NULL, 'C' },
+    { "keys", required_argument, NULL, 'k' },
+    ZTCTL_OPT_HELP,
+    ZTCTL_OPT_END
+};
+
+static const struct option  ztctl_session_list_opts[] = {
+    { "user", required_argument, NULL, 'u' },
+    ZTCTL_OPT_JSON,
+    ZTCTL_OPT_HELP,
+    ZTCTL_OPT_END
+};
+
+static const struct option  ztctl_blocklist_add_opts[] = {
+    { "feed", required_argument, NULL, 'f' },
+    { "expires", required_argument, NULL, 'e' },
+    { "reason", required_argument, NULL, 'r' },
+    ZTCTL_OPT_HELP,
+    ZTCTL_OPT_END
+};
+
+static const struct option  ztctl_blocklist_remove_opts[] = {
+    { "feed", required_argument, NULL, 'f' },
+    ZTCTL_OPT_HELP,
+    ZTCTL_OPT_END
+};
+
+static const struct option  ztctl_explain_opts[] = {
+    { "user", required_argument, NULL, 'u' },
+    { "device", required_argument, NULL, 'd' },
+    { "source", required_argument, NULL, 's' },
+    ZTCTL_OPT_HELP,
+    ZTCTL_OPT_END
+};
+
+
 static const ztctl_cmd_t  ztctl_device_cmds[] = {
-    { "enroll", ztctl_device_enroll,
+    { "enroll", ztctl_device_enroll, ztctl_device_enroll_opts,
       "--cert FILE --owner USER [--name NAME] [--platform P]",
       "Enroll the device that holds the certificate FILE (PEM) for USER.\n"
       "The certificate must carry a urn:ztgate:device: URI SAN; its\n"
       "expiry becomes the enrollment's expiry." },
-    { "list", ztctl_device_list, "",
-      "List enrolled devices." },
-    { "show", ztctl_device_show, "FP|ID",
+    { "list", ztctl_device_list, ztctl_opts_json, "[--json]",
+      "List enrolled devices.  --json prints an array of the objects\n"
+      "\"device show --json\" prints." },
+    { "show", ztctl_device_show, ztctl_opts_json, "FP|ID [--json]",
       "Show one device.  FP is the certificate's SHA-256 fingerprint\n"
       "(64 hex digits, or a unique prefix of at least 8); ID is the\n"
-      "device urn." },
-    { "revoke", ztctl_device_status, "FP|ID [--reason TEXT]",
+      "device urn.  --json prints an object (keys in ztctl(8))." },
+    { "revoke", ztctl_device_status, ztctl_device_status_opts,
+      "FP|ID [--reason TEXT]",
       "Revoke a device: its requests are denied from trustd's next\n"
       "decision on (cached allow decisions expire within allow_ttl)." },
-    { "quarantine", ztctl_device_status, "FP|ID [--reason TEXT]",
+    { "quarantine", ztctl_device_status, ztctl_device_status_opts,
+      "FP|ID [--reason TEXT]",
       "Quarantine a device: its requests are denied until it is\n"
       "activated again." },
-    { "activate", ztctl_device_status, "FP|ID [--reason TEXT]",
+    { "activate", ztctl_device_status, ztctl_device_status_opts,
+      "FP|ID [--reason TEXT]",
       "Activate a quarantined or revoked device." },
-    { "posture", ztctl_device_posture, "FP|ID [--max-age DURATION]",
+    { "posture", ztctl_device_posture, ztctl_device_posture_opts,
+      "FP|ID [--max-age DURATION] [--json]",
       "Show the last posture of a device: OS and version, patch date,\n"
       "disk encryption, firewall, screen lock, endpoint protection, when\n"
       "it was reported and received, who reported it (agent, staff:NAME,\n"
       "mdm:NAME), and whether it is stale: received longer ago than\n"
       "--max-age, by default posture_max_age of -c trustd.conf (24h with\n"
-      "-s)." },
-    { "posture-set", ztctl_device_posture_set,
+      "-s).  --json prints an object (keys in ztctl(8))." },
+    { "posture-set", ztctl_device_posture_set, ztctl_device_posture_set_opts,
       "FP|ID [--os NAME] [--os-version V] [--patch-date YYYY-MM-DD]\n"
       "        [--disk-encrypted yes|no] [--firewall yes|no]\n"
       "        [--screen-lock yes|no] [--endpoint-protection yes|no]",
       "Record a device's posture by hand (source staff:ACTOR), received\n"
       "now.  It replaces the previous posture as a whole: a flag not\n"
       "given is unreported, an OS or patch date not given is unknown." },
-    { "posture-import", ztctl_device_posture_import, "FILE",
+    { "posture-import", ztctl_device_posture_import, ztctl_opts_help, "FILE",
       "Import postures exported from an MDM (source mdm:ACTOR), all in one\n"
       "transaction: every row is checked first, each bad row is reported\n"
       "(file line or array index, and the field), and if any is bad\n"
@@ -269,53 +404,61 @@ static const ztctl_cmd_t  ztctl_device_cmds[] = {
       "YYYY-MM-DD; flags are yes/no/true/false/1/0 (CSV) or true/false\n"
       "(JSON); an empty value or null is unknown/unreported.  A device\n"
       "must be enrolled, not revoked, and given once." },
-    { "reassign", ztctl_device_reassign, "FP|ID --owner USER",
+    { "reassign", ztctl_device_reassign, ztctl_device_reassign_opts,
+      "FP|ID --owner USER",
       "Give a device to another owner.  Sessions of other users bound to\n"
       "this device are revoked in the same transaction; the change is in\n"
       "the audit log (device.reassign)." },
-    { NULL, NULL, NULL, NULL }
+    { NULL, NULL, NULL, NULL, NULL }
 };
 
 static const ztctl_cmd_t  ztctl_policy_cmds[] = {
-    { "reload", ztctl_policy_reload, "",
+    { "reload", ztctl_policy_reload, ztctl_opts_help, "",
       "Ask the running trustd to reload its configuration and policy.\n"
       "The reload is atomic: if the policy does not load, trustd keeps\n"
       "the running one and the errors are printed here (exit 1).\n"
       "Needs admin_listen in trustd.conf (-c)." },
-    { "status", ztctl_policy_status, "",
-      "Show the running trustd's pid and loaded policy version." },
-    { NULL, NULL, NULL, NULL }
+    { "status", ztctl_policy_status, ztctl_opts_json, "[--json]",
+      "Show the running trustd's pid, loaded policy version and\n"
+      "connections.  Needs admin_listen in trustd.conf (-c).  --json\n"
+      "prints an object: pid, policy, connections." },
+    { NULL, NULL, NULL, NULL, NULL }
 };
 
 static const ztctl_cmd_t  ztctl_user_cmds[] = {
-    { "create", ztctl_user_create,
+    { "create", ztctl_user_create, ztctl_user_create_opts,
       "NAME [--display TEXT] [--group G]...",
       "Create user NAME (a-z, 0-9 and . _ -, starting with a letter or a\n"
       "digit, at most 63) in groups G (also '@'; at most 16).  The user\n"
       "has no password and no authenticator yet: see passwd and\n"
       "totp-enroll." },
-    { "list", ztctl_user_list, "",
+    { "list", ztctl_user_list, ztctl_opts_json, "[--json]",
       "List users: groups, password set, TOTP state, status (active,\n"
-      "locked, disabled), created." },
-    { "show", ztctl_user_show, "NAME",
+      "locked, disabled), created.  --json prints an array of the\n"
+      "objects \"user show --json\" prints." },
+    { "show", ztctl_user_show, ztctl_opts_json, "NAME [--json]",
       "Show one user: groups, password set, TOTP state, failures, locked\n"
-      "until, disabled, created and updated." },
-    { "passwd", ztctl_user_passwd, "NAME [--password-file FILE]",
+      "until, disabled, created and updated.  --json prints an object\n"
+      "(keys in ztctl(8)); neither shows the password hash or the TOTP\n"
+      "secret." },
+    { "passwd", ztctl_user_passwd, ztctl_user_passwd_opts,
+      "NAME [--password-file FILE]",
       "Set the password of NAME (at least 12 characters): the first line\n"
       "of FILE, else a line of standard input when it is not a terminal,\n"
       "else typed twice with echo off.  Only its scrypt hash is stored." },
-    { "groups", ztctl_user_groups, "NAME G... | NAME --clear",
+    { "groups", ztctl_user_groups, ztctl_user_groups_opts,
+      "NAME G... | NAME --clear",
       "Replace the groups of NAME with G... (or none with --clear)." },
-    { "disable", ztctl_user_state, "NAME",
+    { "disable", ztctl_user_state, ztctl_opts_help, "NAME",
       "Disable NAME: no sign-in, and every session of the user is\n"
       "revoked in the same transaction." },
-    { "enable", ztctl_user_state, "NAME",
+    { "enable", ztctl_user_state, ztctl_opts_help, "NAME",
       "Enable a disabled user again." },
-    { "unlock", ztctl_user_state, "NAME",
+    { "unlock", ztctl_user_state, ztctl_opts_help, "NAME",
       "Lift a lockout: clear the failure count and the lock." },
-    { "delete", ztctl_user_delete, "NAME",
+    { "delete", ztctl_user_delete, ztctl_opts_help, "NAME",
       "Delete NAME and revoke all their sessions (one transaction)." },
-    { "totp-enroll", ztctl_user_totp_enroll,
+    { "totp-enroll", ztctl_user_totp_enroll, ztctl_user_totp_enroll_opts,
       "NAME [--algo ALGO] [--digits 6|8] [--code CODE] [--keys DIR]",
       "Enroll a new TOTP authenticator for NAME: a fresh secret, sealed\n"
       "with the identity keys (identity_keys of -c trustd.conf, or\n"
@@ -327,61 +470,66 @@ static const ztctl_cmd_t  ztctl_user_cmds[] = {
       "authenticator exists (totp-reset first).  ALGO is sha1 (the\n"
       "default: every authenticator app supports it), sha256 or sha512;\n"
       "6 digits by default." },
-    { "totp-confirm", ztctl_user_totp_confirm,
+    { "totp-confirm", ztctl_user_totp_confirm, ztctl_user_totp_confirm_opts,
       "NAME [--code CODE] [--keys DIR]",
       "Complete a pending enrollment with a code from the authenticator\n"
       "(--code, or a line of standard input)." },
-    { "totp-reset", ztctl_user_totp_reset, "NAME",
+    { "totp-reset", ztctl_user_totp_reset, ztctl_opts_help, "NAME",
       "Remove the authenticator of NAME (lost or replaced device): the\n"
       "sealed secret is wiped, and the user's sessions are revoked in the\n"
       "same transaction.  Enroll a new one with totp-enroll." },
-    { NULL, NULL, NULL, NULL }
+    { NULL, NULL, NULL, NULL, NULL }
 };
 
 static const ztctl_cmd_t  ztctl_session_cmds[] = {
-    { "list", ztctl_session_list, "[--user NAME]",
+    { "list", ztctl_session_list, ztctl_session_list_opts,
+      "[--user NAME] [--json]",
       "List sessions (all, or NAME's): session id prefix, user, device\n"
-      "bound, created, last second factor, last seen, expiry, revoked." },
-    { "revoke", ztctl_session_revoke, "SID",
+      "bound, created, last second factor, last seen, expiry, revoked.\n"
+      "--json prints an array of objects (keys in ztctl(8)); a session is\n"
+      "named by the first 12 digits of its id there too." },
+    { "revoke", ztctl_session_revoke, ztctl_opts_help, "SID",
       "Revoke one session: SID is its id, or a unique prefix of at least\n"
       "8 hex digits (as session list shows)." },
-    { "revoke-user", ztctl_session_revoke_user, "NAME",
+    { "revoke-user", ztctl_session_revoke_user, ztctl_opts_help, "NAME",
       "Revoke every session of NAME; prints how many." },
-    { NULL, NULL, NULL, NULL }
+    { NULL, NULL, NULL, NULL, NULL }
 };
 
 static const ztctl_cmd_t  ztctl_keys_cmds[] = {
-    { "rotate", ztctl_keys_rotate, "",
+    { "rotate", ztctl_keys_rotate, ztctl_opts_help, "",
       "Make a new session-token key (identity_keys in trustd.conf, -c).\n"
       "The current key becomes session.key.prev: tokens it signed stay\n"
       "valid for key_grace, then must sign in again.  A running trustd\n"
       "with admin_listen is told to reload at once; otherwise send it\n"
       "SIGHUP.  Run as trustd's user so that it can read the new key." },
-    { NULL, NULL, NULL, NULL }
+    { NULL, NULL, NULL, NULL, NULL }
 };
 
 static const ztctl_cmd_t  ztctl_blocklist_cmds[] = {
-    { "add", ztctl_blocklist_add,
+    { "add", ztctl_blocklist_add, ztctl_blocklist_add_opts,
       "CIDR --feed NAME [--expires YYYY-MM-DD] [--reason TEXT]",
       "Add an address or CIDR range to the staff feed NAME (audit\n"
       "blocklist.add).  trustd applies it on its next reload: run\n"
       "\"ztctl policy reload\" or send it SIGHUP.  See docs/trust.md." },
-    { "remove", ztctl_blocklist_remove, "CIDR --feed NAME",
+    { "remove", ztctl_blocklist_remove, ztctl_blocklist_remove_opts,
+      "CIDR --feed NAME",
       "Remove a staff entry (audit blocklist.remove); applied on reload." },
-    { "list", ztctl_blocklist_list, "",
+    { "list", ztctl_blocklist_list, ztctl_opts_json, "[--json]",
       "List the staff entries: feed, entry, expiry, who added it, why.\n"
-      "Feeds from files (blocklist in trustd.conf) are not listed." },
-    { NULL, NULL, NULL, NULL }
+      "Feeds from files (blocklist in trustd.conf) are not listed.\n"
+      "--json prints an array of objects (keys in ztctl(8))." },
+    { NULL, NULL, NULL, NULL, NULL }
 };
 
 /* "ztctl explain --request ...": the group's one command is its option */
 static const ztctl_cmd_t  ztctl_explain_cmds[] = {
-    { "--decision", ztctl_explain_decision, "SEQ",
+    { "--decision", ztctl_explain_decision, ztctl_opts_help, "SEQ",
       "Explain a recorded decision from the audit journal: the request,\n"
       "who and which device, the rule and where it is, the policy\n"
       "version, and the trust score with each signal's value and points\n"
       "as they were when trustd decided (same as \"audit show SEQ\")." },
-    { "--request", ztctl_explain,
+    { "--request", ztctl_explain, ztctl_explain_opts,
       "\"METHOD URL\" [--user NAME] [--device FP|ID] [--source ADDR]",
       "Ask the running trustd (admin_listen, -c) how it would decide a\n"
       "request: as USER freshly signed in with password and TOTP in a new\n"
@@ -391,21 +539,23 @@ static const ztctl_cmd_t  ztctl_explain_cmds[] = {
       "and records nothing.  Prints the decision, the rule, and the trust\n"
       "score with each signal's value, weight and contribution\n"
       "(docs/trust.md)." },
-    { NULL, NULL, NULL, NULL }
+    { NULL, NULL, NULL, NULL, NULL }
 };
 
-static const ztctl_group_t  ztctl_groups[] = {
+const ztctl_group_t  ztctl_groups[] = {
+    { "status", ztctl_status_cmds, "the store and the running trustd at a "
+      "glance", 1 },
     { "explain", ztctl_explain_cmds, "explain how trustd would decide a "
-      "request" },
-    { "blocklist", ztctl_blocklist_cmds, "staff blocklist entries" },
-    { "device", ztctl_device_cmds, "enroll and manage devices" },
+      "request", 0 },
+    { "blocklist", ztctl_blocklist_cmds, "staff blocklist entries", 0 },
+    { "device", ztctl_device_cmds, "enroll and manage devices", 0 },
     { "user", ztctl_user_cmds, "create and manage users and their "
-      "authenticators" },
-    { "session", ztctl_session_cmds, "list and revoke sign-in sessions" },
-    { "audit", ztctl_audit_cmds, "read the audit log" },
-    { "policy", ztctl_policy_cmds, "reload the running trustd's policy" },
-    { "keys", ztctl_keys_cmds, "rotate the session-token signing key" },
-    { NULL, NULL, NULL }
+      "authenticators", 0 },
+    { "session", ztctl_session_cmds, "list and revoke sign-in sessions", 0 },
+    { "audit", ztctl_audit_cmds, "read the audit log", 0 },
+    { "policy", ztctl_policy_cmds, "reload the running trustd's policy", 0 },
+    { "keys", ztctl_keys_cmds, "rotate the session-token signing key", 0 },
+    { NULL, NULL, NULL, 0 }
 };
 
 
@@ -429,12 +579,18 @@ ztctl_usage(FILE *f)
 
     for (g = ztctl_groups; g->name != NULL; g++) {
         for (c = g->cmds; c->name != NULL; c++) {
-            fprintf(f, "  %s %s%s%s\n", g->name, c->name,
-                    c->args[0] != '\0' ? " " : "", c->args);
+            ztctl_synopsis(g->name, c, "  ", f);
         }
     }
 
-    fprintf(f, "\n'ztctl GROUP COMMAND --help' describes a command.\n");
+    fprintf(f,
+        "\n"
+        "'ztctl GROUP --help' lists a group's commands, 'ztctl GROUP "
+        "COMMAND --help'\n"
+        "describes a command.  --json: see ztctl(8), JSON OUTPUT.\n"
+        "\n"
+        "exit status: %d ok, %d failed, %d usage error, %d not found.\n",
+        ZTCTL_OK, ZTCTL_FAILED, ZTCTL_USAGE, ZTCTL_NOTFOUND);
 }
 
 
@@ -446,17 +602,34 @@ ztctl_group_usage(const ztctl_group_t *g, FILE *f)
     fprintf(f, "ztctl %s: %s\n\ncommands:\n", g->name, g->summary);
 
     for (c = g->cmds; c->name != NULL; c++) {
-        fprintf(f, "  ztctl %s %s%s%s\n", g->name, c->name,
-                c->args[0] != '\0' ? " " : "", c->args);
+        ztctl_synopsis(g->name, c, "  ztctl ", f);
     }
+}
+
+
+/*
+ * "GROUP COMMAND ARGS" after prefix, a line; only "GROUP ARGS" for a
+ * group that is its own command ("status").
+ */
+static void
+ztctl_synopsis(const char *group, const ztctl_cmd_t *cmd,
+    const char *prefix, FILE *f)
+{
+    int  self;
+
+    self = strcmp(group, cmd->name) == 0;
+
+    fprintf(f, "%s%s%s%s%s%s\n", prefix, group, self ? "" : " ",
+            self ? "" : cmd->name, cmd->args[0] != '\0' ? " " : "",
+            cmd->args);
 }
 
 
 static void
 ztctl_cmd_usage(const ztctl_t *ctl, const ztctl_cmd_t *cmd, FILE *f)
 {
-    fprintf(f, "usage: ztctl %s %s%s%s\n\n%s\n", ctl->group, cmd->name,
-            cmd->args[0] != '\0' ? " " : "", cmd->args, cmd->help);
+    ztctl_synopsis(ctl->group, cmd, "usage: ztctl ", f);
+    fprintf(f, "\n%s\n", cmd->help);
 }
 
 
@@ -465,22 +638,35 @@ ztctl_usage_error(const ztctl_t *ctl, const ztctl_cmd_t *cmd,
     const char *msg)
 {
     fprintf(stderr, "ztctl: %s\n", msg);
-    fprintf(stderr, "usage: ztctl %s %s%s%s\n", ctl->group, cmd->name,
-            cmd->args[0] != '\0' ? " " : "", cmd->args);
+    ztctl_synopsis(ctl->group, cmd, "usage: ztctl ", stderr);
 
     return ZTCTL_USAGE;
 }
 
 
-/* Open the store (lazily), from -s or the config file's "store". */
 int
 ztctl_open(ztctl_t *ctl, int write)
 {
-    config_t       cfg;
+    char  msg[CONFIG_PATH_MAX + 256];
+    int   rc;
+
+    rc = ztctl_open_quiet(ctl, write, msg, sizeof(msg));
+    if (rc != ZTCTL_OK) {
+        fprintf(stderr, "ztctl: %s\n", msg);
+    }
+
+    return rc;
+}
+
+
+int
+ztctl_open_quiet(ztctl_t *ctl, int write, char *msg, size_t size)
+{
+    config_t      *cfg;
     config_err_t   cerr;
     store_err_t    err;
-    const char    *dir;
     size_t         map_size;
+    int            rc;
 
     /* open once per run; a read-only store is reopened for a write */
     if (ctl->store != NULL) {
@@ -495,23 +681,37 @@ ztctl_open(ztctl_t *ctl, int write)
     map_size = 0;
 
     if (ctl->store_dir != NULL) {
-        dir = ctl->store_dir;
+        snprintf(ctl->store_path, sizeof(ctl->store_path), "%s",
+                 ctl->store_dir);
 
     } else {
-        if (config_load(ctl->config_path, &cfg, &cerr) != 0) {
-            fprintf(stderr, "ztctl: %s\n", cerr.msg);
+        /* config_t is large: not on the stack */
+        cfg = malloc(sizeof(*cfg));
+        if (cfg == NULL) {
+            snprintf(msg, size, "out of memory");
             return ZTCTL_FAILED;
         }
 
-        dir = cfg.store;
-        map_size = cfg.store_map_size;
+        rc = config_load(ctl->config_path, cfg, &cerr);
+        if (rc == 0) {
+            snprintf(ctl->store_path, sizeof(ctl->store_path), "%s",
+                     cfg->store);
+            map_size = cfg->store_map_size;
+        }
+
+        free(cfg);
+
+        if (rc != 0) {
+            snprintf(msg, size, "%s", cerr.msg);
+            return ZTCTL_FAILED;
+        }
     }
 
-    if (store_open(&ctl->store, dir, map_size, write ? 0 : STORE_RDONLY,
-                   &err)
+    if (store_open(&ctl->store, ctl->store_path, map_size,
+                   write ? 0 : STORE_RDONLY, &err)
         != 0)
     {
-        fprintf(stderr, "ztctl: %s\n", err.msg);
+        snprintf(msg, size, "%s", err.msg);
         return ZTCTL_FAILED;
     }
 
@@ -537,39 +737,36 @@ ztctl_other_opt(const ztctl_t *ctl, const ztctl_cmd_t *cmd, int ch)
 }
 
 
-/*
- * Parse the options of a command that knows only --help.  Returns 1 when
- * the command is done (help shown or a bad option), with its exit status
- * in *status; 0 to go on with optind at the first argument.
- */
-static int
-ztctl_help_only(const ztctl_t *ctl, const ztctl_cmd_t *cmd, int argc,
-    char **argv, int *status)
+int
+ztctl_simple_opts(const ztctl_t *ctl, const ztctl_cmd_t *cmd, int argc,
+    char **argv, int *json, int *status)
 {
-    static const struct option  longopts[] = {
-        { "help", no_argument, NULL, 'h' },
-        { NULL, 0, NULL, 0 }
-    };
-
     int  ch;
 
-    ch = getopt_long(argc, argv, "h", longopts, NULL);
-    if (ch == -1) {
-        return 0;
+    if (json != NULL) {
+        *json = 0;
     }
 
-    *status = ztctl_other_opt(ctl, cmd, ch);
+    while ((ch = getopt_long(argc, argv, "h", cmd->opts, NULL)) != -1) {
+        if (ch == 'j' && json != NULL) {
+            *json = 1;
+            continue;
+        }
 
-    return 1;
+        *status = ztctl_other_opt(ctl, cmd, ch);
+        return 1;
+    }
+
+    return 0;
 }
 
 
-/* ztctl_help_only() for a command whose one argument is a user NAME. */
+/* ztctl_simple_opts() for a command whose one argument is a user NAME. */
 static int
 ztctl_user_only(const ztctl_t *ctl, const ztctl_cmd_t *cmd, int argc,
-    char **argv, int *status)
+    char **argv, int *json, int *status)
 {
-    if (ztctl_help_only(ctl, cmd, argc, argv, status)) {
+    if (ztctl_simple_opts(ctl, cmd, argc, argv, json, status)) {
         return 1;
     }
 
@@ -580,14 +777,14 @@ ztctl_user_only(const ztctl_t *ctl, const ztctl_cmd_t *cmd, int argc,
 
 
 /*
- * ztctl_help_only() for a list command without arguments, then open the
- * store read-only.  Returns as ztctl_help_only().
+ * ztctl_simple_opts() for a list command without arguments, then open
+ * the store read-only.  Returns as ztctl_simple_opts().
  */
 static int
 ztctl_list_start(ztctl_t *ctl, const ztctl_cmd_t *cmd, int argc,
-    char **argv, int *status)
+    char **argv, int *json, int *status)
 {
-    if (ztctl_help_only(ctl, cmd, argc, argv, status)) {
+    if (ztctl_simple_opts(ctl, cmd, argc, argv, json, status)) {
         return 1;
     }
 
@@ -842,15 +1039,6 @@ static int
 ztctl_device_enroll(ztctl_t *ctl, const ztctl_cmd_t *cmd, int argc,
     char **argv)
 {
-    static const struct option  longopts[] = {
-        { "cert", required_argument, NULL, 'C' },
-        { "owner", required_argument, NULL, 'o' },
-        { "name", required_argument, NULL, 'N' },
-        { "platform", required_argument, NULL, 'p' },
-        { "help", no_argument, NULL, 'h' },
-        { NULL, 0, NULL, 0 }
-    };
-
     store_device_t   dev;
     store_err_t      err;
     ca_cert_info_t   info;
@@ -864,7 +1052,7 @@ ztctl_device_enroll(ztctl_t *ctl, const ztctl_cmd_t *cmd, int argc,
     name = "";
     platform = "";
 
-    while ((ch = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+    while ((ch = getopt_long(argc, argv, "h", cmd->opts, NULL)) != -1) {
         switch (ch) {
         case 'C':
             cert = optarg;
@@ -968,11 +1156,58 @@ ztctl_device_enroll(ztctl_t *ctl, const ztctl_cmd_t *cmd, int argc,
 }
 
 
+/*
+ * Append obj (NULL: out of memory) to the list's JSON array.  Returns
+ * what a list callback returns: 0 to go on, 1 to stop after a failure.
+ */
+static int
+ztctl_list_add(ztctl_list_t *l, json_t *obj)
+{
+    if (json_array_append_new(l->json, obj) != 0) {
+        l->failed = 1;
+        return 1;
+    }
+
+    return 0;
+}
+
+
+/*
+ * Finish a list: rc and err are the store list function's result.  The
+ * JSON array, when there is one, is printed (and released) if nothing
+ * failed.  Returns the exit status.
+ */
+static int
+ztctl_list_end(ztctl_list_t *l, int rc, const store_err_t *err)
+{
+    if (rc != 0) {
+        json_decref(l->json);
+        return ztctl_store_failed(err);
+    }
+
+    if (l->json == NULL) {
+        return ZTCTL_OK;
+    }
+
+    if (l->failed) {
+        json_decref(l->json);
+        return ztctl_json_print(NULL);
+    }
+
+    return ztctl_json_print(l->json);
+}
+
+
 static int
 ztctl_device_list_cb(const store_device_t *dev, void *arg)
 {
-    char     hex[2 * STORE_FP_LEN + 1], when[32];
-    int64_t  now = *(int64_t *) arg;
+    ztctl_list_t  *l = arg;
+    char           hex[2 * STORE_FP_LEN + 1], when[32];
+    int64_t        now = l->now;
+
+    if (l->json != NULL) {
+        return ztctl_list_add(l, ztctl_json_device(dev, now));
+    }
 
     store_fp_hex(dev->fp, hex);
     hex[16] = '\0';
@@ -992,26 +1227,31 @@ static int
 ztctl_device_list(ztctl_t *ctl, const ztctl_cmd_t *cmd, int argc,
     char **argv)
 {
-    store_err_t  err;
-    int64_t      now;
-    int          rc;
+    ztctl_list_t  l;
+    store_err_t   err;
+    int           json, rc;
 
-    if (ztctl_list_start(ctl, cmd, argc, argv, &rc)) {
+    if (ztctl_list_start(ctl, cmd, argc, argv, &json, &rc)) {
         return rc;
     }
 
-    now = (int64_t) time(NULL);
+    memset(&l, 0, sizeof(l));
+    l.now = (int64_t) time(NULL);
 
-    printf("%-16s  %-54s  %-16s  %-20s  %-11s  %s\n", "FINGERPRINT", "ID",
-           "OWNER", "NAME", "STATUS", "EXPIRES");
+    if (json) {
+        l.json = json_array();
+        if (l.json == NULL) {
+            return ztctl_json_print(NULL);
+        }
 
-    if (store_device_list(ctl->store, ztctl_device_list_cb, &now, &err)
-        != 0)
-    {
-        return ztctl_store_failed(&err);
+    } else {
+        printf("%-16s  %-54s  %-16s  %-20s  %-11s  %s\n", "FINGERPRINT",
+               "ID", "OWNER", "NAME", "STATUS", "EXPIRES");
     }
 
-    return ZTCTL_OK;
+    rc = store_device_list(ctl->store, ztctl_device_list_cb, &l, &err);
+
+    return ztctl_list_end(&l, rc, &err);
 }
 
 
@@ -1022,9 +1262,9 @@ ztctl_device_show(ztctl_t *ctl, const ztctl_cmd_t *cmd, int argc,
     store_device_t  dev;
     char            hex[2 * STORE_FP_LEN + 1], enrolled[32], expires[32];
     char            updated[32];
-    int             rc;
+    int             json, rc;
 
-    if (ztctl_help_only(ctl, cmd, argc, argv, &rc)) {
+    if (ztctl_simple_opts(ctl, cmd, argc, argv, &json, &rc)) {
         return rc;
     }
 
@@ -1035,6 +1275,11 @@ ztctl_device_show(ztctl_t *ctl, const ztctl_cmd_t *cmd, int argc,
     rc = ztctl_open_device(ctl, 0, argv[optind], &dev);
     if (rc != ZTCTL_OK) {
         return rc;
+    }
+
+    if (json) {
+        return ztctl_json_print(ztctl_json_device(&dev,
+                                                  (int64_t) time(NULL)));
     }
 
     store_fp_hex(dev.fp, hex);
@@ -1067,12 +1312,6 @@ static int
 ztctl_device_status(ztctl_t *ctl, const ztctl_cmd_t *cmd, int argc,
     char **argv)
 {
-    static const struct option  longopts[] = {
-        { "reason", required_argument, NULL, 'r' },
-        { "help", no_argument, NULL, 'h' },
-        { NULL, 0, NULL, 0 }
-    };
-
     store_device_status_t   status;
     store_device_t          dev;
     store_err_t             err;
@@ -1089,7 +1328,7 @@ ztctl_device_status(ztctl_t *ctl, const ztctl_cmd_t *cmd, int argc,
 
     reason = NULL;
 
-    while ((ch = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+    while ((ch = getopt_long(argc, argv, "h", cmd->opts, NULL)) != -1) {
         switch (ch) {
         case 'r':
             reason = optarg;
@@ -1258,7 +1497,7 @@ ztctl_date_parse(const char *s, int64_t *t)
 }
 
 
-static void
+void
 ztctl_date(int64_t t, char *buf, size_t size)
 {
     struct tm  tm;
@@ -1277,12 +1516,6 @@ static int
 ztctl_device_posture(ztctl_t *ctl, const ztctl_cmd_t *cmd, int argc,
     char **argv)
 {
-    static const struct option  longopts[] = {
-        { "max-age", required_argument, NULL, 'm' },
-        { "help", no_argument, NULL, 'h' },
-        { NULL, 0, NULL, 0 }
-    };
-
     store_device_t    dev;
     store_posture_t   p;
     store_err_t       err;
@@ -1290,14 +1523,18 @@ ztctl_device_posture(ztctl_t *ctl, const ztctl_cmd_t *cmd, int argc,
     char              hex[2 * STORE_FP_LEN + 1], patch[16], reported[32];
     char              received[32];
     int64_t           max_age, age;
-    int               ch, rc;
+    int               ch, rc, json;
 
     max_opt = NULL;
+    json = 0;
 
-    while ((ch = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+    while ((ch = getopt_long(argc, argv, "h", cmd->opts, NULL)) != -1) {
         switch (ch) {
         case 'm':
             max_opt = optarg;
+            break;
+        case 'j':
+            json = 1;
             break;
         default:
             return ztctl_other_opt(ctl, cmd, ch);
@@ -1318,15 +1555,21 @@ ztctl_device_posture(ztctl_t *ctl, const ztctl_cmd_t *cmd, int argc,
         return rc;
     }
 
-    store_fp_hex(dev.fp, hex);
-
-    printf("device               %s\n"
-           "fingerprint          %s\n", dev.id, hex);
-
     rc = store_posture_find(ctl->store, dev.fp, &p, &err);
     if (rc < 0) {
         return ztctl_store_failed(&err);
     }
+
+    if (json) {
+        return ztctl_json_print(ztctl_json_posture(&dev,
+                                    rc == STORE_NOTFOUND ? NULL : &p,
+                                    (int64_t) time(NULL), max_age));
+    }
+
+    store_fp_hex(dev.fp, hex);
+
+    printf("device               %s\n"
+           "fingerprint          %s\n", dev.id, hex);
 
     if (rc == STORE_NOTFOUND) {
         printf("posture              never reported\n"
@@ -1375,18 +1618,6 @@ static int
 ztctl_device_posture_set(ztctl_t *ctl, const ztctl_cmd_t *cmd, int argc,
     char **argv)
 {
-    static const struct option  longopts[] = {
-        { "os", required_argument, NULL, 'o' },
-        { "os-version", required_argument, NULL, 'v' },
-        { "patch-date", required_argument, NULL, 'p' },
-        { "disk-encrypted", required_argument, NULL, 'd' },
-        { "firewall", required_argument, NULL, 'f' },
-        { "screen-lock", required_argument, NULL, 'l' },
-        { "endpoint-protection", required_argument, NULL, 'e' },
-        { "help", no_argument, NULL, 'h' },
-        { NULL, 0, NULL, 0 }
-    };
-
     store_posture_t   p;
     store_device_t    dev;
     store_err_t       err;
@@ -1398,7 +1629,7 @@ ztctl_device_posture_set(ztctl_t *ctl, const ztctl_cmd_t *cmd, int argc,
     memset(&p, 0, sizeof(p));
     given = 0;
 
-    while ((ch = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+    while ((ch = getopt_long(argc, argv, "h", cmd->opts, NULL)) != -1) {
         flag = NULL;
         what = NULL;
 
@@ -1933,7 +2164,7 @@ ztctl_device_posture_import(ztctl_t *ctl, const ztctl_cmd_t *cmd, int argc,
     size_t           len, n, row;
     int              rc;
 
-    if (ztctl_help_only(ctl, cmd, argc, argv, &rc)) {
+    if (ztctl_simple_opts(ctl, cmd, argc, argv, NULL, &rc)) {
         return rc;
     }
 
@@ -2064,12 +2295,6 @@ static int
 ztctl_device_reassign(ztctl_t *ctl, const ztctl_cmd_t *cmd, int argc,
     char **argv)
 {
-    static const struct option  longopts[] = {
-        { "owner", required_argument, NULL, 'o' },
-        { "help", no_argument, NULL, 'h' },
-        { NULL, 0, NULL, 0 }
-    };
-
     store_device_t   dev;
     store_err_t      err;
     const char      *owner;
@@ -2077,7 +2302,7 @@ ztctl_device_reassign(ztctl_t *ctl, const ztctl_cmd_t *cmd, int argc,
 
     owner = NULL;
 
-    while ((ch = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+    while ((ch = getopt_long(argc, argv, "h", cmd->opts, NULL)) != -1) {
         switch (ch) {
         case 'o':
             owner = optarg;
@@ -2428,13 +2653,6 @@ static int
 ztctl_user_create(ztctl_t *ctl, const ztctl_cmd_t *cmd, int argc,
     char **argv)
 {
-    static const struct option  longopts[] = {
-        { "display", required_argument, NULL, 'd' },
-        { "group", required_argument, NULL, 'g' },
-        { "help", no_argument, NULL, 'h' },
-        { NULL, 0, NULL, 0 }
-    };
-
     store_user_t   u;
     store_err_t    err;
     char           groups[STORE_MAX_GROUPS * STORE_NAME_MAX];
@@ -2442,7 +2660,7 @@ ztctl_user_create(ztctl_t *ctl, const ztctl_cmd_t *cmd, int argc,
 
     memset(&u, 0, sizeof(u));
 
-    while ((ch = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+    while ((ch = getopt_long(argc, argv, "h", cmd->opts, NULL)) != -1) {
         switch (ch) {
         case 'd':
             if (!ztctl_text_ok(optarg, sizeof(u.display), 1)) {
@@ -2497,9 +2715,14 @@ ztctl_user_create(ztctl_t *ctl, const ztctl_cmd_t *cmd, int argc,
 static int
 ztctl_user_list_cb(const store_user_t *u, void *arg)
 {
-    char         groups[STORE_MAX_GROUPS * STORE_NAME_MAX], created[32];
-    const char  *status;
-    int64_t      now = *(int64_t *) arg;
+    ztctl_list_t  *l = arg;
+    char           groups[STORE_MAX_GROUPS * STORE_NAME_MAX], created[32];
+    const char    *status;
+    int64_t        now = l->now;
+
+    if (l->json != NULL) {
+        return ztctl_list_add(l, ztctl_json_user(u, now));
+    }
 
     ztctl_groups_text(u, groups, sizeof(groups));
     ztctl_time(u->created_at, created, sizeof(created));
@@ -2519,24 +2742,31 @@ static int
 ztctl_user_list(ztctl_t *ctl, const ztctl_cmd_t *cmd, int argc,
     char **argv)
 {
-    store_err_t  err;
-    int64_t      now;
-    int          rc;
+    ztctl_list_t  l;
+    store_err_t   err;
+    int           json, rc;
 
-    if (ztctl_list_start(ctl, cmd, argc, argv, &rc)) {
+    if (ztctl_list_start(ctl, cmd, argc, argv, &json, &rc)) {
         return rc;
     }
 
-    now = (int64_t) time(NULL);
+    memset(&l, 0, sizeof(l));
+    l.now = (int64_t) time(NULL);
 
-    printf("%-24s  %-30s  %-8s  %-7s  %-8s  %s\n", "NAME", "GROUPS",
-           "PASSWORD", "TOTP", "STATUS", "CREATED");
+    if (json) {
+        l.json = json_array();
+        if (l.json == NULL) {
+            return ztctl_json_print(NULL);
+        }
 
-    if (store_user_list(ctl->store, ztctl_user_list_cb, &now, &err) != 0) {
-        return ztctl_store_failed(&err);
+    } else {
+        printf("%-24s  %-30s  %-8s  %-7s  %-8s  %s\n", "NAME", "GROUPS",
+               "PASSWORD", "TOTP", "STATUS", "CREATED");
     }
 
-    return ZTCTL_OK;
+    rc = store_user_list(ctl->store, ztctl_user_list_cb, &l, &err);
+
+    return ztctl_list_end(&l, rc, &err);
 }
 
 
@@ -2548,9 +2778,9 @@ ztctl_user_show(ztctl_t *ctl, const ztctl_cmd_t *cmd, int argc,
     char           groups[STORE_MAX_GROUPS * STORE_NAME_MAX];
     char           created[32], updated[32], locked[48], failed[32];
     int64_t        now;
-    int            rc;
+    int            json, rc;
 
-    if (ztctl_user_only(ctl, cmd, argc, argv, &rc)) {
+    if (ztctl_user_only(ctl, cmd, argc, argv, &json, &rc)) {
         return rc;
     }
 
@@ -2560,6 +2790,12 @@ ztctl_user_show(ztctl_t *ctl, const ztctl_cmd_t *cmd, int argc,
     }
 
     now = (int64_t) time(NULL);
+
+    if (json) {
+        rc = ztctl_json_print(ztctl_json_user(&u, now));
+        explicit_bzero(&u, sizeof(u));
+        return rc;
+    }
 
     ztctl_groups_text(&u, groups, sizeof(groups));
     ztctl_time(u.created_at, created, sizeof(created));
@@ -2606,12 +2842,6 @@ static int
 ztctl_user_passwd(ztctl_t *ctl, const ztctl_cmd_t *cmd, int argc,
     char **argv)
 {
-    static const struct option  longopts[] = {
-        { "password-file", required_argument, NULL, 'f' },
-        { "help", no_argument, NULL, 'h' },
-        { NULL, 0, NULL, 0 }
-    };
-
     store_user_t   u;
     id_err_t       ierr;
     const char    *file;
@@ -2620,7 +2850,7 @@ ztctl_user_passwd(ztctl_t *ctl, const ztctl_cmd_t *cmd, int argc,
 
     file = NULL;
 
-    while ((ch = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+    while ((ch = getopt_long(argc, argv, "h", cmd->opts, NULL)) != -1) {
         switch (ch) {
         case 'f':
             file = optarg;
@@ -2682,12 +2912,6 @@ static int
 ztctl_user_groups(ztctl_t *ctl, const ztctl_cmd_t *cmd, int argc,
     char **argv)
 {
-    static const struct option  longopts[] = {
-        { "clear", no_argument, NULL, 'c' },
-        { "help", no_argument, NULL, 'h' },
-        { NULL, 0, NULL, 0 }
-    };
-
     store_user_t   u;
     char           groups[STORE_MAX_GROUPS * STORE_NAME_MAX];
     const char    *name;
@@ -2695,7 +2919,7 @@ ztctl_user_groups(ztctl_t *ctl, const ztctl_cmd_t *cmd, int argc,
 
     clear = 0;
 
-    while ((ch = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+    while ((ch = getopt_long(argc, argv, "h", cmd->opts, NULL)) != -1) {
         switch (ch) {
         case 'c':
             clear = 1;
@@ -2767,7 +2991,7 @@ ztctl_user_state(ztctl_t *ctl, const ztctl_cmd_t *cmd, int argc,
     unsigned       revoked;
     int            rc;
 
-    if (ztctl_user_only(ctl, cmd, argc, argv, &rc)) {
+    if (ztctl_user_only(ctl, cmd, argc, argv, NULL, &rc)) {
         return rc;
     }
 
@@ -2829,7 +3053,7 @@ ztctl_user_delete(ztctl_t *ctl, const ztctl_cmd_t *cmd, int argc,
     store_err_t  err;
     int          rc;
 
-    if (ztctl_user_only(ctl, cmd, argc, argv, &rc)) {
+    if (ztctl_user_only(ctl, cmd, argc, argv, NULL, &rc)) {
         return rc;
     }
 
@@ -3018,7 +3242,7 @@ ztctl_totp_finish(ztctl_t *ctl, const store_user_t *pending,
 }
 
 
-static const char *
+const char *
 ztctl_algo_name(unsigned algo)
 {
     switch (algo) {
@@ -3033,15 +3257,6 @@ static int
 ztctl_user_totp_enroll(ztctl_t *ctl, const ztctl_cmd_t *cmd, int argc,
     char **argv)
 {
-    static const struct option  longopts[] = {
-        { "algo", required_argument, NULL, 'a' },
-        { "digits", required_argument, NULL, 'd' },
-        { "code", required_argument, NULL, 'C' },
-        { "keys", required_argument, NULL, 'k' },
-        { "help", no_argument, NULL, 'h' },
-        { NULL, 0, NULL, 0 }
-    };
-
     ztctl_identity_t   idc;
     store_user_t       u;
     id_totp_algo_t     algo;
@@ -3059,7 +3274,7 @@ ztctl_user_totp_enroll(ztctl_t *ctl, const ztctl_cmd_t *cmd, int argc,
     code = NULL;
     keys_opt = NULL;
 
-    while ((ch = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+    while ((ch = getopt_long(argc, argv, "h", cmd->opts, NULL)) != -1) {
         switch (ch) {
         case 'a':
             if (strcmp(optarg, "sha1") == 0) {
@@ -3180,13 +3395,6 @@ static int
 ztctl_user_totp_confirm(ztctl_t *ctl, const ztctl_cmd_t *cmd, int argc,
     char **argv)
 {
-    static const struct option  longopts[] = {
-        { "code", required_argument, NULL, 'C' },
-        { "keys", required_argument, NULL, 'k' },
-        { "help", no_argument, NULL, 'h' },
-        { NULL, 0, NULL, 0 }
-    };
-
     ztctl_identity_t   idc;
     store_user_t       u;
     id_keys_t         *keys;
@@ -3198,7 +3406,7 @@ ztctl_user_totp_confirm(ztctl_t *ctl, const ztctl_cmd_t *cmd, int argc,
     code = NULL;
     keys_opt = NULL;
 
-    while ((ch = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+    while ((ch = getopt_long(argc, argv, "h", cmd->opts, NULL)) != -1) {
         switch (ch) {
         case 'C':
             code = optarg;
@@ -3272,7 +3480,7 @@ ztctl_user_totp_reset(ztctl_t *ctl, const ztctl_cmd_t *cmd, int argc,
     char           detail[64];
     int            rc;
 
-    if (ztctl_user_only(ctl, cmd, argc, argv, &rc)) {
+    if (ztctl_user_only(ctl, cmd, argc, argv, NULL, &rc)) {
         return rc;
     }
 
@@ -3308,9 +3516,12 @@ ztctl_user_totp_reset(ztctl_t *ctl, const ztctl_cmd_t *cmd, int argc,
 static int
 ztctl_session_list_cb(const store_session_t *s, void *arg)
 {
-    char  created[32], mfa[32], seen[32], expires[32], revoked[32];
+    ztctl_list_t  *l = arg;
+    char           created[32], mfa[32], seen[32], expires[32], revoked[32];
 
-    (void) arg;
+    if (l->json != NULL) {
+        return ztctl_list_add(l, ztctl_json_session(s, l->now));
+    }
 
     ztctl_time(s->created_at, created, sizeof(created));
     ztctl_time(s->mfa_at, mfa, sizeof(mfa));
@@ -3336,19 +3547,15 @@ static int
 ztctl_session_list(ztctl_t *ctl, const ztctl_cmd_t *cmd, int argc,
     char **argv)
 {
-    static const struct option  longopts[] = {
-        { "user", required_argument, NULL, 'u' },
-        { "help", no_argument, NULL, 'h' },
-        { NULL, 0, NULL, 0 }
-    };
-
-    store_err_t   err;
-    const char   *user;
-    int           ch, rc;
+    ztctl_list_t   l;
+    store_err_t    err;
+    const char    *user;
+    int            ch, rc, json;
 
     user = NULL;
+    json = 0;
 
-    while ((ch = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+    while ((ch = getopt_long(argc, argv, "h", cmd->opts, NULL)) != -1) {
         switch (ch) {
         case 'u':
             if (!store_user_name_ok(optarg)) {
@@ -3356,6 +3563,9 @@ ztctl_session_list(ztctl_t *ctl, const ztctl_cmd_t *cmd, int argc,
                                          "user name");
             }
             user = optarg;
+            break;
+        case 'j':
+            json = 1;
             break;
         default:
             return ztctl_other_opt(ctl, cmd, ch);
@@ -3371,18 +3581,25 @@ ztctl_session_list(ztctl_t *ctl, const ztctl_cmd_t *cmd, int argc,
         return rc;
     }
 
-    printf("%-*s  %-20s  %-6s  %-20s  %-20s  %-20s  %-20s  %s\n",
-           STORE_SID_AUDIT_LEN, "SID", "USER", "DEVICE", "CREATED", "MFA",
-           "LAST SEEN", "EXPIRES", "REVOKED");
+    memset(&l, 0, sizeof(l));
+    l.now = (int64_t) time(NULL);
 
-    if (store_session_list(ctl->store, user, ztctl_session_list_cb, NULL,
-                           &err)
-        != 0)
-    {
-        return ztctl_store_failed(&err);
+    if (json) {
+        l.json = json_array();
+        if (l.json == NULL) {
+            return ztctl_json_print(NULL);
+        }
+
+    } else {
+        printf("%-*s  %-20s  %-6s  %-20s  %-20s  %-20s  %-20s  %s\n",
+               STORE_SID_AUDIT_LEN, "SID", "USER", "DEVICE", "CREATED",
+               "MFA", "LAST SEEN", "EXPIRES", "REVOKED");
     }
 
-    return ZTCTL_OK;
+    rc = store_session_list(ctl->store, user, ztctl_session_list_cb, &l,
+                            &err);
+
+    return ztctl_list_end(&l, rc, &err);
 }
 
 
@@ -3414,7 +3631,7 @@ ztctl_session_revoke(ztctl_t *ctl, const ztctl_cmd_t *cmd, int argc,
     size_t               len;
     int                  rc;
 
-    if (ztctl_help_only(ctl, cmd, argc, argv, &rc)) {
+    if (ztctl_simple_opts(ctl, cmd, argc, argv, NULL, &rc)) {
         return rc;
     }
 
@@ -3493,7 +3710,7 @@ ztctl_session_revoke_user(ztctl_t *ctl, const ztctl_cmd_t *cmd, int argc,
     unsigned       n;
     int            rc;
 
-    if (ztctl_user_only(ctl, cmd, argc, argv, &rc)) {
+    if (ztctl_user_only(ctl, cmd, argc, argv, NULL, &rc)) {
         return rc;
     }
 
@@ -3530,12 +3747,6 @@ ztctl_session_revoke_user(ztctl_t *ctl, const ztctl_cmd_t *cmd, int argc,
 int
 main(int argc, char **argv)
 {
-    static const struct option  longopts[] = {
-        { "actor", required_argument, NULL, 'a' },
-        { "help", no_argument, NULL, 'h' },
-        { NULL, 0, NULL, 0 }
-    };
-
     ztctl_t               ctl;
     const ztctl_group_t  *g;
     const ztctl_cmd_t    *c;
@@ -3545,7 +3756,10 @@ main(int argc, char **argv)
     ctl.config_path = CONFIG_DEFAULT_PATH;
 
     /* '+': stop at the command; its options are its own */
-    while ((ch = getopt_long(argc, argv, "+c:s:h", longopts, NULL)) != -1) {
+    while ((ch = getopt_long(argc, argv, ZTCTL_GLOBAL_SHORTOPTS,
+                             ztctl_global_opts, NULL))
+           != -1)
+    {
         switch (ch) {
         case 'c':
             ctl.config_path = optarg;
@@ -3581,6 +3795,11 @@ main(int argc, char **argv)
         return ZTCTL_USAGE;
     }
 
+    /* hidden: the candidates for dist/bash-completion/ztctl */
+    if (strcmp(argv[optind], "__complete") == 0) {
+        return ztctl_complete(argc - optind - 1, argv + optind + 1);
+    }
+
     for (g = ztctl_groups; g->name != NULL; g++) {
         if (strcmp(g->name, argv[optind]) == 0) {
             break;
@@ -3594,31 +3813,38 @@ main(int argc, char **argv)
     }
 
     ctl.group = g->name;
-    optind++;
 
-    if (optind >= argc) {
-        ztctl_group_usage(g, stderr);
-        return ZTCTL_USAGE;
-    }
+    if (g->is_cmd) {
+        /* "ztctl status --json": the group's name is the command's */
+        c = g->cmds;
 
-    if (strcmp(argv[optind], "--help") == 0
-        || strcmp(argv[optind], "-h") == 0)
-    {
-        ztctl_group_usage(g, stdout);
-        return ZTCTL_OK;
-    }
+    } else {
+        optind++;
 
-    for (c = g->cmds; c->name != NULL; c++) {
-        if (strcmp(c->name, argv[optind]) == 0) {
-            break;
+        if (optind >= argc) {
+            ztctl_group_usage(g, stderr);
+            return ZTCTL_USAGE;
         }
-    }
 
-    if (c->name == NULL) {
-        fprintf(stderr, "ztctl: unknown command \"%s %s\"\n", g->name,
-                argv[optind]);
-        ztctl_group_usage(g, stderr);
-        return ZTCTL_USAGE;
+        if (strcmp(argv[optind], "--help") == 0
+            || strcmp(argv[optind], "-h") == 0)
+        {
+            ztctl_group_usage(g, stdout);
+            return ZTCTL_OK;
+        }
+
+        for (c = g->cmds; c->name != NULL; c++) {
+            if (strcmp(c->name, argv[optind]) == 0) {
+                break;
+            }
+        }
+
+        if (c->name == NULL) {
+            fprintf(stderr, "ztctl: unknown command \"%s %s\"\n", g->name,
+                    argv[optind]);
+            ztctl_group_usage(g, stderr);
+            return ZTCTL_USAGE;
+        }
     }
 
     if (ctl.actor == NULL) {
@@ -3644,106 +3870,21 @@ main(int argc, char **argv)
 }
 
 
-/*
- * Send one command to the running trustd's admin socket (admin_listen in
- * the configuration) and print its reply.  Returns ZTCTL_OK when the
- * reply starts with "ok".
- */
-static int
-ztctl_trustd(ztctl_t *ctl, const char *command)
-{
-    struct sockaddr_un   sun;
-    config_t             cfg;
-    config_err_t         cerr;
-    char                 buf[8192];
-    size_t               len;
-    ssize_t              n;
-    int                  fd, rc;
-
-    if (ctl->store_dir != NULL) {
-        fprintf(stderr, "ztctl: %s %s talks to trustd: give its "
-                "configuration with -c, not a store with -s\n", ctl->group,
-                command);
-        return ZTCTL_USAGE;
-    }
-
-    if (config_load(ctl->config_path, &cfg, &cerr) != 0) {
-        fprintf(stderr, "ztctl: %s\n", cerr.msg);
-        return ZTCTL_FAILED;
-    }
-
-    if (cfg.admin_listen[0] == '\0') {
-        fprintf(stderr, "ztctl: %s has no admin_listen: trustd offers no "
-                "admin socket (send it SIGHUP to reload instead)\n",
-                ctl->config_path);
-        return ZTCTL_FAILED;
-    }
-
-    memset(&sun, 0, sizeof(sun));
-    sun.sun_family = AF_UNIX;
-    memcpy(sun.sun_path, cfg.admin_listen, strlen(cfg.admin_listen) + 1);
-
-    fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (fd == -1) {
-        fprintf(stderr, "ztctl: socket: %s\n", strerror(errno));
-        return ZTCTL_FAILED;
-    }
-
-    if (connect(fd, (struct sockaddr *) &sun, sizeof(sun)) == -1) {
-        fprintf(stderr, "ztctl: trustd is not reachable at %s: %s\n",
-                cfg.admin_listen, strerror(errno));
-        close(fd);
-        return ZTCTL_FAILED;
-    }
-
-    len = strlen(command);
-    if (write(fd, command, len) != (ssize_t) len
-        || write(fd, "\n", 1) != 1)
-    {
-        fprintf(stderr, "ztctl: write to trustd: %s\n", strerror(errno));
-        close(fd);
-        return ZTCTL_FAILED;
-    }
-
-    len = 0;
-    while (len < sizeof(buf) - 1) {
-        n = read(fd, buf + len, sizeof(buf) - 1 - len);
-        if (n == -1 && errno == EINTR) {
-            continue;
-        }
-        if (n <= 0) {
-            break;
-        }
-        len += (size_t) n;
-    }
-
-    close(fd);
-    buf[len] = '\0';
-
-    if (len == 0) {
-        fprintf(stderr, "ztctl: trustd closed the connection without a "
-                "reply (is this user allowed by admin_user?)\n");
-        return ZTCTL_FAILED;
-    }
-
-    rc = strncmp(buf, "ok", 2) == 0 ? ZTCTL_OK : ZTCTL_FAILED;
-    fputs(buf, rc == ZTCTL_OK ? stdout : stderr);
-
-    return rc;
-}
-
-
 static int
 ztctl_policy_reload(ztctl_t *ctl, const ztctl_cmd_t *cmd, int argc,
     char **argv)
 {
-    if (argc > 1) {
-        return ztctl_usage_error(ctl, cmd, "unexpected arguments");
+    int  rc;
+
+    if (ztctl_simple_opts(ctl, cmd, argc, argv, NULL, &rc)) {
+        return rc;
     }
 
-    (void) argv;
+    if (optind != argc) {
+        return ztctl_usage_error(ctl, cmd, "unexpected argument");
+    }
 
-    return ztctl_trustd(ctl, "reload");
+    return ztctl_trustd(ctl, "reload", NULL);
 }
 
 
@@ -3751,13 +3892,27 @@ static int
 ztctl_policy_status(ztctl_t *ctl, const ztctl_cmd_t *cmd, int argc,
     char **argv)
 {
-    if (argc > 1) {
-        return ztctl_usage_error(ctl, cmd, "unexpected arguments");
+    char  reply[ZTCTL_REPLY_MAX];
+    int   json, rc;
+
+    if (ztctl_simple_opts(ctl, cmd, argc, argv, &json, &rc)) {
+        return rc;
     }
 
-    (void) argv;
+    if (optind != argc) {
+        return ztctl_usage_error(ctl, cmd, "unexpected argument");
+    }
 
-    return ztctl_trustd(ctl, "status");
+    if (!json) {
+        return ztctl_trustd(ctl, "status", NULL);
+    }
+
+    rc = ztctl_trustd(ctl, "status", reply);
+    if (rc != ZTCTL_OK) {
+        return rc;
+    }
+
+    return ztctl_json_print(ztctl_admin_json(reply, NULL));
 }
 
 
@@ -3768,11 +3923,14 @@ ztctl_keys_rotate(ztctl_t *ctl, const ztctl_cmd_t *cmd, int argc,
     config_t      cfg;
     config_err_t  cerr;
     id_err_t      ierr;
+    int           rc;
 
-    (void) argv;
+    if (ztctl_simple_opts(ctl, cmd, argc, argv, NULL, &rc)) {
+        return rc;
+    }
 
-    if (argc > 1) {
-        return ztctl_usage_error(ctl, cmd, "unexpected arguments");
+    if (optind != argc) {
+        return ztctl_usage_error(ctl, cmd, "unexpected argument");
     }
 
     if (ctl->store_dir != NULL) {
@@ -3807,7 +3965,7 @@ ztctl_keys_rotate(ztctl_t *ctl, const ztctl_cmd_t *cmd, int argc,
         return ZTCTL_OK;
     }
 
-    return ztctl_trustd(ctl, "reload");
+    return ztctl_trustd(ctl, "reload", NULL);
 }
 
 
@@ -3815,14 +3973,6 @@ static int
 ztctl_blocklist_add(ztctl_t *ctl, const ztctl_cmd_t *cmd, int argc,
     char **argv)
 {
-    static const struct option  longopts[] = {
-        { "feed", required_argument, NULL, 'f' },
-        { "expires", required_argument, NULL, 'e' },
-        { "reason", required_argument, NULL, 'r' },
-        { "help", no_argument, NULL, 'h' },
-        { NULL, 0, NULL, 0 }
-    };
-
     store_blocklist_t  e;
     store_err_t        err;
     blocklist_err_t    berr;
@@ -3834,7 +3984,7 @@ ztctl_blocklist_add(ztctl_t *ctl, const ztctl_cmd_t *cmd, int argc,
     expires = NULL;
     reason = "";
 
-    while ((ch = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+    while ((ch = getopt_long(argc, argv, "h", cmd->opts, NULL)) != -1) {
         switch (ch) {
         case 'f':
             feed = optarg;
@@ -3894,19 +4044,13 @@ static int
 ztctl_blocklist_remove(ztctl_t *ctl, const ztctl_cmd_t *cmd, int argc,
     char **argv)
 {
-    static const struct option  longopts[] = {
-        { "feed", required_argument, NULL, 'f' },
-        { "help", no_argument, NULL, 'h' },
-        { NULL, 0, NULL, 0 }
-    };
-
     store_err_t   err;
     const char   *feed;
     int           ch, rc;
 
     feed = NULL;
 
-    while ((ch = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+    while ((ch = getopt_long(argc, argv, "h", cmd->opts, NULL)) != -1) {
         switch (ch) {
         case 'f':
             feed = optarg;
@@ -3946,11 +4090,14 @@ ztctl_blocklist_remove(ztctl_t *ctl, const ztctl_cmd_t *cmd, int argc,
 static int
 ztctl_blocklist_print(const store_blocklist_t *e, void *arg)
 {
-    struct tm  tm;
-    time_t     t;
-    char       exp[16];
+    ztctl_list_t  *l = arg;
+    struct tm      tm;
+    time_t         t;
+    char           exp[16];
 
-    (void) arg;
+    if (l->json != NULL) {
+        return ztctl_list_add(l, ztctl_json_blocklist(e));
+    }
 
     snprintf(exp, sizeof(exp), "never");
     if (e->expires != 0) {
@@ -3970,65 +4117,47 @@ static int
 ztctl_blocklist_list(ztctl_t *ctl, const ztctl_cmd_t *cmd, int argc,
     char **argv)
 {
-    store_err_t  err;
-    int          ch, rc;
+    ztctl_list_t  l;
+    store_err_t   err;
+    int           json, rc;
 
-    while ((ch = getopt(argc, argv, "h")) != -1) {
-        return ztctl_other_opt(ctl, cmd, ch);
-    }
-
-    if (argc - optind != 0) {
-        return ztctl_usage_error(ctl, cmd, "no arguments expected");
-    }
-
-    rc = ztctl_open(ctl, 0);
-    if (rc != ZTCTL_OK) {
+    if (ztctl_list_start(ctl, cmd, argc, argv, &json, &rc)) {
         return rc;
     }
 
-    printf("%-16s %-40s %-10s %-16s %s\n", "FEED", "ENTRY", "EXPIRES",
-           "ADDED BY", "REASON");
+    memset(&l, 0, sizeof(l));
 
-    if (store_blocklist_list(ctl->store, ztctl_blocklist_print, NULL, &err)
-        != 0)
-    {
-        return ztctl_store_failed(&err);
+    if (json) {
+        l.json = json_array();
+        if (l.json == NULL) {
+            return ztctl_json_print(NULL);
+        }
+
+    } else {
+        printf("%-16s %-40s %-10s %-16s %s\n", "FEED", "ENTRY", "EXPIRES",
+               "ADDED BY", "REASON");
     }
 
-    return ZTCTL_OK;
+    rc = store_blocklist_list(ctl->store, ztctl_blocklist_print, &l, &err);
+
+    return ztctl_list_end(&l, rc, &err);
 }
 
 
 static int
 ztctl_explain(ztctl_t *ctl, const ztctl_cmd_t *cmd, int argc, char **argv)
 {
-    static const struct option  longopts[] = {
-        { "user", required_argument, NULL, 'u' },
-        { "device", required_argument, NULL, 'd' },
-        { "source", required_argument, NULL, 's' },
-        { "help", no_argument, NULL, 'h' },
-        { NULL, 0, NULL, 0 }
-    };
-
     store_device_t   dev;
     const char      *user, *device, *source, *request, *sp;
     char             command[1024], hex[2 * STORE_FP_LEN + 1];
     size_t           len;
     int              ch, rc, n;
 
-    if (argc < 2) {
-        return ztctl_usage_error(ctl, cmd, "--request needs \"METHOD URL\"");
-    }
-
-    request = argv[1];
-    argc--;
-    argv++;
-
     user = NULL;
     device = NULL;
     source = NULL;
 
-    while ((ch = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+    while ((ch = getopt_long(argc, argv, "h", cmd->opts, NULL)) != -1) {
         switch (ch) {
         case 'u':
             user = optarg;
@@ -4044,8 +4173,15 @@ ztctl_explain(ztctl_t *ctl, const ztctl_cmd_t *cmd, int argc, char **argv)
         }
     }
 
+    /* argv[0] is "--request"; "METHOD URL" is its one argument */
+    if (argc - optind != 1) {
+        return ztctl_usage_error(ctl, cmd, "--request needs \"METHOD URL\"");
+    }
+
+    request = argv[optind];
     sp = strchr(request, ' ');
-    if (argc - optind != 0 || sp == NULL || sp == request
+
+    if (sp == NULL || sp == request
         || strstr(sp + 1, "://") == NULL || strchr(sp + 1, ' ') != NULL
         || (user != NULL && !store_user_name_ok(user))
         || (source != NULL && strspn(source, "0123456789abcdefABCDEF.:")
@@ -4076,5 +4212,5 @@ ztctl_explain(ztctl_t *ctl, const ztctl_cmd_t *cmd, int argc, char **argv)
         return ztctl_usage_error(ctl, cmd, "request too long");
     }
 
-    return ztctl_trustd(ctl, command);
+    return ztctl_trustd(ctl, command, NULL);
 }
