@@ -410,6 +410,7 @@ store_open(store_t **stp, const char *path, size_t map_size,
     store_t      *st;
     struct stat   sb;
     MDB_envinfo   info;
+    MDB_stat      ms;
     char          file[PATH_MAX];
     int           rc, dead, exists, grow;
     unsigned      envflags;
@@ -517,6 +518,25 @@ store_open(store_t **stp, const char *path, size_t map_size,
     rc = mdb_reader_check(st->env, &dead);
     if (rc != MDB_SUCCESS) {
         store_mdb_err(NULL, err, rc, "store reader check");
+        goto failed;
+    }
+
+    /*
+     * A data file shorter than the pages its meta page says are in use
+     * (cut short by a full disk or an interrupted copy) would fault on
+     * the first read of a missing page: refuse it here instead.
+     */
+    if (exists && mdb_env_info(st->env, &info) == MDB_SUCCESS
+        && mdb_env_stat(st->env, &ms) == MDB_SUCCESS
+        && stat(file, &sb) == 0
+        && ((uint64_t) info.me_last_pgno + 1) * ms.ms_psize
+           > (uint64_t) sb.st_size)
+    {
+        store_seterr(err, "store \"%s\" is truncated: its data file has "
+                     "%lld bytes, its pages need %llu", path,
+                     (long long) sb.st_size,
+                     (unsigned long long) (info.me_last_pgno + 1)
+                     * ms.ms_psize);
         goto failed;
     }
 
@@ -4137,7 +4157,7 @@ store_user_reseal(store_t *st, store_reseal_cb cb, void *arg,
     unsigned        n;
     char            msg[200], detail[64];
 
-    if (store_writable(st, err) != 0 || store_identity_ready(st, err) != 0
+    if (store_writable(st, err) != 0 || !store_identity_ready(st, err)
         || store_txn_begin(st, 0, &txn, err) != 0)
     {
         return -1;

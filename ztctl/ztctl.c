@@ -503,6 +503,13 @@ static const ztctl_cmd_t  ztctl_keys_cmds[] = {
       "valid for key_grace, then must sign in again.  A running trustd\n"
       "with admin_listen is told to reload at once; otherwise send it\n"
       "SIGHUP.  Run as trustd's user so that it can read the new key." },
+    { "rotate-secret", ztctl_keys_rotate_secret, ztctl_opts_help, "",
+      "Replace secret.key, the key that seals TOTP secrets at rest: a\n"
+      "new key is made (the old one kept as secret.key.prev), the running\n"
+      "trustd is told to reload so that it opens both, every user's\n"
+      "secret is re-sealed under the new key in one transaction (audit\n"
+      "keys.reseal), and secret.key.prev is removed.  Interrupted, run it\n"
+      "again: it finishes.  Needs -c, and trustd's user." },
     { NULL, NULL, NULL, NULL, NULL }
 };
 
@@ -554,7 +561,9 @@ const ztctl_group_t  ztctl_groups[] = {
     { "session", ztctl_session_cmds, "list and revoke sign-in sessions", 0 },
     { "audit", ztctl_audit_cmds, "read the audit log", 0 },
     { "policy", ztctl_policy_cmds, "reload the running trustd's policy", 0 },
-    { "keys", ztctl_keys_cmds, "rotate the session-token signing key", 0 },
+    { "keys", ztctl_keys_cmds, "rotate the session-token signing key and "
+      "the TOTP sealing key", 0 },
+    { "store", ztctl_store_cmds, "back up and restore the store", 0 },
     { NULL, NULL, NULL, 0 }
 };
 

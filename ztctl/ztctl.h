@@ -2,7 +2,8 @@
  * ztctl's shared parts: the command tables' types, the exit statuses and
  * the helpers every command group uses.  ztctl.c holds the groups of
  * devices, users, sessions, blocklists, policy and explain; audit.c the
- * audit journal's commands; status.c "ztctl status"; admin.c the client
+ * audit journal's commands; maint.c store backup/restore and the secret
+ * key's rotation; status.c "ztctl status"; admin.c the client
  * of trustd's admin socket; json.c the JSON forms of the store's records;
  * complete.c the candidates for shell completion.
  */
@@ -84,6 +85,13 @@ extern const struct option   ztctl_opts_json[];
 
 /* The audit group's commands (audit.c). */
 extern const ztctl_cmd_t  ztctl_audit_cmds[];
+
+/* The store group's commands, backup and restore (maint.c). */
+extern const ztctl_cmd_t  ztctl_store_cmds[];
+
+/* "ztctl keys rotate-secret" (maint.c). */
+int ztctl_keys_rotate_secret(ztctl_t *ctl, const ztctl_cmd_t *cmd, int argc,
+    char **argv);
 
 /* The status group's one command (status.c). */
 extern const ztctl_cmd_t  ztctl_status_cmds[];
