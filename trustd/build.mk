@@ -9,7 +9,7 @@ TRUSTD_LIB_OBJS := $(TRUSTD_OB)/store.o $(TRUSTD_OB)/config.o \
                    $(TRUSTD_OB)/log.o $(TRUSTD_OB)/decide.o
 TRUSTD_LIB      := $(B)/libtrustd.a
 TRUSTD_OBJS     := $(TRUSTD_OB)/main.o $(TRUSTD_OB)/server.o \
-                   $(TRUSTD_OB)/journal.o
+                   $(TRUSTD_OB)/journal.o $(TRUSTD_OB)/metrics.o
 LMDB_LIBS       := -llmdb -lcrypto
 # What store.o needs besides LMDB: the journal's canonical form (which
 # names signals and outcomes) for the hash chain.
@@ -65,3 +65,16 @@ $(B)/tests/unit/test_journal: $(B)/tests/unit/test_journal.o \
 	$(CC) $(LDFLAGS) -o $@ $^ -lcmocka $(LMDB_LIBS) -lpthread
 
 UNIT_TESTS += $(B)/tests/unit/test_journal
+
+# Log line formats; the metrics' counting and text format.
+$(B)/tests/unit/test_log: $(B)/tests/unit/test_log.o $(TRUSTD_OB)/log.o
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ -lcmocka
+
+$(B)/tests/unit/test_metrics: $(B)/tests/unit/test_metrics.o \
+    $(TRUSTD_OB)/metrics.o $(TRUSTD_OB)/config.o $(TRUSTD_OB)/sock.o \
+    $(TRUSTD_OB)/log.o $(TRUSTD_OB)/score.o $(TRUSTD_OB)/blocklist.o
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ -lcmocka -lmicrohttpd -lpthread
+
+UNIT_TESTS += $(B)/tests/unit/test_log $(B)/tests/unit/test_metrics

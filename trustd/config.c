@@ -3,8 +3,10 @@
  */
 
 #include <ctype.h>
+#include <arpa/inet.h>
 #include <errno.h>
 #include <limits.h>
+#include <netinet/in.h>
 #include <pwd.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -57,6 +59,10 @@ static int config_set_store(config_parse_t *cp, const char *value);
 static int config_set_store_map_size(config_parse_t *cp, const char *value);
 static int config_set_log_level(config_parse_t *cp, const char *value);
 static int config_set_log_target(config_parse_t *cp, const char *value);
+static int config_set_log_format(config_parse_t *cp, const char *value);
+static int config_set_metrics_listen(config_parse_t *cp, const char *value);
+static int config_set_metrics_interval(config_parse_t *cp,
+    const char *value);
 static int config_set_pid_file(config_parse_t *cp, const char *value);
 static int config_set_max_clients(config_parse_t *cp, const char *value);
 static int config_set_allow_ttl(config_parse_t *cp, const char *value);
@@ -97,6 +103,7 @@ static int config_set_trusted_network(config_parse_t *cp,
 static int config_set_blocklist(config_parse_t *cp, const char *value);
 static int config_multiword(const char *kw);
 static int config_set_journal_flush(config_parse_t *cp, const char *value);
+static int config_set_device_cache(config_parse_t *cp, const char *value);
 static int config_set_journal_queue(config_parse_t *cp, const char *value);
 static int config_set_journal_retention(config_parse_t *cp,
     const char *value);
@@ -112,6 +119,9 @@ static const config_keyword_t  config_keywords[] = {
     { "store_map_size",   config_set_store_map_size,   0, 0 },
     { "log_level",        config_set_log_level,        0, 0 },
     { "log_target",       config_set_log_target,       0, 0 },
+    { "log_format",       config_set_log_format,       0, 0 },
+    { "metrics_listen",   config_set_metrics_listen,   0, 0 },
+    { "metrics_interval", config_set_metrics_interval, 0, 0 },
     { "pid_file",         config_set_pid_file,         0, 0 },
     { "max_clients",      config_set_max_clients,      0, 0 },
     { "allow_ttl",        config_set_allow_ttl,        0, 0 },
@@ -142,6 +152,7 @@ static const config_keyword_t  config_keywords[] = {
     { "journal_queue",    config_set_journal_queue,    0, 0 },
     { "journal_retention", config_set_journal_retention, 0, 0 },
     { "journal_failure",  config_set_journal_failure,  0, 0 },
+    { "device_cache",     config_set_device_cache,     0, 0 },
     { NULL, NULL, 0, 0 }
 };
 
@@ -181,6 +192,8 @@ config_load(const char *path, config_t *cfg, config_err_t *err)
     cfg->store_map_size = (size_t) 256 * 1024 * 1024;
     cfg->log_level = LOG_LEVEL_INFO;
     cfg->log_target = CONFIG_LOG_TARGET_DEFAULT;
+    cfg->log_format = LOG_FORMAT_KV;
+    cfg->metrics_interval_ms = CONFIG_METRICS_INTERVAL_MS;
     cfg->max_clients = 1024;
     cfg->allow_ttl_ms = 1000;
     cfg->key_grace_ms = 24u * 3600 * 1000;
@@ -198,6 +211,7 @@ config_load(const char *path, config_t *cfg, config_err_t *err)
     cfg->journal_queue = JOURNAL_DEFAULT_QUEUE;
     cfg->journal_retention_ms = JOURNAL_DEFAULT_RETENTION;
     cfg->journal_fail_open = 0;
+    cfg->device_cache = CONFIG_DEVICE_CACHE;
     cfg->shutdown_timeout_ms = 2000;
 
     cp.file = path;
@@ -621,6 +635,139 @@ config_set_log_target(config_parse_t *cp, const char *value)
     }
 
     return 0;
+}
+
+
+static int
+config_set_log_format(config_parse_t *cp, const char *value)
+{
+    int  format;
+
+    format = log_format_parse(value);
+    if (format < 0) {
+        config_error(cp, "log_format \"%s\": expected text, kv or json",
+                     value);
+        return -1;
+    }
+
+    cp->cfg->log_format = format;
+
+    return 0;
+}
+
+
+/*
+ * Where trustd serves its metrics: a Unix socket path, or a loopback
+ * address and port.  Nothing authenticates a scrape, so no other address
+ * is accepted (put a proxy in front to publish them further).
+ */
+static int
+config_set_metrics_listen(config_parse_t *cp, const char *value)
+{
+    struct sockaddr_storage  ss;
+    socklen_t                len;
+
+    if (value[0] == '/') {
+        return config_abs_path(cp, value, cp->cfg->metrics_listen,
+                               sizeof(cp->cfg->metrics_listen));
+    }
+
+    if (strlen(value) >= sizeof(cp->cfg->metrics_listen)
+        || config_parse_loopback(value, &ss, &len) != 0)
+    {
+        config_error(cp, "metrics_listen \"%s\": expected a Unix socket "
+                     "path or a loopback ADDRESS:PORT such as "
+                     "127.0.0.1:9464 or [::1]:9464", value);
+        return -1;
+    }
+
+    memcpy(cp->cfg->metrics_listen, value, strlen(value) + 1);
+
+    return 0;
+}
+
+
+/* From 1 s (tests) to 5 minutes. */
+static int
+config_set_metrics_interval(config_parse_t *cp, const char *value)
+{
+    return config_duration(cp, value, 1000, 300u * 1000,
+                           &cp->cfg->metrics_interval_ms);
+}
+
+
+int
+config_parse_loopback(const char *s, struct sockaddr_storage *addr,
+    socklen_t *len)
+{
+    struct sockaddr_in   *sin;
+    struct sockaddr_in6  *sin6;
+    const char           *colon;
+    char                  host[64], *end;
+    unsigned long         port;
+    size_t                hlen;
+
+    colon = strrchr(s, ':');
+    if (colon == NULL || colon == s) {
+        return -1;
+    }
+
+    /* an IPv6 address only in brackets, so that the port is never taken */
+    hlen = (size_t) (colon - s);
+    if (s[0] == '[') {
+        if (hlen < 3 || s[hlen - 1] != ']') {
+            return -1;
+        }
+        s++;
+        hlen -= 2;
+
+    } else if (memchr(s, ':', hlen) != NULL) {
+        return -1;
+    }
+
+    if (hlen >= sizeof(host)) {
+        return -1;
+    }
+
+    memcpy(host, s, hlen);
+    host[hlen] = '\0';
+
+    errno = 0;
+    port = strtoul(colon + 1, &end, 10);
+    if (colon[1] < '0' || colon[1] > '9' || errno != 0 || *end != '\0'
+        || port == 0 || port > 65535)
+    {
+        return -1;
+    }
+
+    memset(addr, 0, sizeof(*addr));
+
+    if (strcmp(host, "localhost") == 0) {
+        memcpy(host, "127.0.0.1", sizeof("127.0.0.1"));
+    }
+
+    sin = (struct sockaddr_in *) addr;
+    if (inet_pton(AF_INET, host, &sin->sin_addr) == 1) {
+        if ((ntohl(sin->sin_addr.s_addr) >> 24) != 127) {
+            return -1;
+        }
+        sin->sin_family = AF_INET;
+        sin->sin_port = htons((uint16_t) port);
+        *len = sizeof(*sin);
+        return 0;
+    }
+
+    sin6 = (struct sockaddr_in6 *) addr;
+    if (inet_pton(AF_INET6, host, &sin6->sin6_addr) == 1
+        && IN6_IS_ADDR_LOOPBACK(&sin6->sin6_addr))
+    {
+        sin6->sin6_family = AF_INET6;
+        sin6->sin6_port = htons((uint16_t) port);
+        *len = sizeof(*sin6);
+        return 0;
+    }
+
+    return -1;
 }
 
 
@@ -1245,4 +1392,12 @@ config_set_journal_failure(config_parse_t *cp, const char *value)
     }
 
     return 0;
+}
+
+
+/* Devices the decision thread caches: 0 (off) to 16 million. */
+static int
+config_set_device_cache(config_parse_t *cp, const char *value)
+{
+    return config_number(cp, value, 0, 1u << 24, &cp->cfg->device_cache);
 }

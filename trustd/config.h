@@ -10,10 +10,12 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/socket.h>
 #include <sys/types.h>
 
 #include "score.h"
 
+#define CONFIG_DEVICE_CACHE     1048576 /* device_cache default */
 #define CONFIG_DEFAULT_PATH     "/etc/ztgate/trustd.conf"
 #define CONFIG_MAX_PEERS        32
 #define CONFIG_LISTEN_MAX       108     /* sizeof(sun_path) */
@@ -21,6 +23,8 @@
 #define CONFIG_MAX_HOSTS        32
 #define CONFIG_MAX_BLOCKLISTS   16
 #define CONFIG_MAX_NETWORKS     32
+
+#define CONFIG_METRICS_INTERVAL_MS  5000    /* metrics_interval default */
 
 #define CONFIG_LOG_TARGET_DEFAULT   0   /* stderr with -f, else syslog */
 #define CONFIG_LOG_TARGET_STDERR    1
@@ -35,6 +39,7 @@ typedef struct {
     size_t      store_map_size;             /* bytes */
     int         log_level;                  /* LOG_LEVEL_* */
     int         log_target;                 /* CONFIG_LOG_TARGET_* */
+    int         log_format;                 /* LOG_FORMAT_*, default kv */
     char        pid_file[CONFIG_PATH_MAX];  /* "" if none */
     unsigned    max_clients;
     uint32_t    allow_ttl_ms;
@@ -80,6 +85,13 @@ typedef struct {
     unsigned    journal_queue;
     int64_t     journal_retention_ms;       /* 0: keep every record */
     int         journal_fail_open;          /* journal_failure open */
+
+    /* device records cached by the decision thread (0: none) */
+    unsigned    device_cache;
+
+    /* Prometheus metrics: "" = no endpoint; a socket path or ADDR:PORT */
+    char        metrics_listen[CONFIG_LISTEN_MAX];
+    uint32_t    metrics_interval_ms;        /* snapshot period */
 } config_t;
 
 typedef struct {
@@ -106,6 +118,14 @@ int config_parse_size(const char *s, size_t *out);
  * max_ms).
  */
 int config_parse_duration(const char *s, uint32_t max_ms, uint32_t *ms);
+
+/*
+ * Parse "ADDR:PORT" where ADDR is a loopback address: 127.0.0.0/8,
+ * "[::1]" or "localhost" (127.0.0.1, not resolved).  Returns 0 with the
+ * address in *addr and its length in *len, or -1.
+ */
+int config_parse_loopback(const char *s, struct sockaddr_storage *addr,
+    socklen_t *len);
 
 /* 1 if uid is one of the configured peers. */
 int config_peer_allowed(const config_t *cfg, uid_t uid);

@@ -274,6 +274,7 @@ main(int argc, char **argv)
                     && !foreground);
 
     log_init("trustd", to_syslog, level);
+    log_set_format(cfg.log_format);
 
     /* these arrive through the server's signalfd */
     sigemptyset(&mask);

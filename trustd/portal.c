@@ -37,6 +37,7 @@
 
 #include "policy/policy.h"
 #include "log.h"
+#include "metrics.h"
 #include "portal.h"
 #include "sock.h"
 
@@ -191,6 +192,8 @@ static int portal_totp_check(portal_req_t *rq, const store_user_t *u,
     const char *code, uint64_t *counter);
 static const char *portal_lock_message(portal_req_t *rq,
     const store_user_t *u);
+static int portal_record_failure(portal_req_t *rq, const store_user_t *u,
+    const char *why, store_err_t *se);
 static void portal_clean_source(const char *in, char *out, size_t size);
 static enum MHD_Result portal_json_error(struct MHD_Connection *c,
     unsigned status, const char *msg);
@@ -1058,6 +1061,56 @@ portal_totp_check(portal_req_t *rq, const store_user_t *u,
 }
 
 
+/*
+ * Record a failed attempt of the known user u (read before the attempt)
+ * with store_login_failed(), and count it for the metrics, with the
+ * lockout it caused: the store does not say, so the user is read again,
+ * and a lock that ends exactly lock_seconds from this attempt, on a user
+ * who was not locked before it, is this attempt's (two failures of one
+ * user in the same second may both count it).  Returns what
+ * store_login_failed() returned.
+ */
+static int
+portal_record_failure(portal_req_t *rq, const store_user_t *u,
+    const char *why, store_err_t *se)
+{
+    store_user_t  *after;
+    store_err_t    e;
+    int64_t        until;
+    int            rc;
+
+    metrics_portal_count(METRICS_LOGIN_FAILURE);
+
+    rc = store_login_failed(rq->p->st, u->name, rq->now, rq->conf.threshold,
+                            rq->conf.lock_seconds, rq->source, why, se);
+
+    if (rc != 0 || rq->conf.threshold == 0 || rq->conf.lock_seconds <= 0
+        || u->locked_until > rq->now)
+    {
+        return rc;
+    }
+
+    after = calloc(1, sizeof(*after));
+    if (after == NULL) {
+        return rc;
+    }
+
+    until = rq->now > INT64_MAX - rq->conf.lock_seconds
+            ? INT64_MAX : rq->now + rq->conf.lock_seconds;
+
+    if (store_user_find(rq->p->st, u->name, after, &e) == 0
+        && after->locked_until == until)
+    {
+        metrics_portal_count(METRICS_LOCKOUT);
+    }
+
+    explicit_bzero(after, sizeof(*after));
+    free(after);
+
+    return rc;
+}
+
+
 static const char *
 portal_lock_message(portal_req_t *rq, const store_user_t *u)
 {
@@ -1537,6 +1590,8 @@ portal_login_post(portal_req_t *rq, struct MHD_Connection *c)
         goto done;
     }
 
+    metrics_portal_count(METRICS_LOGIN_SUCCESS);
+
     ret = portal_login_ok(rq, c, u);
 
 done:
@@ -1560,15 +1615,12 @@ portal_login_fail(portal_req_t *rq, struct MHD_Connection *c,
 {
     store_err_t  se;
 
-    if (u != NULL) {
-        if (store_login_failed(rq->p->st, u->name, rq->now,
-                               rq->conf.threshold, rq->conf.lock_seconds,
-                               rq->source, why, &se)
-            == -1)
-        {
-            log_error("portal: recording a failed sign-in of %s: %s",
-                      u->name, se.msg);
-        }
+    if (u == NULL) {
+        metrics_portal_count(METRICS_LOGIN_FAILURE);
+
+    } else if (portal_record_failure(rq, u, why, &se) == -1) {
+        log_error("portal: recording a failed sign-in of %s: %s", u->name,
+                  se.msg);
     }
 
     log_warn("portal: sign-in failed for %s from %s: %s",
@@ -1829,11 +1881,7 @@ portal_stepup_post(portal_req_t *rq, struct MHD_Connection *c)
     }
 
     if (why != NULL) {
-        if (store_login_failed(rq->p->st, u->name, rq->now,
-                               rq->conf.threshold, rq->conf.lock_seconds,
-                               rq->source, why, &se)
-            == -1)
-        {
+        if (portal_record_failure(rq, u, why, &se) == -1) {
             log_error("portal: recording a failed step-up of %s: %s",
                       u->name, se.msg);
         }
@@ -1845,6 +1893,8 @@ portal_stepup_post(portal_req_t *rq, struct MHD_Connection *c)
                                portal_str(rq->lang, PORTAL_S_ERR_CODE));
         goto done;
     }
+
+    metrics_portal_count(METRICS_LOGIN_SUCCESS);
 
     rc = store_session_mfa(rq->p->st, s.sid, POL_AUTH_TOTP, rq->now, &se);
     if (rc != 0) {

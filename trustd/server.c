@@ -30,6 +30,7 @@
 #include "journal.h"
 #include "identity.h"
 #include "log.h"
+#include "metrics.h"
 #include "portal.h"
 #include "server.h"
 #include "sock.h"
@@ -55,7 +56,8 @@ typedef enum {
     SERVER_EV_TIMER,
     SERVER_EV_CONN,
     SERVER_EV_ADMIN_LISTEN,
-    SERVER_EV_ADMIN
+    SERVER_EV_ADMIN,
+    SERVER_EV_METRICS
 } server_ev_type_t;
 
 /* The first member of everything registered with epoll. */
@@ -74,6 +76,16 @@ typedef struct {
     size_t           len;
     char             buf[SERVER_ADMIN_LINE];
 } server_admin_t;
+
+/* A count of devices by posture freshness (server_posture_census()). */
+typedef struct {
+    store_view_t    *view;
+    int64_t          now;
+    int64_t          max_age;       /* seconds; 0: never stale */
+    uint64_t         n[METRICS_POSTURE_STATES];
+    int              failed;
+    store_err_t      err;
+} server_census_t;
 
 struct server_conn_s {
     server_ev_t      ev;            /* first: epoll data points here */
@@ -133,6 +145,17 @@ struct server_s {
     uint64_t         lat_max_ns;
     int64_t          stats_since_ms;
     unsigned         ticks;         /* maintenance timer expirations */
+
+    /* metrics (metrics.h): counted here, rendered on their own timer */
+    metrics_t       *metrics;       /* NULL: no metrics_listen */
+    server_ev_t      mtimer;        /* every metrics_interval */
+    metrics_decisions_t  mdec;
+    uint64_t         reloads_ok;
+    uint64_t         reloads_failed;
+    double           start_time;    /* unix seconds */
+    int64_t          census_ms;     /* last posture census; 0: none yet */
+    double           census_time;   /* the same, unix seconds */
+    uint64_t         census[METRICS_POSTURE_STATES];
     uint8_t          frame[WIRE_MAX_FRAME];     /* one encoded answer */
 };
 
@@ -152,6 +175,13 @@ static void server_journal_conf(const config_t *cfg, journal_conf_t *jc);
 static void server_journal_decision(server_t *srv, const wire_req_t *req,
     wire_resp_t *resp);
 static void server_journal_status(server_t *srv);
+static int server_metrics_arm(server_t *srv);
+static void server_metrics_timer(server_t *srv);
+static char *server_metrics_text(server_t *srv, size_t *len);
+static void server_metrics_publish(server_t *srv);
+static void server_admin_metrics(server_t *srv, server_admin_t *a);
+static void server_posture_census(server_t *srv);
+static int server_census_cb(const store_device_t *dev, void *arg);
 static void server_admin_accept(server_t *srv);
 static void server_admin_read(server_t *srv, server_admin_t *a);
 static void server_admin_close(server_t *srv, server_admin_t *a);
@@ -214,6 +244,7 @@ server_init(server_t **srvp, const config_t *cfg, const server_opts_t *opts,
     server_t            *srv;
     sigset_t             mask;
     struct itimerspec    its;
+    struct timespec      now;
     unsigned             i;
 
     *srvp = NULL;
@@ -235,10 +266,15 @@ server_init(server_t **srvp, const config_t *cfg, const server_opts_t *opts,
     srv->timer.fd = -1;
     srv->admin.type = SERVER_EV_ADMIN_LISTEN;
     srv->admin.fd = -1;
+    srv->mtimer.type = SERVER_EV_METRICS;
+    srv->mtimer.fd = -1;
     srv->dconf.allow_ttl_ms = cfg->allow_ttl_ms;
     srv->dconf.portal_url = srv->cfg.portal_url;
     srv->stats_since_ms = server_now_ms();
+    clock_gettime(CLOCK_REALTIME, &now);
+    srv->start_time = (double) now.tv_sec + (double) now.tv_nsec / 1e9;
     srv->dconf.posture_max_age_ms = cfg->posture_max_age_ms;
+    srv->dconf.device_cache = cfg->device_cache;
 
     for (i = 0; i < SERVER_ADMIN_CONNS; i++) {
         srv->admins[i].ev.type = SERVER_EV_ADMIN;
@@ -313,6 +349,11 @@ server_init(server_t **srvp, const config_t *cfg, const server_opts_t *opts,
         goto failed;
     }
 
+    if (srv->cfg.metrics_listen[0] != '\0' && server_metrics_arm(srv) != 0) {
+        server_seterr(err, "metrics timer: %s", strerror(errno));
+        goto failed;
+    }
+
     if (server_listen(srv, err) != 0) {
         goto failed;
     }
@@ -321,7 +362,9 @@ server_init(server_t **srvp, const config_t *cfg, const server_opts_t *opts,
         || server_epoll_add(srv, &srv->timer, EPOLLIN) != 0
         || server_epoll_add(srv, &srv->listen, EPOLLIN) != 0
         || (srv->admin.fd != -1
-            && server_epoll_add(srv, &srv->admin, EPOLLIN) != 0))
+            && server_epoll_add(srv, &srv->admin, EPOLLIN) != 0)
+        || (srv->mtimer.fd != -1
+            && server_epoll_add(srv, &srv->mtimer, EPOLLIN) != 0))
     {
         server_seterr(err, "epoll_ctl: %s", strerror(errno));
         goto failed;
@@ -420,6 +463,12 @@ server_run(server_t *srv, store_t *st)
     /* the staff blocklist entries are in the store: load them now */
     server_load_trust(srv, &srv->cfg);
 
+    /* a first snapshot, so that no scrape finds nothing */
+    if (srv->metrics != NULL) {
+        server_posture_census(srv);
+        server_metrics_publish(srv);
+    }
+
     log_info("started");
 
     while (!srv->stop) {
@@ -462,6 +511,10 @@ server_run(server_t *srv, store_t *st)
 
             case SERVER_EV_ADMIN:
                 server_admin_read(srv, (server_admin_t *) ev);
+                break;
+
+            case SERVER_EV_METRICS:
+                server_metrics_timer(srv);
                 break;
             }
         }
@@ -526,6 +579,14 @@ server_timer(server_t *srv)
     decide_touch(srv->store, &srv->dctx);
     (void) behaviour_flush(srv->behaviour, srv->store);
 
+    /* a store walk: at most every minute (every other tick), not per scrape */
+    if (srv->metrics != NULL
+        && server_now_ms() - srv->census_ms
+           >= METRICS_POSTURE_EVERY_MS - SERVER_MAINTAIN_SEC * 500)
+    {
+        server_posture_census(srv);
+    }
+
     /*
      * Every tenth tick: drop sessions that ended (expired or revoked)
      * more than a day ago; until then staff can still see them.
@@ -571,6 +632,7 @@ server_reload(server_t *srv)
     pol_t           *pol, *old;
 
     if (config_load(srv->opts.config_path, &cfg, &err) != 0) {
+        srv->reloads_failed++;
         log_error("reload failed, keeping the running configuration: %s",
                   err.msg);
         snprintf(srv->reply, sizeof(srv->reply), "error %s\n", err.msg);
@@ -580,6 +642,7 @@ server_reload(server_t *srv)
     if (server_load_policy(&cfg, &pol, srv->reply, sizeof(srv->reply))
         != 0)
     {
+        srv->reloads_failed++;
         log_error("reload failed, keeping the running configuration and "
                   "policy %s", srv->policy ? pol_version(srv->policy)
                                            : "(built-in)");
@@ -589,7 +652,9 @@ server_reload(server_t *srv)
     old = srv->policy;
     srv->policy = pol;
     srv->dconf.policy = pol;
+    metrics_policy_changed(&srv->mdec);
     pol_free(old);
+    srv->reloads_ok++;
 
     memcpy(cur->policy, cfg.policy, sizeof(cfg.policy));
     memcpy(cur->portal_url, cfg.portal_url, sizeof(cfg.portal_url));
@@ -622,6 +687,20 @@ server_reload(server_t *srv)
         log_set_level(cfg.log_level);
     }
 
+    cur->log_format = cfg.log_format;
+    log_set_format(cfg.log_format);
+
+    if (strcmp(cfg.metrics_listen, cur->metrics_listen) != 0) {
+        log_warn("reload: a change of metrics_listen needs a restart");
+    }
+
+    if (cfg.metrics_interval_ms != cur->metrics_interval_ms) {
+        cur->metrics_interval_ms = cfg.metrics_interval_ms;
+        if (srv->mtimer.fd != -1 && server_metrics_arm(srv) != 0) {
+            log_error("reload: metrics_interval: %s", strerror(errno));
+        }
+    }
+
     memcpy(cur->peer_uids, cfg.peer_uids, sizeof(cfg.peer_uids));
     cur->npeers = cfg.npeers;
     cur->allow_ttl_ms = cfg.allow_ttl_ms;
@@ -630,6 +709,9 @@ server_reload(server_t *srv)
     srv->dconf.allow_ttl_ms = cfg.allow_ttl_ms;
     cur->posture_max_age_ms = cfg.posture_max_age_ms;
     srv->dconf.posture_max_age_ms = cfg.posture_max_age_ms;
+    if (cfg.device_cache != cur->device_cache) {
+        log_warn("reload: a change of device_cache needs a restart");
+    }
     server_load_trust(srv, &cfg);
 
     if (cfg.journal_queue != cur->journal_queue) {
@@ -680,10 +762,15 @@ server_reload(server_t *srv)
     server_identity_conf(srv);
     portal_reconfigure(srv->portal, cur);
 
-    log_info("configuration reloaded (log_level %s, allow_ttl %ums, "
-             "max_clients %u, %zu peer user%s)",
-             log_level_name(cur->log_level), cur->allow_ttl_ms,
-             cur->max_clients, cur->npeers, cur->npeers == 1 ? "" : "s");
+    /* the policy version as a field, for log pipelines to follow */
+    log_fields(LOG_LEVEL_INFO,
+               &(log_field_t) { "policy", srv->policy
+                                          ? pol_version(srv->policy)
+                                          : "built-in" }, 1,
+               "configuration reloaded (log_level %s, allow_ttl %ums, "
+               "max_clients %u, %zu peer user%s)",
+               log_level_name(cur->log_level), cur->allow_ttl_ms,
+               cur->max_clients, cur->npeers, cur->npeers == 1 ? "" : "s");
 
     if (srv->policy) {
         snprintf(srv->reply, sizeof(srv->reply),
@@ -1253,6 +1340,12 @@ server_shutdown(server_t *srv)
 
     server_unlink_socket(srv);
 
+    /* the drain loop below reads no metrics timer: stop it */
+    if (srv->mtimer.fd != -1) {
+        close(srv->mtimer.fd);
+        srv->mtimer.fd = -1;
+    }
+
     srv->draining = 1;
 
     for (c = srv->conns; c != NULL; c = next) {
@@ -1344,6 +1437,8 @@ server_free(server_t *srv)
 
     portal_stop(srv->portal);
     srv->portal = NULL;
+    metrics_stop(srv->metrics);
+    srv->metrics = NULL;
     decide_ctx_free(&srv->dctx);
     pol_free(srv->policy);
     id_keys_free(srv->keys);
@@ -1373,6 +1468,10 @@ server_free(server_t *srv)
 
     if (srv->timer.fd != -1) {
         close(srv->timer.fd);
+    }
+
+    if (srv->mtimer.fd != -1) {
+        close(srv->mtimer.fd);
     }
 
     if (srv->epfd != -1) {
@@ -1591,10 +1690,15 @@ server_admin_command(server_t *srv, server_admin_t *a, const char *cmd)
         journal_kick(srv->journal);
         snprintf(srv->reply, sizeof(srv->reply), "ok journal-flush\n");
 
+    } else if (strcmp(cmd, "metrics") == 0) {
+        server_admin_metrics(srv, a);
+        return;
+
     } else {
         snprintf(srv->reply, sizeof(srv->reply),
                  "error unknown command (expected reload, status, stats, "
-                 "stats-reset, journal, journal-flush or explain)\n");
+                 "stats-reset, journal, journal-flush, metrics or "
+                 "explain)\n");
     }
 
     len = strlen(srv->reply);
@@ -1634,6 +1738,18 @@ server_attach_store(server_t *srv, store_t *st, server_err_t *err)
     char  msg[512];
 
     srv->store = st;
+
+    if (srv->cfg.metrics_listen[0] != '\0') {
+        if (metrics_start(&srv->metrics, srv->cfg.metrics_listen, msg,
+                          sizeof(msg))
+            != 0)
+        {
+            server_seterr(err, "metrics_listen: %s", msg);
+            return -1;
+        }
+
+        log_info("metrics on %s", srv->cfg.metrics_listen);
+    }
 
     if (srv->cfg.portal_listen[0] == '\0') {
         return 0;
@@ -1725,6 +1841,10 @@ server_count(server_t *srv, unsigned decision, uint64_t ns)
     if (ns > srv->lat_max_ns) {
         srv->lat_max_ns = ns;
     }
+
+    metrics_decision(&srv->mdec, decision, ns,
+                     srv->dctx.policy_used && srv->policy != NULL
+                     ? &srv->dctx.pd : NULL);
 }
 
 
@@ -2086,4 +2206,232 @@ server_journal_status(server_t *srv)
              (unsigned long long) js.failures,
              (unsigned long long) js.purged, js.pending, js.failing,
              js.failing ? " error " : "", js.failing ? js.error : "");
+}
+
+
+/* (Re)start the metrics timer at metrics_interval.  0, or -1 (errno). */
+static int
+server_metrics_arm(server_t *srv)
+{
+    struct itimerspec  its;
+    uint32_t           ms;
+
+    if (srv->mtimer.fd == -1) {
+        srv->mtimer.fd = timerfd_create(CLOCK_MONOTONIC,
+                                        TFD_NONBLOCK | TFD_CLOEXEC);
+        if (srv->mtimer.fd == -1) {
+            return -1;
+        }
+    }
+
+    ms = srv->cfg.metrics_interval_ms;
+
+    memset(&its, 0, sizeof(its));
+    its.it_value.tv_sec = ms / 1000;
+    its.it_value.tv_nsec = (long) (ms % 1000) * 1000000;
+    its.it_interval = its.it_value;
+
+    return timerfd_settime(srv->mtimer.fd, 0, &its, NULL);
+}
+
+
+static void
+server_metrics_timer(server_t *srv)
+{
+    uint64_t  ticks;
+
+    if (read(srv->mtimer.fd, &ticks, sizeof(ticks)) != sizeof(ticks)) {
+        return;
+    }
+
+    server_metrics_publish(srv);
+}
+
+
+/*
+ * Render the metrics now (on this thread: every counter is read where it
+ * is written, or through its own lock or atomic).  A buffer owned by the
+ * caller, or NULL when out of memory.
+ */
+static char *
+server_metrics_text(server_t *srv, size_t *len)
+{
+    metrics_snapshot_t  s;
+    struct timespec     now;
+    struct stat         sb;
+    char                path[CONFIG_PATH_MAX + 16];
+
+    memset(&s, 0, sizeof(s));
+
+    clock_gettime(CLOCK_REALTIME, &now);
+    s.time = (double) now.tv_sec + (double) now.tv_nsec / 1e9;
+    s.start_time = srv->start_time;
+    s.decisions = &srv->mdec;
+    s.connections = srv->nconns;
+    metrics_portal_read(s.portal);
+    s.reloads_ok = srv->reloads_ok;
+    s.reloads_failed = srv->reloads_failed;
+    s.policy_version = srv->policy ? pol_version(srv->policy) : "built-in";
+    s.policy_rules = srv->policy ? pol_nrules(srv->policy) : 0;
+
+    snprintf(path, sizeof(path), "%s/data.mdb", srv->cfg.store);
+    s.store_file_bytes = stat(path, &sb) == 0 ? (int64_t) sb.st_size : -1;
+    s.store_map_bytes = srv->store ? store_map_size(srv->store) : 0;
+
+    s.posture_known = srv->census_time != 0;     /* one census worked */
+    memcpy(s.posture, srv->census, sizeof(s.posture));
+    s.posture_time = srv->census_time;
+
+    if (srv->journal != NULL) {
+        s.has_journal = 1;
+        journal_stats(srv->journal, &s.journal);
+    }
+
+    return metrics_render(&s, len);
+}
+
+
+/* Render and hand over to the HTTP thread, which never makes us wait. */
+static void
+server_metrics_publish(server_t *srv)
+{
+    char    *text;
+    size_t   len;
+
+    text = server_metrics_text(srv, &len);
+    if (text == NULL) {
+        log_error("metrics: out of memory rendering a snapshot");
+        return;
+    }
+
+    if (metrics_publish(srv->metrics, text, len) != 0) {
+        log_debug("metrics: a scrape was being served; publishing at the "
+                  "next tick");
+    }
+}
+
+
+/*
+ * Admin "metrics": "ok metrics" and the metrics text, rendered now (the
+ * device posture counts are at most a minute old), then close.
+ */
+static void
+server_admin_metrics(server_t *srv, server_admin_t *a)
+{
+    static const char   head[] = "ok metrics\n";
+    char               *text, *out;
+    size_t              len;
+
+    if (srv->census_ms == 0
+        || server_now_ms() - srv->census_ms >= METRICS_POSTURE_EVERY_MS)
+    {
+        server_posture_census(srv);
+    }
+
+    out = NULL;
+    text = server_metrics_text(srv, &len);
+    if (text != NULL) {
+        out = malloc(sizeof(head) - 1 + len);
+    }
+
+    if (out == NULL) {
+        snprintf(srv->reply, sizeof(srv->reply), "error out of memory\n");
+        (void) send(a->ev.fd, srv->reply, strlen(srv->reply),
+                    MSG_NOSIGNAL | MSG_DONTWAIT);
+        free(text);
+        server_admin_close(srv, a);
+        return;
+    }
+
+    memcpy(out, head, sizeof(head) - 1);
+    memcpy(out + sizeof(head) - 1, text, len);
+    len += sizeof(head) - 1;
+
+    /* tens of KiB: a fresh Unix socket's buffer takes them whole */
+    if (send(a->ev.fd, out, len, MSG_NOSIGNAL | MSG_DONTWAIT)
+        != (ssize_t) len)
+    {
+        log_warn("admin socket: could not send the whole metrics reply");
+    }
+
+    free(out);
+    free(text);
+    server_admin_close(srv, a);
+}
+
+
+/*
+ * Count the devices that can be allowed (active or quarantined, not
+ * expired) by posture freshness, by the rule decisions use.  One walk of
+ * the devices and a posture read each, in read transactions of their own;
+ * on failure the previous counts stay (logged).
+ */
+static void
+server_posture_census(server_t *srv)
+{
+    server_census_t  c;
+    struct timespec  now;
+    int              rc;
+
+    if (srv->store == NULL) {
+        return;
+    }
+
+    memset(&c, 0, sizeof(c));
+    c.now = (int64_t) time(NULL);
+    c.max_age = (int64_t) (srv->cfg.posture_max_age_ms / 1000);
+
+    /* tried again a minute later, not at every tick, when it fails */
+    srv->census_ms = server_now_ms();
+
+    if (store_view_begin(srv->store, &c.view, &c.err) != 0) {
+        log_error("metrics: device posture census: %s", c.err.msg);
+        return;
+    }
+
+    rc = store_device_list(srv->store, server_census_cb, &c, &c.err);
+    store_view_free(c.view);
+
+    if (rc != 0 || c.failed) {
+        log_error("metrics: device posture census: %s", c.err.msg);
+        return;
+    }
+
+    memcpy(srv->census, c.n, sizeof(srv->census));
+    clock_gettime(CLOCK_REALTIME, &now);
+    srv->census_time = (double) now.tv_sec + (double) now.tv_nsec / 1e9;
+}
+
+
+static int
+server_census_cb(const store_device_t *dev, void *arg)
+{
+    server_census_t  *c = arg;
+    store_posture_t   p;
+    int               rc;
+
+    if ((dev->status != STORE_DEVICE_ACTIVE
+         && dev->status != STORE_DEVICE_QUARANTINED)
+        || (dev->expires_at != 0 && dev->expires_at <= c->now))
+    {
+        return 0;
+    }
+
+    rc = store_posture_get(c->view, dev->fp, &p, &c->err);
+
+    if (rc == STORE_NOTFOUND) {
+        c->n[METRICS_POSTURE_MISSING]++;
+
+    } else if (rc != 0) {
+        c->failed = 1;
+        return 1;
+
+    } else if (c->max_age != 0 && p.received_at + c->max_age < c->now) {
+        c->n[METRICS_POSTURE_STALE]++;
+
+    } else {
+        c->n[METRICS_POSTURE_FRESH]++;
+    }
+
+    return 0;
 }

@@ -11,6 +11,7 @@ import http.client
 import json
 import os
 import pwd
+import re
 import shutil
 import signal
 import socket
@@ -414,6 +415,21 @@ http {
             return open(os.path.join(self.logs, "trustd.log")).read()
         except FileNotFoundError:
             return ""
+
+    def trustd_messages(self):
+        """The messages of trustd's log lines with their format's quoting
+        undone, whatever log_format says (kv, json or text)."""
+        out = []
+        for line in self.trustd_log().splitlines():
+            m = re.match(r'ts=\S+ level=\S+ pid=\d+ msg="((?:[^"\\]|\\.)*)"',
+                         line)
+            if m:
+                out.append(re.sub(r"\\(.)", r"\1", m.group(1)))
+            elif line.startswith("{"):
+                out.append(json.loads(line)["msg"])
+            else:
+                out.append(line.split(": ", 2)[-1])
+        return out
 
     def bad_log_lines(self):
         bad = []

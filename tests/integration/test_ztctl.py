@@ -339,7 +339,7 @@ def test_usage_lists_every_group_and_the_exit_statuses():
         in p.stdout
     groups = {g for g, _ in ztctl_commands()}
     assert groups == {"status", "explain", "blocklist", "device", "user",
-                      "session", "audit", "policy", "keys"}
+                      "session", "audit", "policy", "keys", "store"}
 
 
 def test_every_group_and_command_has_help(tmp_path):
@@ -418,7 +418,8 @@ def test_bash_completion_completes_groups_commands_and_options():
     assert complete(["ztctl", "dev"]) == ["device"]
     assert complete(["ztctl", "device", "l"]) == ["list"]
     assert complete(["ztctl", "device", "list", "--j"]) == ["--json"]
-    assert complete(["ztctl", "st"]) == ["status"]
+    assert complete(["ztctl", "st"]) == ["status", "store"]
+    assert complete(["ztctl", "stor"]) == ["store"]
     assert complete(["ztctl", "status", "--"]) == ["--json", "--help"]
     assert complete(["ztctl", "-c", "/etc/ztgate/trustd.conf", "user",
                      "totp-e"]) == ["totp-enroll"]
