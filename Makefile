@@ -50,6 +50,7 @@ include trustd/portal.mk
 include trustd/build.mk
 include trustd/inference.mk
 include ztctl/build.mk
+include console/build.mk
 include ngx_module/build.mk
 include bench/build.mk
 include tests/build.mk

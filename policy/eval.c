@@ -356,6 +356,9 @@ pol_get(const pol_ctx_t *c, const pol_operand_t *o, pol_val_t *v)
     case POL_A_TRUST_SCORE:
         v->num = in->trust_score;
         break;
+    case POL_A_AUTH_AAL:
+        v->num = in->authenticated ? (int64_t) pol_aal(in->auth_methods) : 0;
+        break;
     default:
         v->num = 0;
         break;

@@ -51,6 +51,16 @@ typedef struct {
 #define POL_AUTH_TOTP       0x02u
 #define POL_AUTH_WEBAUTHN   0x04u
 #define POL_AUTH_CERT       0x08u   /* device certificate verified */
+#define POL_AUTH_UV         0x10u   /* the WebAuthn authenticator verified
+                                       the user (PIN, biometrics) */
+
+/*
+ * The NIST SP 800-63B authenticator assurance level a set of methods
+ * reaches (auth.aal, X-ZT-AAL): 3 for WebAuthn with user verification
+ * (a phishing-resistant, verifier-bound hardware authenticator), 2 for
+ * WebAuthn without it or TOTP, 1 for a password alone, 0 for none.
+ */
+unsigned pol_aal(unsigned methods);
 
 typedef enum {
     POL_DEVICE_NONE = 0,            /* no verified device certificate */

@@ -86,6 +86,7 @@ typedef enum {
     POL_A_BLOCKLISTED,
     POL_A_NEW_ADDRESS,
     POL_A_TRUST_SCORE,
+    POL_A_AUTH_AAL,
     POL_A_COUNT
 } pol_attr_id_t;
 

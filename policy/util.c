@@ -56,7 +56,8 @@ const pol_attr_info_t  pol_attrs[POL_A_COUNT] = {
     { "time.weekday", POL_T_WEEKDAY },
     { "context.blocklisted", POL_T_BOOL },
     { "context.new_address", POL_T_BOOL },
-    { "trust.score", POL_T_NUMBER }
+    { "trust.score", POL_T_NUMBER },
+    { "auth.aal", POL_T_NUMBER }
 };
 
 static const char  *pol_weekdays[] = {
@@ -68,8 +69,23 @@ static const char  *pol_statuses[] = {
 };
 
 static const char  *pol_auth_methods[] = {
-    "password", "totp", "webauthn", "cert"
+    "password", "totp", "webauthn", "cert", "uv"
 };
+
+
+unsigned
+pol_aal(unsigned methods)
+{
+    if ((methods & POL_AUTH_WEBAUTHN) && (methods & POL_AUTH_UV)) {
+        return 3;
+    }
+
+    if (methods & (POL_AUTH_WEBAUTHN | POL_AUTH_TOTP)) {
+        return 2;
+    }
+
+    return (methods & POL_AUTH_PASSWORD) ? 1 : 0;
+}
 
 
 void *

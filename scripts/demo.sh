@@ -10,9 +10,9 @@
 # store in which that device is enrolled, a user (alice, in group staff)
 # with a password and a TOTP authenticator, the demo policy
 # (config/demo/demo.policy), trustd and nginx configurations; then it
-# starts trustd (with its sign-in portal), nginx (TLS on
-# 127.0.0.1:$ZT_DEMO_PORT, client certificates requested) and an upstream
-# that echoes the headers it gets.
+# starts trustd (with its sign-in portal), the staff console (ztconsole,
+# behind /console/), nginx (TLS on 127.0.0.1:$ZT_DEMO_PORT, client
+# certificates requested) and an upstream that echoes the headers it gets.
 # Run `make` first (make demo does).
 
 set -euo pipefail
@@ -34,7 +34,7 @@ stop_all() {
         "$NGINX" -p "$DEMO" -c "$DEMO/nginx.conf" -e "$DEMO/logs/error.log" \
             -s quit 2>/dev/null || true
     fi
-    for f in trustd echo; do
+    for f in ztconsole trustd echo; do
         if [ -f "$DEMO/run/$f.pid" ]; then
             pid=$(cat "$DEMO/run/$f.pid")
             kill "$pid" 2>/dev/null || true
@@ -43,7 +43,7 @@ stop_all() {
     # wait for every process to be gone, then remove its pid file
     for _ in $(seq 50); do
         local alive=0
-        for f in nginx trustd echo; do
+        for f in nginx ztconsole trustd echo; do
             if [ -f "$DEMO/run/$f.pid" ] \
                 && kill -0 "$(cat "$DEMO/run/$f.pid")" 2>/dev/null; then
                 alive=1
@@ -63,7 +63,8 @@ fi
 
 [ "$MODE" = run ] || [ "$MODE" = selftest ] || die "usage: $0 [run|stop|selftest]"
 
-for bin in "$B/trustd" "$B/ztctl" "$B/ztca" "$B/ngx_http_zt_module.so"; do
+for bin in "$B/trustd" "$B/ztctl" "$B/ztca" "$B/ztconsole" \
+    "$B/ngx_http_zt_module.so"; do
     [ -e "$bin" ] || die "$bin is missing: run make first"
 done
 
@@ -103,6 +104,19 @@ portal_url /zt
 identity_keys $DEMO/keys
 portal_listen $DEMO/run/portal.sock
 portal_host localhost
+EOF
+
+# the staff console: the demo's CA, trustd's store and keys
+cat > "$DEMO/console.conf" <<EOF
+# ztgate demo staff console configuration (see docs/console.md)
+trustd_config $DEMO/trustd.conf
+listen $DEMO/run/console.sock
+peer_user $USER_NAME
+origin https://localhost:$PORT
+base_path /console
+ca_dir $DEMO/ca
+log_level info
+log_target stderr
 EOF
 
 echo "demo: enrolling alice's laptop in the store"
@@ -153,6 +167,18 @@ http {
             proxy_set_header Connection "";
             # the path ztgate decided on, not the client's raw request line
             proxy_pass http://app\$zt_uri\$is_args\$args;
+        }
+
+        # the staff console: staff on their own enrolled device with a
+        # recent second factor (demo.policy); it trusts X-ZT-Assertion only
+        location /console/ {
+            zt on;
+            zt_timeout 500ms;
+            client_max_body_size 64k;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+            proxy_set_header Host \$host;
+            proxy_pass http://unix:$DEMO/run/console.sock:\$zt_uri\$is_args\$args;
         }
 
         # the sign-in portal: reachable without a session, and told only
@@ -212,6 +238,14 @@ SECRET=$(printf '%s' "$URI" | sed -n 's/.*[?&]secret=\([A-Z2-7]*\).*/\1/p')
 $ZTCTL user totp-confirm alice --keys "$DEMO/keys" \
     --code "$(oathtool --totp -b -N "now - 30 seconds" "$SECRET")" >/dev/null
 
+"$B/ztconsole" -c "$DEMO/console.conf" > "$DEMO/logs/console.log" 2>&1 &
+echo $! > "$DEMO/run/ztconsole.pid"
+for _ in $(seq 100); do
+    [ -S "$DEMO/run/console.sock" ] && break
+    sleep 0.05
+done
+[ -S "$DEMO/run/console.sock" ] || { cat "$DEMO/logs/console.log"; die "ztconsole did not start"; }
+
 "$NGINX" -p "$DEMO" -c "$DEMO/nginx.conf" -e "$DEMO/logs/error.log"
 
 C="curl -s --cacert $DEMO/ca/ca.crt"
@@ -243,6 +277,10 @@ ztgate demo is running on $URL   (policy: config/demo/demo.policy)
                 to an authenticator app)
   then /admin needs alice's laptop certificate in the browser as well:
   import $DEMO/alice-laptop.crt and .key.
+  With the certificate, alice (group staff) also reaches the staff
+  console at $URL/console/ : users, authenticators, devices, sessions
+  (docs/console.md).  Its actions are in the journal with alice as actor:
+    $B/ztctl -s $DEMO/store audit search --kind action --actor alice
 
   Revoke the laptop; its next request is denied:
     $B/ztctl -s $DEMO/store device revoke \$($B/ztca show $DEMO/alice-laptop.crt | awk '/^fingerprint/ {print \$2}')
@@ -298,6 +336,21 @@ if [ "$MODE" = selftest ]; then
         passed=$((passed + 1))
     else
         echo "selftest: FAIL sign-in as alice (login answered $got)"
+        fail=1
+    fi
+    total=$((total + 1))
+
+    # the console: not without alice's device, never from a forged header
+    check 403 -b "$JAR" "$URL/console/"
+    total=$((total + 1))
+    got=$(curl -s -o /dev/null -w '%{http_code}' \
+        --unix-socket "$DEMO/run/console.sock" -H 'X-ZT-User: alice' \
+        -H 'X-ZT-Groups: staff' http://localhost/console/ || true)
+    if [ "$got" = 403 ]; then
+        echo "selftest: ok   403  forged X-ZT-User straight to ztconsole"
+        passed=$((passed + 1))
+    else
+        echo "selftest: FAIL forged X-ZT-User to ztconsole got $got"
         fail=1
     fi
     total=$((total + 1))

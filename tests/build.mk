@@ -39,7 +39,7 @@ unit: $(UNIT_TESTS)
 # replay always runs under ASan+UBSan, libFuzzer always needs clang.
 
 FUZZ_TARGETS      := fuzz_wire_req fuzz_wire_resp fuzz_policy fuzz_posture \
-                     fuzz_config
+                     fuzz_config fuzz_webauthn
 FUZZ_CORPUS       := tests/fuzz/corpus
 FUZZ_SECONDS      ?= 20
 FUZZ_LONG_SECONDS ?= 600
@@ -71,10 +71,12 @@ FUZZ_L_OBJS       += $(FUZZ_POL_L_OBJS)
 FUZZ_POST_SRCS    := trustd/portal_util.c
 FUZZ_CONF_SRCS    := trustd/config.c trustd/log.c \
                      $(wildcard trustd/score.c trustd/blocklist.c)
+# fuzz_webauthn: WebAuthn verification (trustd/id_webauthn.c, libcbor)
+FUZZ_WA_SRCS      := trustd/id_webauthn.c trustd/id_util.c
 FUZZ_R_OBJS       += $(patsubst %.c,$(FUZZ_RB)/%.o,$(FUZZ_POST_SRCS) \
-                     $(FUZZ_CONF_SRCS))
+                     $(FUZZ_CONF_SRCS) $(FUZZ_WA_SRCS))
 FUZZ_L_OBJS       += $(patsubst %.c,$(FUZZ_LB)/%.o,$(FUZZ_POST_SRCS) \
-                     $(FUZZ_CONF_SRCS))
+                     $(FUZZ_CONF_SRCS) $(FUZZ_WA_SRCS))
 FUZZ_R_BINS       := $(addprefix $(FUZZ_RB)/,$(FUZZ_TARGETS))
 FUZZ_L_BINS       := $(addprefix $(FUZZ_LB)/,$(FUZZ_TARGETS))
 
@@ -115,8 +117,13 @@ $(FUZZ_LB)/fuzz_posture: $(patsubst %.c,$(FUZZ_LB)/%.o,$(FUZZ_POST_SRCS))
 $(FUZZ_RB)/fuzz_config: $(patsubst %.c,$(FUZZ_RB)/%.o,$(FUZZ_CONF_SRCS))
 $(FUZZ_LB)/fuzz_config: $(patsubst %.c,$(FUZZ_LB)/%.o,$(FUZZ_CONF_SRCS))
 $(FUZZ_RB)/fuzz_posture $(FUZZ_LB)/fuzz_posture: FUZZ_LDLIBS := -ljansson
+$(FUZZ_RB)/fuzz_webauthn: $(patsubst %.c,$(FUZZ_RB)/%.o,$(FUZZ_WA_SRCS))
+$(FUZZ_LB)/fuzz_webauthn: $(patsubst %.c,$(FUZZ_LB)/%.o,$(FUZZ_WA_SRCS))
+$(FUZZ_RB)/fuzz_webauthn $(FUZZ_LB)/fuzz_webauthn: \
+    FUZZ_LDLIBS := -lcbor -ljansson -lcrypto
 $(FUZZ_RB)/tests/fuzz/fuzz_posture.o $(FUZZ_LB)/tests/fuzz/fuzz_posture.o \
-$(FUZZ_RB)/tests/fuzz/fuzz_config.o $(FUZZ_LB)/tests/fuzz/fuzz_config.o: \
+$(FUZZ_RB)/tests/fuzz/fuzz_config.o $(FUZZ_LB)/tests/fuzz/fuzz_config.o \
+$(FUZZ_RB)/tests/fuzz/fuzz_webauthn.o $(FUZZ_LB)/tests/fuzz/fuzz_webauthn.o: \
     CPPFLAGS += -Itrustd
 
 -include $(FUZZ_R_OBJS:.o=.d) $(FUZZ_L_OBJS:.o=.d)

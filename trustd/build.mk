@@ -6,7 +6,8 @@
 # as the generic rule would put them: they go to $(B)/trustd-obj/.
 TRUSTD_LIB_OBJS := $(TRUSTD_OB)/store.o $(TRUSTD_OB)/config.o \
                    $(TRUSTD_OB)/sock.o $(TRUSTD_OB)/journal_fmt.o \
-                   $(TRUSTD_OB)/log.o $(TRUSTD_OB)/decide.o
+                   $(TRUSTD_OB)/log.o $(TRUSTD_OB)/decide.o \
+                   $(TRUSTD_OB)/enroll.o
 TRUSTD_LIB      := $(B)/libtrustd.a
 TRUSTD_OBJS     := $(TRUSTD_OB)/main.o $(TRUSTD_OB)/server.o \
                    $(TRUSTD_OB)/journal.o $(TRUSTD_OB)/metrics.o

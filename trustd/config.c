@@ -91,6 +91,10 @@ static int config_set_lockout_time(config_parse_t *cp, const char *value);
 static int config_set_source_limit(config_parse_t *cp, const char *value);
 static int config_set_portal_listen(config_parse_t *cp, const char *value);
 static int config_set_portal_host(config_parse_t *cp, const char *value);
+static int config_set_webauthn_rp_id(config_parse_t *cp, const char *value);
+static int config_set_webauthn_origin(config_parse_t *cp,
+    const char *value);
+static int config_set_webauthn_uv(config_parse_t *cp, const char *value);
 static int config_set_assertion_ttl(config_parse_t *cp, const char *value);
 static int config_set_posture_max_age(config_parse_t *cp,
     const char *value);
@@ -141,6 +145,9 @@ static const config_keyword_t  config_keywords[] = {
     { "source_limit",     config_set_source_limit,     0, 0 },
     { "portal_listen",    config_set_portal_listen,    0, 0 },
     { "portal_host",      config_set_portal_host,      1, 0 },
+    { "webauthn_rp_id",   config_set_webauthn_rp_id,   0, 0 },
+    { "webauthn_origin",  config_set_webauthn_origin,  1, 0 },
+    { "webauthn_user_verification", config_set_webauthn_uv, 0, 0 },
     { "assertion_ttl",    config_set_assertion_ttl,    0, 0 },
     { "posture_max_age",  config_set_posture_max_age,  0, 0 },
     { "trust_base",       config_set_trust_base,       0, 0 },
@@ -200,6 +207,7 @@ config_load(const char *path, config_t *cfg, config_err_t *err)
     cfg->session_lifetime_ms = 8u * 3600 * 1000;
     cfg->session_idle_ms = 3600u * 1000;
     cfg->totp_window = 1;
+    cfg->webauthn_uv = 1;
     cfg->lockout_threshold = 5;
     cfg->lockout_time_ms = 15u * 60 * 1000;
     cfg->source_limit = 20;
@@ -1134,6 +1142,105 @@ invalid:
                  "or address, optionally with :port", value);
 
     return -1;
+}
+
+
+/* A registrable domain or "localhost": lowercase letters, digits, . and -. */
+static int
+config_set_webauthn_rp_id(config_parse_t *cp, const char *value)
+{
+    size_t  i, len;
+
+    len = strlen(value);
+
+    if (len == 0 || len >= sizeof(cp->cfg->webauthn_rp_id)
+        || value[0] == '.' || value[len - 1] == '.')
+    {
+        goto invalid;
+    }
+
+    for (i = 0; i < len; i++) {
+        if (!((value[i] >= 'a' && value[i] <= 'z')
+              || (value[i] >= '0' && value[i] <= '9')
+              || value[i] == '.' || value[i] == '-'))
+        {
+            goto invalid;
+        }
+    }
+
+    memcpy(cp->cfg->webauthn_rp_id, value, len + 1);
+
+    return 0;
+
+invalid:
+
+    config_error(cp, "webauthn_rp_id \"%s\": expected a lowercase domain "
+                 "name such as login.example.gov", value);
+
+    return -1;
+}
+
+
+/* An origin exactly as browsers write it: https://host[:port], no path. */
+static int
+config_set_webauthn_origin(config_parse_t *cp, const char *value)
+{
+    config_t  *cfg = cp->cfg;
+    size_t     i, len;
+
+    len = strlen(value);
+
+    if (cfg->nwebauthn_origins == CONFIG_MAX_WA_ORIGINS) {
+        config_error(cp, "too many webauthn_origin lines (at most %d)",
+                     CONFIG_MAX_WA_ORIGINS);
+        return -1;
+    }
+
+    if (len <= 8 || len >= sizeof(cfg->webauthn_origins[0])
+        || strncmp(value, "https://", 8) != 0)
+    {
+        goto invalid;
+    }
+
+    for (i = 8; i < len; i++) {
+        if (!((value[i] >= 'a' && value[i] <= 'z')
+              || (value[i] >= '0' && value[i] <= '9')
+              || value[i] == '.' || value[i] == '-' || value[i] == ':'
+              || value[i] == '[' || value[i] == ']'))
+        {
+            goto invalid;
+        }
+    }
+
+    memcpy(cfg->webauthn_origins[cfg->nwebauthn_origins++], value, len + 1);
+
+    return 0;
+
+invalid:
+
+    config_error(cp, "webauthn_origin \"%s\": expected https://host or "
+                 "https://host:port in lowercase, without a path", value);
+
+    return -1;
+}
+
+
+static int
+config_set_webauthn_uv(config_parse_t *cp, const char *value)
+{
+    if (strcmp(value, "required") == 0) {
+        cp->cfg->webauthn_uv = 1;
+
+    } else if (strcmp(value, "preferred") == 0) {
+        cp->cfg->webauthn_uv = 0;
+
+    } else {
+        config_error(cp, "webauthn_user_verification \"%s\": expected "
+                     "required or preferred", value);
+        return -1;
+    }
+
+    return 0;
 }
 
 

@@ -21,6 +21,7 @@
 #define CONFIG_LISTEN_MAX       108     /* sizeof(sun_path) */
 #define CONFIG_PATH_MAX         4096
 #define CONFIG_MAX_HOSTS        32
+#define CONFIG_MAX_WA_ORIGINS   8
 #define CONFIG_MAX_BLOCKLISTS   16
 #define CONFIG_MAX_NETWORKS     32
 
@@ -63,6 +64,13 @@ typedef struct {
     char        portal_listen[CONFIG_LISTEN_MAX];   /* "" = no portal */
     char        portal_hosts[CONFIG_MAX_HOSTS][256];
     size_t      nportal_hosts;
+
+    /* WebAuthn (docs/webauthn.md): on when webauthn_rp_id is set */
+    char        webauthn_rp_id[256];
+    char        webauthn_origins[CONFIG_MAX_WA_ORIGINS][256];
+    size_t      nwebauthn_origins;
+    int         webauthn_uv;                /* 1: user verification
+                                               required (default) */
     uint32_t    assertion_ttl_ms;
 
     /* devices: a posture report older than this is stale */

@@ -13,6 +13,9 @@
 #include "log.h"
 
 
+/* auth.aal as the X-ZT-AAL header value */
+static const char  *const decide_aal_text[4] = { "0", "1", "2", "3" };
+
 static void decide_set(wire_resp_t *resp, uint8_t decision, uint16_t status,
     uint16_t reason_code, const char *reason);
 static void decide_header(wire_resp_t *resp, const char *name,
@@ -443,6 +446,8 @@ decide_identity_headers(const decide_conf_t *conf, const wire_req_t *req,
     decide_header(resp, "X-ZT-User", ctx->session.user);
     decide_header(resp, "X-ZT-Groups", ctx->groups);
     decide_header(resp, "X-ZT-Session", ctx->session.sid);
+    decide_header(resp, "X-ZT-AAL",
+                  decide_aal_text[pol_aal(ctx->session.methods) & 3]);
 
     jwt = decide_assertion(conf, req, ctx, now);
     if (jwt != NULL) {

@@ -5,6 +5,7 @@
  */
 
 #include <errno.h>
+#include <strings.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -20,6 +21,8 @@
 
 #define ID_ASSERTION_TTL_MAX    3600
 #define ID_EC_COORD_LEN         32
+#define ID_ASSERTION_SIG_LEN    86      /* base64url chars of R || S */
+#define ID_ASSERTION_LEEWAY_MAX 300
 
 
 static json_t *id_json_strings(const char *const *v, size_t n);
@@ -27,6 +30,12 @@ static int id_json_out(json_t *obj, char *out, size_t size,
     const char *what, id_err_t *err);
 static int id_ec_coord(EVP_PKEY *pk, const char *param, char *out,
     size_t size, id_err_t *err);
+static int id_assertion_header(json_t *head, const id_keys_t *keys,
+    id_err_t *err);
+static int id_assertion_strings(json_t *v, char *out, size_t width,
+    size_t max, size_t *n);
+static int id_assertion_claims(json_t *payload, const char *aud,
+    int64_t now, int leeway, id_assertion_t *a, id_err_t *err);
 
 
 /* A JSON array of strings, or NULL when one is not valid UTF-8. */
@@ -283,6 +292,296 @@ id_jwks(const id_keys_t *keys, char *out, size_t size, id_err_t *err)
 done:
 
     json_decref(doc);
+
+    return rc;
+}
+
+
+/* The pin: alg, typ, crit and kid, before any signature work. */
+static int
+id_assertion_header(json_t *head, const id_keys_t *keys, id_err_t *err)
+{
+    json_t      *v;
+    const char  *alg, *kid;
+
+    alg = json_string_value(json_object_get(head, "alg"));
+    if (alg == NULL || strcmp(alg, "ES256") != 0) {
+        id_seterr(err, "assertion algorithm is not the pinned ES256");
+        return -1;
+    }
+
+    v = json_object_get(head, "typ");
+    if (v != NULL && (!json_is_string(v)
+                      || strcmp(json_string_value(v), "JWT") != 0))
+    {
+        id_seterr(err, "assertion typ is not JWT");
+        return -1;
+    }
+
+    if (json_object_get(head, "crit") != NULL) {
+        id_seterr(err, "assertion has critical header extensions");
+        return -1;
+    }
+
+    kid = json_string_value(json_object_get(head, "kid"));
+    if (kid == NULL || strcmp(kid, keys->assertion.kid) != 0) {
+        id_seterr(err, "assertion kid names no key of ours");
+        return -1;
+    }
+
+    return 0;
+}
+
+
+/*
+ * An array of at most max printable ASCII strings shorter than width into
+ * out (rows of width bytes).  0 with *n, or -1.
+ */
+static int
+id_assertion_strings(json_t *v, char *out, size_t width, size_t max,
+    size_t *n)
+{
+    size_t       i, j, len;
+    json_t      *e;
+    const char  *s;
+
+    if (!json_is_array(v) || json_array_size(v) > max) {
+        return -1;
+    }
+
+    json_array_foreach(v, i, e) {
+        s = json_string_value(e);
+        if (s == NULL) {
+            return -1;
+        }
+
+        len = json_string_length(e);
+        if (len == 0 || len >= width) {
+            return -1;
+        }
+
+        for (j = 0; j < len; j++) {
+            if ((unsigned char) s[j] < 0x20 || (unsigned char) s[j] > 0x7e) {
+                return -1;
+            }
+        }
+
+        memcpy(out + i * width, s, len + 1);
+    }
+
+    *n = json_array_size(v);
+
+    return 0;
+}
+
+
+static int
+id_assertion_claims(json_t *payload, const char *aud, int64_t now,
+    int leeway, id_assertion_t *a, id_err_t *err)
+{
+    json_t      *v;
+    const char  *s;
+
+    s = json_string_value(json_object_get(payload, "iss"));
+    if (s == NULL || strcmp(s, "ztgate") != 0) {
+        id_seterr(err, "assertion issuer is not ztgate");
+        return -1;
+    }
+
+    s = json_string_value(json_object_get(payload, "aud"));
+    if (s == NULL || strcasecmp(s, aud) != 0) {
+        id_seterr(err, "assertion is for another audience");
+        return -1;
+    }
+
+    v = json_object_get(payload, "exp");
+    if (!json_is_integer(v)) {
+        id_seterr(err, "assertion lacks an integer exp");
+        return -1;
+    }
+    a->exp = (int64_t) json_integer_value(v);
+
+    v = json_object_get(payload, "iat");
+    if (!json_is_integer(v)) {
+        id_seterr(err, "assertion lacks an integer iat");
+        return -1;
+    }
+    a->iat = (int64_t) json_integer_value(v);
+
+    if (a->exp <= now - leeway) {
+        id_seterr(err, "assertion expired");
+        return -1;
+    }
+
+    if (a->iat > now + leeway) {
+        id_seterr(err, "assertion issued in the future");
+        return -1;
+    }
+
+    s = json_string_value(json_object_get(payload, "sub"));
+    if (!id_sub_ok(s)) {
+        id_seterr(err, "assertion has a malformed sub");
+        return -1;
+    }
+    memcpy(a->sub, s, strlen(s) + 1);
+
+    s = json_string_value(json_object_get(payload, "sid"));
+    if (!id_sid_ok(s)) {
+        id_seterr(err, "assertion has a malformed sid");
+        return -1;
+    }
+    memcpy(a->sid, s, ID_SID_LEN + 1);
+
+    if (id_assertion_strings(json_object_get(payload, "groups"),
+                             &a->groups[0][0], sizeof(a->groups[0]),
+                             ID_ASSERTION_GROUPS_MAX, &a->ngroups)
+        != 0)
+    {
+        id_seterr(err, "assertion has malformed groups");
+        return -1;
+    }
+
+    if (id_assertion_strings(json_object_get(payload, "amr"),
+                             &a->amr[0][0], sizeof(a->amr[0]),
+                             ID_ASSERTION_AMR_MAX, &a->namr)
+        != 0)
+    {
+        id_seterr(err, "assertion has a malformed amr");
+        return -1;
+    }
+
+    v = json_object_get(payload, "device");
+    if (v != NULL) {
+        s = json_string_value(v);
+        if (s == NULL || json_string_length(v) == 0
+            || json_string_length(v) >= sizeof(a->device)
+            || strlen(s) != json_string_length(v))
+        {
+            id_seterr(err, "assertion has a malformed device");
+            return -1;
+        }
+        memcpy(a->device, s, json_string_length(v) + 1);
+    }
+
+    return 0;
+}
+
+
+int
+id_assertion_verify(const id_keys_t *keys, const char *token, size_t len,
+    const char *aud, int64_t now, int leeway, id_assertion_t *out,
+    id_err_t *err)
+{
+    int              rc, jrc;
+    jwt_t           *jwt;
+    json_t          *head, *payload;
+    id_jws_t         jws;
+    id_assertion_t  *a;
+    char            *buf;
+
+    rc = ID_ASSERTION_INVALID;
+    jwt = NULL;
+    head = NULL;
+    payload = NULL;
+    buf = NULL;
+    a = NULL;
+
+    if (keys == NULL || token == NULL || aud == NULL || out == NULL) {
+        id_seterr(err, "id_assertion_verify: NULL argument");
+        return -1;
+    }
+
+    memset(out, 0, sizeof(*out));
+
+    if (leeway < 0 || leeway > ID_ASSERTION_LEEWAY_MAX || aud[0] == '\0') {
+        id_seterr(err, "id_assertion_verify: bad leeway or empty audience");
+        return -1;
+    }
+
+    if (len > ID_TOKEN_MAX) {
+        id_seterr(err, "assertion longer than %d bytes", ID_TOKEN_MAX);
+        goto done;
+    }
+
+    if (id_jws_split(token, len, &jws) != 0) {
+        id_seterr(err, "assertion is not three base64url parts");
+        goto done;
+    }
+
+    head = id_json_part(jws.part[0], jws.len[0]);
+    if (head == NULL) {
+        id_seterr(err, "assertion header is not a JSON object");
+        goto done;
+    }
+
+    if (id_assertion_header(head, keys, err) != 0) {
+        goto done;
+    }
+
+    if (jws.len[2] != ID_ASSERTION_SIG_LEN) {
+        id_seterr(err, "assertion signature has the wrong length");
+        goto done;
+    }
+
+    if (keys->assertion.verify == NULL || keys->assertion.verify_len == 0) {
+        /* never let libjwt decode without a key: it would verify nothing */
+        id_seterr(err, "assertion: no verification key");
+        rc = -1;
+        goto done;
+    }
+
+    buf = malloc(len + 1);
+    a = calloc(1, sizeof(*a));
+    if (buf == NULL || a == NULL) {
+        id_seterr(err, "assertion: out of memory");
+        rc = -1;
+        goto done;
+    }
+
+    memcpy(buf, token, len);
+    buf[len] = '\0';
+
+    jrc = jwt_decode(&jwt, buf, keys->assertion.verify,
+                     (int) keys->assertion.verify_len);
+    if (jrc != 0) {
+        jwt = NULL;
+        ERR_clear_error();
+
+        if (jrc == ENOMEM) {
+            id_seterr(err, "jwt_decode: out of memory");
+            rc = -1;
+        } else {
+            id_seterr(err, "assertion signature does not verify");
+        }
+
+        goto done;
+    }
+
+    if (jwt_get_alg(jwt) != JWT_ALG_ES256) {
+        id_seterr(err, "assertion algorithm is not the pinned ES256");
+        goto done;
+    }
+
+    payload = id_json_part(jws.part[1], jws.len[1]);
+    if (payload == NULL) {
+        id_seterr(err, "assertion payload is not a JSON object");
+        goto done;
+    }
+
+    if (id_assertion_claims(payload, aud, now, leeway, a, err) != 0) {
+        goto done;
+    }
+
+    *out = *a;
+    rc = ID_ASSERTION_OK;
+
+done:
+
+    free(a);
+    free(buf);
+    json_decref(payload);
+    json_decref(head);
+    jwt_free(jwt);
 
     return rc;
 }

@@ -9,6 +9,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <jansson.h>
 #include <openssl/evp.h>
 
 #include "identity.h"
@@ -74,6 +75,25 @@ int id_b64_decode(const char *in, size_t len, int alphabet, uint8_t *out,
 
 /* Lowercase hex of in into out (2 * len + 1 bytes). */
 void id_hex(const uint8_t *in, size_t len, char *out);
+
+/* A compact JWS, split into header, payload and signature (id_token.c). */
+typedef struct {
+    const char  *part[3];
+    size_t       len[3];
+} id_jws_t;
+
+/*
+ * Split header.payload.signature of token (len bytes): every part
+ * non-empty strict base64url, which also excludes NUL, whitespace and
+ * further dots.  The parts point into token.  0 or -1.
+ */
+int id_jws_split(const char *token, size_t len, id_jws_t *jws);
+
+/*
+ * Decode a base64url part that must be a JSON object (duplicate members
+ * refused).  Returns a new reference, or NULL.
+ */
+json_t *id_json_part(const char *p, size_t len);
 
 /* Claim syntax shared by issue and verify. */
 int id_sid_ok(const char *sid);

@@ -29,14 +29,6 @@
 #define ID_SIG_ES256        86      /* base64url chars of R || S */
 
 
-typedef struct {
-    const char  *part[3];
-    size_t       len[3];
-} id_jws_t;
-
-
-static int id_jws_split(const char *token, size_t len, id_jws_t *jws);
-static json_t *id_json_part(const char *p, size_t len);
 static int id_json_int(json_t *obj, const char *name, int64_t *val);
 static int id_claims_read(json_t *payload, int64_t now, id_claims_t *claims,
     id_err_t *err);
@@ -208,11 +200,8 @@ done:
 }
 
 
-/*
- * Split header.payload.signature; every part non-empty strict base64url
- * (which also excludes NUL, whitespace and further dots).
- */
-static int
+/* Also used by the assertion verifier (id_assertion.c). */
+int
 id_jws_split(const char *token, size_t len, id_jws_t *jws)
 {
     size_t  i, k, start;
@@ -257,8 +246,7 @@ id_jws_split(const char *token, size_t len, id_jws_t *jws)
 }
 
 
-/* A base64url part that must decode to a JSON object. */
-static json_t *
+json_t *
 id_json_part(const char *p, size_t len)
 {
     int       n;

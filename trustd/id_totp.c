@@ -4,6 +4,7 @@
  */
 
 #include <pthread.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,6 +21,8 @@
 #define ID_TOTP_WINDOW_MAX  10      /* steps each way: 5 min at 30 s */
 #define ID_TOTP_PERIOD_MAX  300
 #define ID_QR_QUIET         2       /* modules; terminals are small */
+#define ID_QR_SVG_QUIET     4       /* modules, as ISO/IEC 18004 asks */
+#define ID_QR_SVG_SCALE_MAX 16
 
 
 static void id_oath_init_once(void);
@@ -29,6 +32,8 @@ static int id_totp_flags(id_totp_algo_t algo);
 static const char *id_totp_algo_name(id_totp_algo_t algo);
 static int id_pct_encode(const char *in, char *out, size_t size);
 static int id_qr_dark(const QRcode *qr, int x, int y);
+static int id_svg_add(char *out, size_t size, size_t *n, const char *fmt,
+    ...) __attribute__((format(printf, 4, 5)));
 
 
 static pthread_once_t  id_oath_once = PTHREAD_ONCE_INIT;
@@ -373,6 +378,184 @@ id_totp_qr(const char *uri, char *out, size_t size, id_err_t *err)
 done:
 
     QRcode_free(qr);
+
+    return rc;
+}
+
+
+/* Append to out at *n; -1 (and *n unchanged) when it does not fit. */
+static int
+id_svg_add(char *out, size_t size, size_t *n, const char *fmt, ...)
+{
+    va_list  ap;
+    int      len;
+
+    va_start(ap, fmt);
+    len = vsnprintf(out + *n, size - *n, fmt, ap);
+    va_end(ap);
+
+    if (len < 0 || (size_t) len >= size - *n) {
+        out[*n] = '\0';
+        return -1;
+    }
+
+    *n += (size_t) len;
+
+    return 0;
+}
+
+
+/*
+ * One path for all dark modules, a run of them in a row being one
+ * rectangle, keeps the element small (a few kilobytes for an otpauth
+ * URI) and free of any script or style.
+ */
+int
+id_totp_qr_svg(const char *uri, unsigned scale, char *out, size_t size,
+    id_err_t *err)
+{
+    int       rc, x, y, run, dim;
+    size_t    n;
+    QRcode   *qr;
+
+    rc = -1;
+    qr = NULL;
+
+    if (uri == NULL || out == NULL || uri[0] == '\0' || size == 0) {
+        id_seterr(err, "id_totp_qr_svg: NULL or empty argument");
+        return -1;
+    }
+
+    if (scale == 0 || scale > ID_QR_SVG_SCALE_MAX) {
+        id_seterr(err, "QR code: scale %u out of range (1 to %d)", scale,
+                  ID_QR_SVG_SCALE_MAX);
+        return -1;
+    }
+
+    out[0] = '\0';
+
+    qr = QRcode_encodeString(uri, 0, QR_ECLEVEL_M, QR_MODE_8, 1);
+    if (qr == NULL) {
+        id_seterr(err, "QRcode_encodeString failed (URI too long?)");
+        goto done;
+    }
+
+    dim = qr->width + 2 * ID_QR_SVG_QUIET;
+    n = 0;
+
+    if (id_svg_add(out, size, &n, "<svg xmlns=\"http://www.w3.org/2000/svg\" "
+                   "viewBox=\"0 0 %d %d\" width=\"%u\" height=\"%u\" "
+                   "shape-rendering=\"crispEdges\">"
+                   "<rect width=\"%d\" height=\"%d\" fill=\"#fff\"/>"
+                   "<path fill=\"#000\" d=\"", dim, dim, dim * scale,
+                   dim * scale, dim, dim)
+        != 0)
+    {
+        goto small;
+    }
+
+    for (y = 0; y < qr->width; y++) {
+        for (x = 0; x < qr->width; x += run) {
+            run = 1;
+
+            if (!id_qr_dark(qr, x, y)) {
+                continue;
+            }
+
+            while (x + run < qr->width && id_qr_dark(qr, x + run, y)) {
+                run++;
+            }
+
+            if (id_svg_add(out, size, &n, "M%d %dh%dv1h-%dz",
+                           x + ID_QR_SVG_QUIET, y + ID_QR_SVG_QUIET, run,
+                           run)
+                != 0)
+            {
+                goto small;
+            }
+        }
+    }
+
+    if (id_svg_add(out, size, &n, "\"/></svg>") != 0) {
+        goto small;
+    }
+
+    rc = 0;
+    goto done;
+
+small:
+
+    id_seterr(err, "QR code: the SVG does not fit in %zu bytes", size);
+    out[0] = '\0';
+
+done:
+
+    QRcode_free(qr);
+
+    return rc;
+}
+
+
+int
+id_totp_secret_text(const id_totp_t *t, char *out, size_t size,
+    id_err_t *err)
+{
+    int      rc, orc;
+    char    *b32;
+    size_t   b32len, i, n;
+
+    rc = -1;
+    b32 = NULL;
+
+    if (id_totp_check(t, err) != 0 || id_oath_ready(err) != 0) {
+        return -1;
+    }
+
+    if (out == NULL || size == 0) {
+        id_seterr(err, "id_totp_secret_text: NULL argument");
+        return -1;
+    }
+
+    orc = oath_base32_encode((const char *) t->secret, t->secret_len, &b32,
+                             &b32len);
+    if (orc != OATH_OK) {
+        id_seterr(err, "oath_base32_encode: %s", oath_strerror(orc));
+        goto done;
+    }
+
+    n = 0;
+
+    for (i = 0; i < b32len && b32[i] != '=' && b32[i] != '\0'; i++) {
+        if (i > 0 && i % 4 == 0) {
+            if (n + 1 >= size) {
+                goto small;
+            }
+            out[n++] = ' ';
+        }
+
+        if (n + 1 >= size) {
+            goto small;
+        }
+
+        out[n++] = b32[i];
+    }
+
+    out[n] = '\0';
+    rc = 0;
+    goto done;
+
+small:
+
+    id_seterr(err, "TOTP secret text needs more than %zu bytes", size);
+    OPENSSL_cleanse(out, size);
+    out[0] = '\0';
+
+done:
+
+    if (b32 != NULL) {
+        OPENSSL_cleanse(b32, b32len);
+        free(b32);
+    }
 
     return rc;
 }

@@ -82,6 +82,23 @@ int id_totp_uri(const id_totp_t *t, const char *issuer, const char *account,
  */
 int id_totp_qr(const char *uri, char *out, size_t size, id_err_t *err);
 
+/*
+ * The same QR code as an SVG element for inline HTML: a light square
+ * with a quiet zone of four modules and one path of the dark modules,
+ * scale pixels per module (1 to 16), shape-rendering crispEdges.  The
+ * element carries no text: the page that shows it labels it.
+ */
+int id_totp_qr_svg(const char *uri, unsigned scale, char *out, size_t size,
+    id_err_t *err);
+
+/*
+ * The secret in base32 (RFC 4648 alphabet, no padding) in groups of four
+ * characters separated by spaces, for typing into an authenticator by
+ * hand.  The caller wipes out.
+ */
+int id_totp_secret_text(const id_totp_t *t, char *out, size_t size,
+    id_err_t *err);
+
 /* The code for time now (for tests and tools). */
 int id_totp_code(const id_totp_t *t, int64_t now, char *out, size_t size,
     id_err_t *err);
@@ -248,6 +265,44 @@ int id_assertion_issue(const id_keys_t *keys, const char *aud,
     const char *sid, const char *device_id, const char *const *amr,
     size_t namr, int64_t now, int ttl, char *out, size_t size,
     id_err_t *err);
+
+/* What a verified assertion says (id_assertion_verify()). */
+#define ID_ASSERTION_GROUPS_MAX     16
+#define ID_ASSERTION_AMR_MAX        8
+
+typedef struct {
+    char        sub[ID_NAME_MAX];
+    char        sid[ID_SID_LEN + 1];
+    char        groups[ID_ASSERTION_GROUPS_MAX][ID_NAME_MAX];
+    size_t      ngroups;
+    char        amr[ID_ASSERTION_AMR_MAX][16];
+    size_t      namr;
+    char        device[160];            /* "" when not device-bound */
+    int64_t     iat;
+    int64_t     exp;
+} id_assertion_t;
+
+#define ID_ASSERTION_OK         0
+#define ID_ASSERTION_INVALID    1   /* refused; err->msg says why */
+
+/*
+ * Verify an assertion made by id_assertion_issue() (what an upstream
+ * application behind the gateway does) at time now for the audience aud
+ * (compared without regard to case).  The compact form is checked
+ * strictly and the header parsed first: alg must be exactly ES256 (any
+ * other, "none" included, is refused before any signature work), typ
+ * "JWT" if present, no crit, and kid the kid of keys' assertion key; the
+ * ES256 signature must have its exact length and verify with that key's
+ * public half.  Then the claims: iss "ztgate", aud, exp with now < exp +
+ * leeway, iat <= now + leeway, sub and sid well-formed, groups and amr
+ * arrays of at most ID_ASSERTION_GROUPS_MAX / ID_ASSERTION_AMR_MAX short
+ * printable strings, device a string if present.  Returns
+ * ID_ASSERTION_OK with *out filled, ID_ASSERTION_INVALID with the reason
+ * in err, or -1.
+ */
+int id_assertion_verify(const id_keys_t *keys, const char *token,
+    size_t len, const char *aud, int64_t now, int leeway,
+    id_assertion_t *out, id_err_t *err);
 
 /* The JWKS document (JSON) with the assertion public key. */
 int id_jwks(const id_keys_t *keys, char *out, size_t size, id_err_t *err);

@@ -4,10 +4,10 @@
 # (trustd/build.mk); it is a library of its own because it alone pulls in
 # libjwt, jansson, liboath and libqrencode.
 IDENTITY_SRCS   := id_util id_password id_totp id_keys id_seal id_token \
-                   id_cache id_assertion
+                   id_cache id_assertion id_webauthn
 IDENTITY_OBJS   := $(patsubst %,$(TRUSTD_OB)/%.o,$(IDENTITY_SRCS))
 IDENTITY_LIB    := $(B)/libztidentity.a
-IDENTITY_LIBS   := -ljwt -ljansson -loath -lqrencode -lcrypto
+IDENTITY_LIBS   := -ljwt -ljansson -loath -lqrencode -lcbor -lcrypto
 
 $(IDENTITY_LIB): $(IDENTITY_OBJS)
 	ar rcs $@ $^
@@ -18,3 +18,12 @@ $(B)/tests/unit/test_identity: $(B)/tests/unit/test_identity.o \
 	$(CC) $(LDFLAGS) -o $@ $^ -lcmocka $(IDENTITY_LIBS)
 
 UNIT_TESTS += $(B)/tests/unit/test_identity
+
+# WebAuthn verification against ceremonies made by a software
+# authenticator inside the test.
+$(B)/tests/unit/test_webauthn: $(B)/tests/unit/test_webauthn.o \
+    $(IDENTITY_LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ -lcmocka $(IDENTITY_LIBS) -lpthread
+
+UNIT_TESTS += $(B)/tests/unit/test_webauthn

@@ -34,12 +34,14 @@
 
 #include <jansson.h>
 #include <microhttpd.h>
+#include <openssl/evp.h>
 
 #include "policy/policy.h"
 #include "log.h"
 #include "metrics.h"
 #include "portal.h"
 #include "sock.h"
+#include "id_webauthn.h"
 
 
 #define PORTAL_THREADS          4
@@ -58,6 +60,8 @@
 #define PORTAL_COOKIE_MAX       (ID_TOKEN_MAX + 160)
 #define PORTAL_MSG_MAX          256
 #define PORTAL_TOTP_PERIOD      30
+#define PORTAL_WA_SLOTS         1024        /* outstanding challenges */
+#define PORTAL_WA_CHALLENGE_TTL 300         /* seconds */
 
 #define PORTAL_SESSION_COOKIE   "__Host-zt_session"
 #define PORTAL_CSRF_COOKIE      "__Host-zt_csrf"
@@ -78,6 +82,10 @@ typedef struct {
     unsigned    threshold;
     int64_t     lock_seconds;
     unsigned    source_limit;
+    char        wa_rp_id[256];              /* "": no WebAuthn */
+    char        wa_origins[CONFIG_MAX_WA_ORIGINS][256];
+    size_t      wa_norigins;
+    int         wa_uv;
 } portal_conf_t;
 
 struct portal_s {
@@ -91,6 +99,7 @@ struct portal_s {
     portal_conf_t       conf;
     portal_rate_t       rate;
     char                dummy_hash[ID_PWHASH_MAX];
+    id_wa_challenges_t *wa;                 /* WebAuthn challenges */
 };
 
 /* One request, from its headers to its completion. */
@@ -143,8 +152,11 @@ static enum MHD_Result portal_login_post(portal_req_t *rq,
 static enum MHD_Result portal_login_fail(portal_req_t *rq,
     struct MHD_Connection *c, const store_user_t *u, const char *user,
     const char *why);
+static enum MHD_Result portal_wa_dispatch(portal_req_t *rq,
+    struct MHD_Connection *c, const char *url, int get, int post);
+static int portal_form_type_ok(struct MHD_Connection *c);
 static enum MHD_Result portal_login_ok(portal_req_t *rq,
-    struct MHD_Connection *c, const store_user_t *u);
+    struct MHD_Connection *c, const store_user_t *u, unsigned methods);
 static enum MHD_Result portal_stepup_get(portal_req_t *rq,
     struct MHD_Connection *c);
 static enum MHD_Result portal_stepup_post(portal_req_t *rq,
@@ -240,6 +252,19 @@ portal_conf_copy(portal_conf_t *pc, const config_t *cfg)
     pc->threshold = cfg->lockout_threshold;
     pc->lock_seconds = cfg->lockout_time_ms / 1000;
     pc->source_limit = cfg->source_limit;
+
+    memcpy(pc->wa_rp_id, cfg->webauthn_rp_id, sizeof(pc->wa_rp_id));
+    pc->wa_rp_id[sizeof(pc->wa_rp_id) - 1] = '\0';
+
+    for (i = 0; i < cfg->nwebauthn_origins && i < CONFIG_MAX_WA_ORIGINS;
+         i++)
+    {
+        memcpy(pc->wa_origins[i], cfg->webauthn_origins[i],
+               sizeof(pc->wa_origins[i]));
+        pc->wa_origins[i][sizeof(pc->wa_origins[i]) - 1] = '\0';
+    }
+    pc->wa_norigins = i;
+    pc->wa_uv = cfg->webauthn_uv;
 }
 
 
@@ -293,6 +318,14 @@ portal_start(portal_t **out, const config_t *cfg, store_t *st,
     p->keys = keys;
     portal_conf_copy(&p->conf, cfg);
     portal_rate_init(&p->rate);
+
+    if (id_wa_challenges_create(PORTAL_WA_SLOTS, &p->wa, &ie) != 0) {
+        pthread_mutex_destroy(&p->lock);
+        free(p);
+        portal_seterr(err, errsize, "%s", ie.msg);
+        return -1;
+    }
+
     memcpy(p->path, cfg->portal_listen, sizeof(p->path));
     p->path[sizeof(p->path) - 1] = '\0';
 
@@ -411,6 +444,7 @@ portal_stop(portal_t *p)
     sock_unlink(p->path, p->sock_dev, p->sock_ino);
 
     pthread_mutex_destroy(&p->lock);
+    id_wa_challenges_free(p->wa);
     explicit_bzero(p, sizeof(*p));
     free(p);
 }
@@ -682,6 +716,15 @@ portal_dispatch(portal_req_t *rq, struct MHD_Connection *c, const char *url,
             return portal_posture_post(rq, c);
         }
         goto method;
+    }
+
+    if (strncmp(url, "/zt/webauthn", sizeof("/zt/webauthn") - 1) == 0) {
+        if (post && !portal_form_type_ok(c)) {
+            return portal_message(rq, c, MHD_HTTP_UNSUPPORTED_MEDIA_TYPE,
+                                  PORTAL_S_TITLE_ERROR,
+                                  PORTAL_S_ERR_BAD_REQUEST, 1);
+        }
+        return portal_wa_dispatch(rq, c, url, get, post);
     }
 
     if (strcmp(url, "/zt/login") != 0 && strcmp(url, "/zt/step-up") != 0
@@ -1592,7 +1635,7 @@ portal_login_post(portal_req_t *rq, struct MHD_Connection *c)
 
     metrics_portal_count(METRICS_LOGIN_SUCCESS);
 
-    ret = portal_login_ok(rq, c, u);
+    ret = portal_login_ok(rq, c, u, POL_AUTH_PASSWORD | POL_AUTH_TOTP);
 
 done:
 
@@ -1634,7 +1677,7 @@ portal_login_fail(portal_req_t *rq, struct MHD_Connection *c,
 
 static enum MHD_Result
 portal_login_ok(portal_req_t *rq, struct MHD_Connection *c,
-    const store_user_t *u)
+    const store_user_t *u, unsigned methods)
 {
     store_session_t  s;
     store_err_t      se;
@@ -1653,7 +1696,7 @@ portal_login_ok(portal_req_t *rq, struct MHD_Connection *c,
     }
 
     memcpy(s.user, u->name, sizeof(s.user));
-    s.methods = POL_AUTH_PASSWORD | POL_AUTH_TOTP;
+    s.methods = methods;
 
     if (rq->has_fp) {
         memcpy(s.device_fp, rq->fp, STORE_FP_LEN);
@@ -2147,4 +2190,1188 @@ portal_posture_post(portal_req_t *rq, struct MHD_Connection *c)
     MHD_destroy_response(resp);
 
     return ret;
+}
+
+
+/* ---- WebAuthn (docs/webauthn.md) ------------------------------------ */
+
+/*
+ * Pages under /zt/webauthn/ run a small same-origin script
+ * (/zt/webauthn.js): "begin" calls answer JSON with a fresh challenge
+ * (after the password, or for the signed-in session at step-up); the
+ * browser's navigator.credentials result is then posted as an ordinary
+ * form to "finish", which answers like the other portal forms.
+ */
+
+#define PORTAL_WA_CSP   "default-src 'none'; script-src 'self'; "          \
+                        "connect-src 'self'; style-src 'unsafe-inline'; "  \
+                        "form-action 'self'; frame-ancestors 'none'; "     \
+                        "base-uri 'none'"
+#define PORTAL_WA_FIELD_MAX     4096    /* one base64url form field */
+#define PORTAL_WA_TOKEN_LEN     64      /* enrollment code: hex chars */
+
+typedef enum {
+    PORTAL_WA_REGISTER = 0,
+    PORTAL_WA_LOGIN,
+    PORTAL_WA_STEPUP
+} portal_wa_mode_t;
+
+typedef struct {
+    json_t     *allow;
+    int         count;
+} portal_wa_list_t;
+
+static int portal_lookup_arg(struct MHD_Connection *c, const char *name,
+    char *out, size_t size);
+static int portal_wa_enabled(const portal_req_t *rq);
+static void portal_wa_hidden(portal_buf_t *b, const char *name,
+    const char *id, const char *value);
+static void portal_wa_add_headers(portal_req_t *rq,
+    struct MHD_Response *resp, const char *type);
+static enum MHD_Result portal_wa_send(portal_req_t *rq,
+    struct MHD_Connection *c, unsigned status, char *body, size_t len,
+    const char *type);
+static enum MHD_Result portal_wa_json(portal_req_t *rq,
+    struct MHD_Connection *c, unsigned status, json_t *j);
+static enum MHD_Result portal_wa_refuse(portal_req_t *rq,
+    struct MHD_Connection *c, unsigned status, const char *msg);
+static enum MHD_Result portal_wa_page(portal_req_t *rq,
+    struct MHD_Connection *c, portal_wa_mode_t mode, const char *user,
+    const char *token);
+static int portal_wa_token_hash(const char *token,
+    uint8_t hash[STORE_WA_TOKEN_LEN], char *hex, size_t hexsize);
+static void portal_wa_expect(const portal_req_t *rq, id_wa_expect_t *e,
+    const char **origins, const uint8_t *challenge);
+static int portal_wa_password(portal_req_t *rq, const char *name,
+    store_user_t *u);
+static int portal_wa_list_cb(const store_webauthn_t *cr, void *arg);
+static int portal_wa_exclude_cb(const store_webauthn_t *cr, void *arg);
+static enum MHD_Result portal_wa_options(portal_req_t *rq,
+    struct MHD_Connection *c, const char *user, id_wa_ceremony_t kind,
+    const char *bind);
+static enum MHD_Result portal_wa_register_begin(portal_req_t *rq,
+    struct MHD_Connection *c);
+static int portal_wa_field(portal_req_t *rq, const char *name, uint8_t *out,
+    size_t size);
+static enum MHD_Result portal_wa_register_finish(portal_req_t *rq,
+    struct MHD_Connection *c);
+static int portal_wa_check_assertion(portal_req_t *rq, const char *user,
+    id_wa_ceremony_t kind, const char *bind, uint8_t *flags);
+static enum MHD_Result portal_wa_login_finish(portal_req_t *rq,
+    struct MHD_Connection *c);
+static enum MHD_Result portal_wa_stepup_finish(portal_req_t *rq,
+    struct MHD_Connection *c);
+
+
+static const char  portal_wa_js[] =
+    "(function () {\n"
+    "'use strict';\n"
+    "function b64u(buf) {\n"
+    "  var b = new Uint8Array(buf), s = '', i;\n"
+    "  for (i = 0; i < b.length; i++) { s += String.fromCharCode(b[i]); }\n"
+    "  return btoa(s).replace(/\\+/g, '-').replace(/\\//g, '_')"
+    ".replace(/=+$/, '');\n"
+    "}\n"
+    "function unb64u(s) {\n"
+    "  var r, b, i;\n"
+    "  s = s.replace(/-/g, '+').replace(/_/g, '/');\n"
+    "  while (s.length % 4) { s += '='; }\n"
+    "  r = atob(s); b = new Uint8Array(r.length);\n"
+    "  for (i = 0; i < r.length; i++) { b[i] = r.charCodeAt(i); }\n"
+    "  return b;\n"
+    "}\n"
+    "function val(n) { var e = document.getElementById(n);"
+    " return e ? e.value : ''; }\n"
+    "function set(n, v) { document.getElementById('f-' + n).value = v; }\n"
+    "function say(m) { document.getElementById('zt-status').textContent"
+    " = m; }\n"
+    "function post(url, p) {\n"
+    "  return fetch(url, { method: 'POST', credentials: 'same-origin',\n"
+    "    headers: { 'Content-Type': 'application/x-www-form-urlencoded' },\n"
+    "    body: new URLSearchParams(p).toString() }).then(function (r) {\n"
+    "      return r.json().then(function (j) {\n"
+    "        if (!r.ok) { throw new Error(j.error || ('HTTP ' + r.status)); }\n"
+    "        return j; }); });\n"
+    "}\n"
+    "var form = document.getElementById('zt-wa');\n"
+    "var mode = form.getAttribute('data-mode');\n"
+    "function run() {\n"
+    "  var p = { csrf: val('csrf') };\n"
+    "  if (mode === 'register') {\n"
+    "    p.token = val('token'); p.password = val('password');\n"
+    "    return post('/zt/webauthn/register/begin', p).then(function (o) {\n"
+    "      return navigator.credentials.create({ publicKey: {\n"
+    "        challenge: unb64u(o.challenge),\n"
+    "        rp: { id: o.rpId, name: 'ztgate' },\n"
+    "        user: { id: unb64u(o.userId), name: o.user,"
+    " displayName: o.user },\n"
+    "        pubKeyCredParams: [{ type: 'public-key', alg: -7 },\n"
+    "          { type: 'public-key', alg: -8 },"
+    " { type: 'public-key', alg: -257 }],\n"
+    "        excludeCredentials: o.exclude.map(function (id) {\n"
+    "          return { type: 'public-key', id: unb64u(id) }; }),\n"
+    "        authenticatorSelection: { userVerification:\n"
+    "          o.uv ? 'required' : 'preferred' },\n"
+    "        attestation: 'none', timeout: 120000 } })"
+    ".then(function (c) {\n"
+    "        set('challenge', o.challenge); set('name', val('keyname'));\n"
+    "        set('client_data', b64u(c.response.clientDataJSON));\n"
+    "        set('attestation', b64u(c.response.attestationObject));\n"
+    "        document.getElementById('zt-fin').submit(); });\n"
+    "    });\n"
+    "  }\n"
+    "  if (mode === 'login') { p.user = val('user');"
+    " p.password = val('password'); }\n"
+    "  return post('/zt/webauthn/' + mode + '/begin', p)"
+    ".then(function (o) {\n"
+    "    return navigator.credentials.get({ publicKey: {\n"
+    "      challenge: unb64u(o.challenge), rpId: o.rpId,\n"
+    "      allowCredentials: o.allow.map(function (id) {\n"
+    "        return { type: 'public-key', id: unb64u(id) }; }),\n"
+    "      userVerification: o.uv ? 'required' : 'preferred',\n"
+    "      timeout: 120000 } }).then(function (c) {\n"
+    "      set('user', o.user); set('challenge', o.challenge);\n"
+    "      set('id', b64u(c.rawId));\n"
+    "      set('client_data', b64u(c.response.clientDataJSON));\n"
+    "      set('auth_data', b64u(c.response.authenticatorData));\n"
+    "      set('signature', b64u(c.response.signature));\n"
+    "      document.getElementById('zt-fin').submit(); });\n"
+    "  });\n"
+    "}\n"
+    "form.addEventListener('submit', function (ev) {\n"
+    "  ev.preventDefault(); say('');\n"
+    "  run().catch(function (e) { say(e.message || String(e)); });\n"
+    "});\n"
+    "document.body.setAttribute('data-zt-ready', '1');\n"
+    "})();\n";
+
+
+/* A query argument given exactly once: 0, else -1. */
+/* 1 if the request body is an urlencoded form. */
+static int
+portal_form_type_ok(struct MHD_Connection *c)
+{
+    const char  *ct;
+    size_t       n;
+
+    ct = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Type");
+    n = strlen("application/x-www-form-urlencoded");
+
+    return ct != NULL
+           && strncasecmp(ct, "application/x-www-form-urlencoded", n) == 0
+           && (ct[n] == '\0' || ct[n] == ';' || ct[n] == ' ');
+}
+
+
+static int
+portal_lookup_arg(struct MHD_Connection *c, const char *name, char *out,
+    size_t size)
+{
+    portal_lookup_t  lk;
+
+    memset(&lk, 0, sizeof(lk));
+    lk.name = name;
+    lk.out = out;
+    lk.size = size;
+    lk.rc = PORTAL_MISSING;
+
+    MHD_get_connection_values_n(c, MHD_GET_ARGUMENT_KIND, portal_arg_iter,
+                                &lk);
+
+    return (lk.count == 1 && lk.rc == PORTAL_FOUND) ? 0 : -1;
+}
+
+
+static int
+portal_wa_enabled(const portal_req_t *rq)
+{
+    return rq->conf.wa_rp_id[0] != '\0' && rq->conf.wa_norigins > 0;
+}
+
+
+static void
+portal_wa_hidden(portal_buf_t *b, const char *name, const char *id,
+    const char *value)
+{
+    portal_buf_add(b, "<input type=\"hidden\" name=\"");
+    portal_buf_add(b, name);
+    portal_buf_add(b, "\" id=\"");
+    portal_buf_add(b, id);
+    portal_buf_add(b, "\" value=\"");
+    portal_html_escape(b, value != NULL ? value : "");
+    portal_buf_add(b, "\">");
+}
+
+
+static void
+portal_wa_add_headers(portal_req_t *rq, struct MHD_Response *resp,
+    const char *type)
+{
+    MHD_add_response_header(resp, "Content-Security-Policy", PORTAL_WA_CSP);
+    MHD_add_response_header(resp, "Cache-Control", "no-store");
+    MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
+    MHD_add_response_header(resp, "Referrer-Policy", "no-referrer");
+    MHD_add_response_header(resp, "X-Frame-Options", "DENY");
+    MHD_add_response_header(resp, "Content-Language",
+                            portal_lang_tag(rq->lang));
+    MHD_add_response_header(resp, "Content-Type", type);
+}
+
+
+static enum MHD_Result
+portal_wa_send(portal_req_t *rq, struct MHD_Connection *c, unsigned status,
+    char *body, size_t len, const char *type)
+{
+    struct MHD_Response  *resp;
+    enum MHD_Result       ret;
+
+    resp = MHD_create_response_from_buffer(len, body, MHD_RESPMEM_MUST_FREE);
+    if (resp == NULL) {
+        free(body);
+        return MHD_NO;
+    }
+
+    portal_wa_add_headers(rq, resp, type);
+
+    if (portal_add_cookie(rq, resp) != 0) {
+        MHD_destroy_response(resp);
+        return MHD_NO;
+    }
+
+    ret = MHD_queue_response(c, status, resp);
+    MHD_destroy_response(resp);
+
+    return ret;
+}
+
+
+/* A JSON answer for a begin call; takes the reference to j. */
+static enum MHD_Result
+portal_wa_json(portal_req_t *rq, struct MHD_Connection *c, unsigned status,
+    json_t *j)
+{
+    char  *s;
+
+    s = (j != NULL) ? json_dumps(j, JSON_COMPACT) : NULL;
+    json_decref(j);
+
+    if (s == NULL) {
+        return MHD_NO;
+    }
+
+    return portal_wa_send(rq, c, status, s, strlen(s),
+                          "application/json");
+}
+
+
+static enum MHD_Result
+portal_wa_refuse(portal_req_t *rq, struct MHD_Connection *c,
+    unsigned status, const char *msg)
+{
+    return portal_wa_json(rq, c, status, json_pack("{s:s}", "error", msg));
+}
+
+
+static enum MHD_Result
+portal_wa_page(portal_req_t *rq, struct MHD_Connection *c,
+    portal_wa_mode_t mode, const char *user, const char *token)
+{
+    static const char  *modes[] = { "register", "login", "step-up" };
+    static const char  *titles[] = { "Register a security key",
+                                     "Sign in with a security key",
+                                     "Confirm with your security key" };
+    portal_buf_t  b;
+    const char   *m;
+
+    b.p = malloc(PORTAL_PAGE_SIZE);
+    if (b.p == NULL) {
+        return MHD_NO;
+    }
+
+    b.cap = PORTAL_PAGE_SIZE;
+    b.len = 0;
+    b.overflow = 0;
+    m = modes[mode];
+
+    portal_buf_add(&b, "<!DOCTYPE html>\n<html lang=\"");
+    portal_buf_add(&b, portal_lang_tag(rq->lang));
+    portal_buf_add(&b, "\"><head><meta charset=\"utf-8\"><meta name=\""
+                   "viewport\" content=\"width=device-width\"><title>");
+    portal_buf_add(&b, titles[mode]);
+    portal_buf_add(&b, "</title><style>body{font-family:sans-serif;"
+                   "max-width:28em;margin:3em auto}label{display:block;"
+                   "margin:.8em 0}input{width:100%}</style></head><body>"
+                   "<h1>");
+    portal_buf_add(&b, titles[mode]);
+    portal_buf_add(&b, "</h1><form id=\"zt-wa\" data-mode=\"");
+    portal_buf_add(&b, m);
+    portal_buf_add(&b, "\">");
+    portal_wa_hidden(&b, "csrf", "csrf", rq->csrf);
+
+    if (mode == PORTAL_WA_REGISTER) {
+        portal_wa_hidden(&b, "token", "token", token);
+        portal_buf_add(&b, "<p>Account: <b>");
+        portal_html_escape(&b, user);
+        portal_buf_add(&b, "</b></p><label>Password <input type=\"password\""
+                       " id=\"password\" autocomplete=\"current-password\""
+                       " required></label><label>Name for this key <input "
+                       "id=\"keyname\" maxlength=\"63\" value=\"Security "
+                       "key\"></label>");
+
+    } else if (mode == PORTAL_WA_LOGIN) {
+        portal_buf_add(&b, "<label>User name <input id=\"user\" "
+                       "autocomplete=\"username\" required value=\"");
+        portal_html_escape(&b, user != NULL ? user : "");
+        portal_buf_add(&b, "\"></label><label>Password <input type="
+                       "\"password\" id=\"password\" autocomplete="
+                       "\"current-password\" required></label>");
+
+    } else {
+        portal_buf_add(&b, "<p>Signed in as <b>");
+        portal_html_escape(&b, user);
+        portal_buf_add(&b, "</b>.</p>");
+    }
+
+    portal_buf_add(&b, "<button type=\"submit\" id=\"zt-go\">Use security "
+                   "key</button></form><p id=\"zt-status\" role=\"alert\">"
+                   "</p><form id=\"zt-fin\" method=\"post\" action=\""
+                   "/zt/webauthn/");
+    portal_buf_add(&b, m);
+    portal_buf_add(&b, "/finish\">");
+    portal_wa_hidden(&b, "csrf", "f-csrf", rq->csrf);
+    portal_wa_hidden(&b, "next", "f-next", rq->next);
+    portal_wa_hidden(&b, "token", "f-token", token);
+    portal_wa_hidden(&b, "user", "f-user", "");
+    portal_wa_hidden(&b, "name", "f-name", "");
+    portal_wa_hidden(&b, "challenge", "f-challenge", "");
+    portal_wa_hidden(&b, "id", "f-id", "");
+    portal_wa_hidden(&b, "client_data", "f-client_data", "");
+    portal_wa_hidden(&b, "auth_data", "f-auth_data", "");
+    portal_wa_hidden(&b, "signature", "f-signature", "");
+    portal_wa_hidden(&b, "attestation", "f-attestation", "");
+    portal_buf_add(&b, "</form>");
+
+    if (mode == PORTAL_WA_LOGIN) {
+        portal_buf_add(&b, "<p><a href=\"/zt/login\">Sign in with an "
+                       "authenticator code instead</a></p>");
+    }
+
+    portal_buf_add(&b, "<script src=\"/zt/webauthn.js\"></script>"
+                   "</body></html>\n");
+
+    if (b.overflow) {
+        log_error("portal: webauthn page does not fit");
+        free(b.p);
+        return MHD_NO;
+    }
+
+    return portal_wa_send(rq, c, MHD_HTTP_OK, b.p, b.len,
+                          "text/html; charset=utf-8");
+}
+
+
+/* SHA-256 of the enrollment code as typed (its hex text). */
+static int
+portal_wa_token_hash(const char *token, uint8_t hash[STORE_WA_TOKEN_LEN],
+    char *hex, size_t hexsize)
+{
+    size_t  i;
+
+    if (strlen(token) != PORTAL_WA_TOKEN_LEN
+        || !portal_is_hex(token, PORTAL_WA_TOKEN_LEN)
+        || EVP_Digest(token, PORTAL_WA_TOKEN_LEN, hash, NULL, EVP_sha256(),
+                      NULL) != 1
+        || hexsize < 2 * STORE_WA_TOKEN_LEN + 1)
+    {
+        return -1;
+    }
+
+    for (i = 0; i < STORE_WA_TOKEN_LEN; i++) {
+        snprintf(hex + 2 * i, 3, "%02x", hash[i]);
+    }
+
+    return 0;
+}
+
+
+static void
+portal_wa_expect(const portal_req_t *rq, id_wa_expect_t *e,
+    const char **origins, const uint8_t *challenge)
+{
+    size_t  i;
+
+    for (i = 0; i < rq->conf.wa_norigins; i++) {
+        origins[i] = rq->conf.wa_origins[i];
+    }
+
+    memset(e, 0, sizeof(*e));
+    e->rp_id = rq->conf.wa_rp_id;
+    e->origins = origins;
+    e->norigins = rq->conf.wa_norigins;
+    e->challenge = challenge;
+    e->challenge_len = ID_WA_CHALLENGE_LEN;
+    e->require_uv = rq->conf.wa_uv;
+}
+
+
+/*
+ * The password step shared by registration and sign-in: the same work
+ * for unknown users, lockout honoured, failures counted.  0 with *u
+ * filled, 1 refused (logged and counted), -1 internal error.
+ */
+static int
+portal_wa_password(portal_req_t *rq, const char *name, store_user_t *u)
+{
+    store_err_t  se;
+    id_err_t     ie;
+    char         password[PORTAL_PASSWORD_MAX + 1];
+    const char  *hash;
+    int          rc, known, pw;
+
+    if (portal_form_get(rq->body, rq->len, "password", password,
+                        sizeof(password))
+        != PORTAL_FOUND)
+    {
+        password[0] = '\0';
+    }
+
+    known = 0;
+    rc = (name[0] != '\0') ? store_user_find(rq->p->st, name, u, &se)
+                           : STORE_NOTFOUND;
+
+    if (rc == 0) {
+        known = 1;
+
+    } else if (rc != STORE_NOTFOUND) {
+        explicit_bzero(password, sizeof(password));
+        log_error("portal: user lookup: %s", se.msg);
+        return -1;
+    }
+
+    hash = (known && u->pwhash[0] != '\0') ? u->pwhash : rq->p->dummy_hash;
+    pw = id_password_verify(password, hash, &ie);
+    explicit_bzero(password, sizeof(password));
+
+    if (!known) {
+        metrics_portal_count(METRICS_LOGIN_FAILURE);
+        log_warn("portal: security key sign-in failed for %s from %s: "
+                 "unknown user", name[0] ? name : "(invalid name)",
+                 rq->source);
+        return 1;
+    }
+
+    if (u->locked_until > rq->now || u->disabled) {
+        log_warn("portal: security key sign-in refused for %s from %s: "
+                 "account %s", name, rq->source,
+                 u->disabled ? "disabled" : "locked");
+        return 1;
+    }
+
+    if (pw != 1 || u->pwhash[0] == '\0') {
+        if (portal_record_failure(rq, u, "wrong password", &se) == -1) {
+            log_error("portal: recording a failed sign-in of %s: %s", name,
+                      se.msg);
+        }
+        log_warn("portal: security key sign-in failed for %s from %s: "
+                 "wrong password", name, rq->source);
+        return 1;
+    }
+
+    return 0;
+}
+
+
+static int
+portal_wa_list_cb(const store_webauthn_t *cr, void *arg)
+{
+    portal_wa_list_t  *l = arg;
+    char               b64[2 * STORE_WA_ID_MAX];
+
+    if (cr->suspended) {
+        return 0;
+    }
+
+    if (id_webauthn_b64_encode(cr->id, cr->id_len, b64, sizeof(b64)) < 0
+        || json_array_append_new(l->allow, json_string(b64)) != 0)
+    {
+        return 1;
+    }
+
+    l->count++;
+
+    return 0;
+}
+
+
+/* The challenge answer for a sign-in or step-up of user. */
+static enum MHD_Result
+portal_wa_options(portal_req_t *rq, struct MHD_Connection *c,
+    const char *user, id_wa_ceremony_t kind, const char *bind)
+{
+    portal_wa_list_t  l;
+    store_err_t       se;
+    id_err_t          ie;
+    uint8_t           ch[ID_WA_CHALLENGE_LEN];
+    char              b64[ID_WA_CHALLENGE_B64];
+
+    l.allow = json_array();
+    l.count = 0;
+
+    if (l.allow == NULL
+        || store_webauthn_list(rq->p->st, user, portal_wa_list_cb, &l, &se)
+           != 0)
+    {
+        json_decref(l.allow);
+        log_error("portal: listing the keys of %s: %s", user, se.msg);
+        return portal_wa_refuse(rq, c, MHD_HTTP_INTERNAL_SERVER_ERROR,
+                                "internal error");
+    }
+
+    if (l.count == 0) {
+        json_decref(l.allow);
+        log_warn("portal: security key sign-in for %s from %s: no usable "
+                 "key registered", user, rq->source);
+        return portal_wa_refuse(rq, c, MHD_HTTP_FORBIDDEN,
+                                "no security key is registered for this "
+                                "account");
+    }
+
+    if (id_wa_challenge_new(rq->p->wa, user, kind, bind, rq->now,
+                            PORTAL_WA_CHALLENGE_TTL, ch, b64, &ie) != 0)
+    {
+        json_decref(l.allow);
+        log_error("portal: webauthn challenge: %s", ie.msg);
+        return portal_wa_refuse(rq, c, MHD_HTTP_INTERNAL_SERVER_ERROR,
+                                "internal error");
+    }
+
+    return portal_wa_json(rq, c, MHD_HTTP_OK,
+                          json_pack("{s:s,s:s,s:s,s:o,s:b}", "challenge", b64,
+                                    "rpId", rq->conf.wa_rp_id, "user", user,
+                                    "allow", l.allow, "uv",
+                                    rq->conf.wa_uv));
+}
+
+
+static int
+portal_wa_exclude_cb(const store_webauthn_t *cr, void *arg)
+{
+    portal_wa_list_t  *l = arg;
+    char               b64[2 * STORE_WA_ID_MAX];
+
+    if (id_webauthn_b64_encode(cr->id, cr->id_len, b64, sizeof(b64)) < 0
+        || json_array_append_new(l->allow, json_string(b64)) != 0)
+    {
+        return 1;
+    }
+
+    return 0;
+}
+
+
+static enum MHD_Result
+portal_wa_register_begin(portal_req_t *rq, struct MHD_Connection *c)
+{
+    store_user_t     *u;
+    store_err_t       se;
+    id_err_t          ie;
+    portal_wa_list_t  l;
+    enum MHD_Result   ret;
+    uint8_t           hash[STORE_WA_TOKEN_LEN], ch[ID_WA_CHALLENGE_LEN];
+    uint8_t           uid[32];
+    char              token[PORTAL_WA_TOKEN_LEN + 2], hex[80];
+    char              name[STORE_NAME_MAX], b64[ID_WA_CHALLENGE_B64];
+    char              uidb64[64];
+    int               rc;
+
+    if (portal_form_get(rq->body, rq->len, "token", token, sizeof(token))
+        != PORTAL_FOUND
+        || portal_wa_token_hash(token, hash, hex, sizeof(hex)) != 0)
+    {
+        return portal_wa_refuse(rq, c, MHD_HTTP_BAD_REQUEST,
+                                "malformed enrollment code");
+    }
+
+    rc = store_webauthn_code_user(rq->p->st, hash, rq->now, name,
+                                  sizeof(name), &se);
+    if (rc != 0) {
+        log_warn("portal: security key registration from %s: %s",
+                 rq->source, se.msg);
+        return portal_wa_refuse(rq, c, MHD_HTTP_FORBIDDEN,
+                                "this enrollment link is not valid (used "
+                                "or expired): ask staff for a new one");
+    }
+
+    u = calloc(1, sizeof(*u));
+    if (u == NULL) {
+        return MHD_NO;
+    }
+
+    rc = portal_wa_password(rq, name, u);
+
+    if (rc != 0) {
+        ret = portal_wa_refuse(rq, c, rc == 1 ? MHD_HTTP_FORBIDDEN
+                                              : MHD_HTTP_INTERNAL_SERVER_ERROR,
+                               rc == 1 ? "sign-in failed" : "internal error");
+        goto done;
+    }
+
+    l.allow = json_array();
+    if (l.allow == NULL
+        || store_webauthn_list(rq->p->st, name, portal_wa_exclude_cb, &l,
+                               &se) != 0
+        || EVP_Digest(name, strlen(name), uid, NULL, EVP_sha256(), NULL) != 1
+        || id_webauthn_b64_encode(uid, sizeof(uid), uidb64, sizeof(uidb64))
+           < 0
+        || id_wa_challenge_new(rq->p->wa, name, ID_WA_CEREMONY_REGISTER, hex,
+                               rq->now, PORTAL_WA_CHALLENGE_TTL, ch, b64,
+                               &ie) != 0)
+    {
+        json_decref(l.allow);
+        log_error("portal: starting a key registration for %s", name);
+        ret = portal_wa_refuse(rq, c, MHD_HTTP_INTERNAL_SERVER_ERROR,
+                               "internal error");
+        goto done;
+    }
+
+    ret = portal_wa_json(rq, c, MHD_HTTP_OK,
+                         json_pack("{s:s,s:s,s:s,s:s,s:o,s:b}", "challenge",
+                                   b64, "rpId", rq->conf.wa_rp_id, "user",
+                                   name, "userId", uidb64, "exclude",
+                                   l.allow, "uv", rq->conf.wa_uv));
+
+done:
+
+    explicit_bzero(u, sizeof(*u));
+    free(u);
+
+    return ret;
+}
+
+
+/* A base64url form field, decoded into out: its length or -1. */
+static int
+portal_wa_field(portal_req_t *rq, const char *name, uint8_t *out,
+    size_t size)
+{
+    char  *buf;
+    int    n;
+
+    buf = malloc(PORTAL_WA_FIELD_MAX + 1);
+    if (buf == NULL) {
+        return -1;
+    }
+
+    n = -1;
+
+    if (portal_form_get(rq->body, rq->len, name, buf,
+                        PORTAL_WA_FIELD_MAX + 1) == PORTAL_FOUND)
+    {
+        n = id_webauthn_b64_decode(buf, out, size);
+    }
+
+    free(buf);
+
+    return n;
+}
+
+
+static enum MHD_Result
+portal_wa_register_finish(portal_req_t *rq, struct MHD_Connection *c)
+{
+    store_webauthn_t  *cr;
+    id_wa_reg_t       *reg;
+    id_wa_expect_t     e;
+    store_err_t        se;
+    id_err_t           ie;
+    enum MHD_Result    ret;
+    const char        *origins[CONFIG_MAX_WA_ORIGINS];
+    uint8_t            hash[STORE_WA_TOKEN_LEN], ch[ID_WA_CHALLENGE_LEN];
+    uint8_t            cd[2048], *att;
+    char               token[PORTAL_WA_TOKEN_LEN + 2], hex[80];
+    char               name[STORE_NAME_MAX], chb64[ID_WA_CHALLENGE_B64 + 2];
+    int                cd_len, att_len, rc;
+
+    cr = calloc(1, sizeof(*cr));
+    reg = calloc(1, sizeof(*reg));
+    att = malloc(PORTAL_WA_FIELD_MAX);
+
+    if (cr == NULL || reg == NULL || att == NULL) {
+        ret = MHD_NO;
+        goto done;
+    }
+
+    if (portal_form_get(rq->body, rq->len, "token", token, sizeof(token))
+        != PORTAL_FOUND
+        || portal_wa_token_hash(token, hash, hex, sizeof(hex)) != 0
+        || portal_form_get(rq->body, rq->len, "challenge", chb64,
+                           sizeof(chb64)) != PORTAL_FOUND
+        || (cd_len = portal_wa_field(rq, "client_data", cd, sizeof(cd))) < 0
+        || (att_len = portal_wa_field(rq, "attestation", att,
+                                      PORTAL_WA_FIELD_MAX)) < 0)
+    {
+        ret = portal_message(rq, c, MHD_HTTP_BAD_REQUEST,
+                             PORTAL_S_TITLE_ERROR, PORTAL_S_ERR_BAD_REQUEST,
+                             0);
+        goto done;
+    }
+
+    if (store_webauthn_code_user(rq->p->st, hash, rq->now, name,
+                                 sizeof(name), &se) != 0
+        || id_wa_challenge_take(rq->p->wa, chb64, name,
+                                ID_WA_CEREMONY_REGISTER, hex, rq->now, ch,
+                                &ie) != ID_WA_OK)
+    {
+        log_warn("portal: security key registration refused from %s: "
+                 "enrollment code or challenge not valid", rq->source);
+        ret = portal_message(rq, c, MHD_HTTP_FORBIDDEN, PORTAL_S_TITLE_ERROR,
+                             PORTAL_S_ERR_FAILED, 0);
+        goto done;
+    }
+
+    portal_wa_expect(rq, &e, origins, ch);
+
+    rc = id_webauthn_register(&e, cd, (size_t) cd_len, att,
+                              (size_t) att_len, reg, &ie);
+    if (rc != ID_WA_OK) {
+        log_warn("portal: security key registration for %s refused from "
+                 "%s: %s", name, rq->source, ie.msg);
+        ret = portal_message(rq, c, MHD_HTTP_FORBIDDEN, PORTAL_S_TITLE_ERROR,
+                             PORTAL_S_ERR_FAILED, 0);
+        goto done;
+    }
+
+    memcpy(cr->id, reg->cred_id, reg->cred_id_len);
+    cr->id_len = reg->cred_id_len;
+    memcpy(cr->cose, reg->cose, reg->cose_len);
+    cr->cose_len = reg->cose_len;
+    cr->alg = reg->alg;
+    cr->sign_count = reg->sign_count;
+    memcpy(cr->user, name, sizeof(cr->user));
+
+    if (portal_form_get(rq->body, rq->len, "name", cr->name,
+                        sizeof(cr->name)) != PORTAL_FOUND)
+    {
+        cr->name[0] = '\0';
+    }
+
+    for (rc = 0; cr->name[rc] != '\0'; rc++) {
+        if ((unsigned char) cr->name[rc] < 0x20 || cr->name[rc] == 0x7f) {
+            cr->name[rc] = ' ';
+        }
+    }
+
+    rc = store_webauthn_add(rq->p->st, cr, hash, name, &se);
+    if (rc != 0) {
+        log_warn("portal: storing the security key of %s: %s", name,
+                 se.msg);
+        ret = portal_message(rq, c, MHD_HTTP_FORBIDDEN, PORTAL_S_TITLE_ERROR,
+                             PORTAL_S_ERR_FAILED, 0);
+        goto done;
+    }
+
+    log_info("portal: security key \"%s\" (%s) registered for %s from %s",
+             cr->name, id_webauthn_alg_name(cr->alg), name, rq->source);
+
+    {
+        static const char  done[] =
+            "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>"
+            "Security key registered</title></head><body><h1 id=\"zt-done\">"
+            "Security key registered</h1><p><a href=\"/zt/webauthn/login\">"
+            "Sign in with it</a></p></body></html>\n";
+        char               *body;
+
+        body = strdup(done);
+        ret = (body == NULL) ? MHD_NO
+                             : portal_wa_send(rq, c, MHD_HTTP_OK, body,
+                                              sizeof(done) - 1,
+                                              "text/html; charset=utf-8");
+    }
+
+done:
+
+    free(cr);
+    free(reg);
+    free(att);
+
+    return ret;
+}
+
+
+/*
+ * Verify the posted assertion for user against the challenge it names.
+ * 0 with *flags (the authenticator's), 1 refused (logged), -1 error.
+ */
+static int
+portal_wa_check_assertion(portal_req_t *rq, const char *user,
+    id_wa_ceremony_t kind, const char *bind, uint8_t *flags)
+{
+    store_webauthn_t  *cr;
+    id_wa_expect_t     e;
+    id_wa_auth_t       out;
+    store_err_t        se;
+    id_err_t           ie;
+    const char        *origins[CONFIG_MAX_WA_ORIGINS];
+    uint8_t            ch[ID_WA_CHALLENGE_LEN], id[STORE_WA_ID_MAX];
+    uint8_t            cd[2048], ad[1024], sig[1024];
+    char               chb64[ID_WA_CHALLENGE_B64 + 2];
+    int                id_len, cd_len, ad_len, sig_len, rc;
+
+    cr = calloc(1, sizeof(*cr));
+    if (cr == NULL) {
+        return -1;
+    }
+
+    rc = 1;
+
+    if (portal_form_get(rq->body, rq->len, "challenge", chb64, sizeof(chb64))
+        != PORTAL_FOUND
+        || (id_len = portal_wa_field(rq, "id", id, sizeof(id))) <= 0
+        || (cd_len = portal_wa_field(rq, "client_data", cd, sizeof(cd))) < 0
+        || (ad_len = portal_wa_field(rq, "auth_data", ad, sizeof(ad))) < 0
+        || (sig_len = portal_wa_field(rq, "signature", sig, sizeof(sig)))
+           < 0)
+    {
+        log_warn("portal: security key assertion from %s: malformed form",
+                 rq->source);
+        goto done;
+    }
+
+    if (id_wa_challenge_take(rq->p->wa, chb64, user, kind, bind, rq->now, ch,
+                             &ie) != ID_WA_OK)
+    {
+        log_warn("portal: security key assertion for %s refused from %s: "
+                 "%s", user, rq->source, ie.msg);
+        goto done;
+    }
+
+    rc = store_webauthn_get(rq->p->st, id, (size_t) id_len, cr, &se);
+    if (rc == -1) {
+        log_error("portal: credential lookup: %s", se.msg);
+        goto done;
+    }
+
+    if (rc != 0 || strcmp(cr->user, user) != 0) {
+        log_warn("portal: security key assertion for %s refused from %s: "
+                 "not a credential of this user", user, rq->source);
+        rc = 1;
+        goto done;
+    }
+
+    if (cr->suspended) {
+        log_warn("portal: security key assertion for %s refused from %s: "
+                 "credential suspended", user, rq->source);
+        rc = 1;
+        goto done;
+    }
+
+    portal_wa_expect(rq, &e, origins, ch);
+
+    rc = id_webauthn_assert(&e, cr->cose, cr->cose_len, cr->sign_count, cd,
+                            (size_t) cd_len, ad, (size_t) ad_len, sig,
+                            (size_t) sig_len, &out, &ie);
+
+    if (rc == ID_WA_COUNTER) {
+        log_warn("portal: webauthn.counter_regression for %s from %s: %s",
+                 user, rq->source, ie.msg);
+        if (store_webauthn_suspend(rq->p->st, cr->id, cr->id_len,
+                                   out.sign_count, rq->source, &se) != 0)
+        {
+            log_error("portal: suspending a credential of %s: %s", user,
+                      se.msg);
+        }
+        rc = 1;
+        goto done;
+    }
+
+    if (rc != ID_WA_OK) {
+        log_warn("portal: security key assertion for %s refused from %s: "
+                 "%s", user, rq->source, ie.msg);
+        rc = rc == -1 ? -1 : 1;
+        goto done;
+    }
+
+    rc = store_webauthn_used(rq->p->st, cr->id, cr->id_len, out.sign_count,
+                             rq->now, rq->source, &se);
+    if (rc != 0) {
+        log_warn("portal: security key assertion for %s refused from %s: "
+                 "%s", user, rq->source, se.msg);
+        rc = rc == -1 ? -1 : 1;
+        goto done;
+    }
+
+    *flags = out.flags;
+    rc = 0;
+
+done:
+
+    free(cr);
+
+    return rc;
+}
+
+
+static enum MHD_Result
+portal_wa_login_finish(portal_req_t *rq, struct MHD_Connection *c)
+{
+    store_user_t     *u;
+    store_err_t       se;
+    enum MHD_Result   ret;
+    char              typed[STORE_NAME_MAX + 1], name[STORE_NAME_MAX];
+    unsigned          methods;
+    uint8_t           flags;
+    int               rc;
+
+    portal_next_from_form(rq);
+
+    if (portal_form_get(rq->body, rq->len, "user", typed, sizeof(typed))
+        != PORTAL_FOUND || !portal_user_name(typed, name, sizeof(name)))
+    {
+        return portal_message(rq, c, MHD_HTTP_BAD_REQUEST,
+                              PORTAL_S_TITLE_ERROR, PORTAL_S_ERR_BAD_REQUEST,
+                              1);
+    }
+
+    u = calloc(1, sizeof(*u));
+    if (u == NULL) {
+        return MHD_NO;
+    }
+
+    flags = 0;
+    rc = portal_wa_check_assertion(rq, name, ID_WA_CEREMONY_LOGIN, "",
+                                   &flags);
+    if (rc != 0) {
+        metrics_portal_count(METRICS_LOGIN_FAILURE);
+        ret = portal_message(rq, c, rc == 1 ? MHD_HTTP_FORBIDDEN
+                                            : MHD_HTTP_INTERNAL_SERVER_ERROR,
+                             PORTAL_S_TITLE_ERROR,
+                             rc == 1 ? PORTAL_S_ERR_FAILED
+                                     : PORTAL_S_ERR_INTERNAL, 1);
+        goto done;
+    }
+
+    rc = store_user_find(rq->p->st, name, u, &se);
+    if (rc == 0) {
+        rc = store_login_succeeded(rq->p->st, name, 0, rq->now, rq->source,
+                                   &se);
+    }
+
+    if (rc != 0) {
+        log_warn("portal: recording the sign-in of %s: %s", name, se.msg);
+        ret = portal_message(rq, c, MHD_HTTP_FORBIDDEN, PORTAL_S_TITLE_ERROR,
+                             PORTAL_S_ERR_FAILED, 1);
+        goto done;
+    }
+
+    metrics_portal_count(METRICS_LOGIN_SUCCESS);
+
+    methods = POL_AUTH_PASSWORD | POL_AUTH_WEBAUTHN;
+    if (flags & ID_WA_FLAG_UV) {
+        methods |= POL_AUTH_UV;
+    }
+
+    log_info("portal: %s signed in with a security key (AAL%u)", name,
+             pol_aal(methods));
+
+    ret = portal_login_ok(rq, c, u, methods);
+
+done:
+
+    explicit_bzero(u, sizeof(*u));
+    free(u);
+
+    return ret;
+}
+
+
+static enum MHD_Result
+portal_wa_stepup_finish(portal_req_t *rq, struct MHD_Connection *c)
+{
+    id_claims_t      cl;
+    store_session_t  s;
+    store_err_t      se;
+    unsigned         methods;
+    uint8_t          flags;
+    int              rc;
+
+    portal_next_from_form(rq);
+
+    rc = portal_session(rq, c, &cl, &s);
+    if (rc != 0) {
+        return rc == -1 ? portal_message(rq, c,
+                                         MHD_HTTP_INTERNAL_SERVER_ERROR,
+                                         PORTAL_S_TITLE_ERROR,
+                                         PORTAL_S_ERR_INTERNAL, 0)
+                        : portal_to_login(rq, c);
+    }
+
+    flags = 0;
+    rc = portal_wa_check_assertion(rq, s.user, ID_WA_CEREMONY_STEPUP, s.sid,
+                                   &flags);
+    if (rc != 0) {
+        return portal_message(rq, c, rc == 1 ? MHD_HTTP_FORBIDDEN
+                                             : MHD_HTTP_INTERNAL_SERVER_ERROR,
+                              PORTAL_S_TITLE_ERROR,
+                              rc == 1 ? PORTAL_S_ERR_FAILED
+                                      : PORTAL_S_ERR_INTERNAL, 0);
+    }
+
+    methods = POL_AUTH_WEBAUTHN;
+    if (flags & ID_WA_FLAG_UV) {
+        methods |= POL_AUTH_UV;
+    }
+
+    if (store_session_mfa(rq->p->st, s.sid, methods, rq->now, &se) != 0) {
+        log_error("portal: recording the step-up of %s: %s", s.user, se.msg);
+        return portal_message(rq, c, MHD_HTTP_INTERNAL_SERVER_ERROR,
+                              PORTAL_S_TITLE_ERROR, PORTAL_S_ERR_INTERNAL, 0);
+    }
+
+    log_info("portal: %s stepped up with a security key from %s", s.user,
+             rq->source);
+
+    return portal_redirect(rq, c, rq->next);
+}
+
+
+static enum MHD_Result
+portal_wa_dispatch(portal_req_t *rq, struct MHD_Connection *c,
+    const char *url, int get, int post)
+{
+    struct MHD_Response  *resp;
+    enum MHD_Result       ret;
+    store_user_t         *u;
+    id_claims_t           cl;
+    store_session_t       s;
+    store_err_t           se;
+    uint8_t               hash[STORE_WA_TOKEN_LEN];
+    char                  token[PORTAL_WA_TOKEN_LEN + 2], hex[80];
+    char                  typed[STORE_NAME_MAX + 1], name[STORE_NAME_MAX];
+    int                   rc;
+
+    if (strcmp(url, "/zt/webauthn.js") == 0 && get) {
+        resp = MHD_create_response_from_buffer(sizeof(portal_wa_js) - 1,
+                                               (void *) (uintptr_t)
+                                               portal_wa_js,
+                                               MHD_RESPMEM_PERSISTENT);
+        if (resp == NULL) {
+            return MHD_NO;
+        }
+        portal_wa_add_headers(rq, resp, "text/javascript; charset=utf-8");
+        ret = MHD_queue_response(c, MHD_HTTP_OK, resp);
+        MHD_destroy_response(resp);
+        return ret;
+    }
+
+    if (!portal_wa_enabled(rq)) {
+        return portal_message(rq, c, MHD_HTTP_NOT_FOUND,
+                              PORTAL_S_TITLE_ERROR, PORTAL_S_ERR_NOT_FOUND,
+                              0);
+    }
+
+    if (get) {
+        portal_next_from_query(rq, c);
+        portal_csrf_prepare(rq, c);
+
+        if (strcmp(url, "/zt/webauthn/login") == 0) {
+            return portal_wa_page(rq, c, PORTAL_WA_LOGIN, NULL, NULL);
+        }
+
+        if (strcmp(url, "/zt/webauthn/step-up") == 0) {
+            rc = portal_session(rq, c, &cl, &s);
+            if (rc != 0) {
+                return portal_to_login(rq, c);
+            }
+            return portal_wa_page(rq, c, PORTAL_WA_STEPUP, s.user, NULL);
+        }
+
+        if (strcmp(url, "/zt/webauthn/register") == 0) {
+            if (portal_lookup_arg(c, "token", token, sizeof(token)) != 0
+                || portal_wa_token_hash(token, hash, hex, sizeof(hex)) != 0
+                || store_webauthn_code_user(rq->p->st, hash, rq->now, name,
+                                            sizeof(name), &se) != 0)
+            {
+                return portal_message(rq, c, MHD_HTTP_FORBIDDEN,
+                                      PORTAL_S_TITLE_ERROR,
+                                      PORTAL_S_ERR_FAILED, 0);
+            }
+            return portal_wa_page(rq, c, PORTAL_WA_REGISTER, name, token);
+        }
+
+        return portal_message(rq, c, MHD_HTTP_NOT_FOUND,
+                              PORTAL_S_TITLE_ERROR, PORTAL_S_ERR_NOT_FOUND,
+                              0);
+    }
+
+    if (!post) {
+        return portal_message(rq, c, MHD_HTTP_METHOD_NOT_ALLOWED,
+                              PORTAL_S_TITLE_ERROR, PORTAL_S_ERR_METHOD, 0);
+    }
+
+    if (!portal_csrf_check(rq, c)) {
+        log_warn("portal: security key request refused: bad CSRF token "
+                 "(source %s)", rq->source);
+        return portal_wa_refuse(rq, c, MHD_HTTP_FORBIDDEN, "bad CSRF token");
+    }
+
+    if (!portal_rate_ok(rq)) {
+        return portal_wa_refuse(rq, c, MHD_HTTP_TOO_MANY_REQUESTS,
+                                "too many attempts");
+    }
+
+    if (strcmp(url, "/zt/webauthn/register/begin") == 0) {
+        return portal_wa_register_begin(rq, c);
+    }
+
+    if (strcmp(url, "/zt/webauthn/register/finish") == 0) {
+        return portal_wa_register_finish(rq, c);
+    }
+
+    if (strcmp(url, "/zt/webauthn/login/begin") == 0) {
+        if (portal_form_get(rq->body, rq->len, "user", typed, sizeof(typed))
+            != PORTAL_FOUND || !portal_user_name(typed, name, sizeof(name)))
+        {
+            name[0] = '\0';
+        }
+
+        u = calloc(1, sizeof(*u));
+        if (u == NULL) {
+            return MHD_NO;
+        }
+
+        rc = portal_wa_password(rq, name, u);
+        explicit_bzero(u, sizeof(*u));
+        free(u);
+
+        if (rc != 0) {
+            return portal_wa_refuse(rq, c, rc == 1
+                                    ? MHD_HTTP_FORBIDDEN
+                                    : MHD_HTTP_INTERNAL_SERVER_ERROR,
+                                    rc == 1 ? "sign-in failed"
+                                            : "internal error");
+        }
+
+        return portal_wa_options(rq, c, name, ID_WA_CEREMONY_LOGIN, "");
+    }
+
+    if (strcmp(url, "/zt/webauthn/login/finish") == 0) {
+        return portal_wa_login_finish(rq, c);
+    }
+
+    if (strcmp(url, "/zt/webauthn/step-up/begin") == 0) {
+        rc = portal_session(rq, c, &cl, &s);
+        if (rc != 0) {
+            return portal_wa_refuse(rq, c, MHD_HTTP_UNAUTHORIZED,
+                                    "not signed in");
+        }
+        return portal_wa_options(rq, c, s.user, ID_WA_CEREMONY_STEPUP,
+                                 s.sid);
+    }
+
+    if (strcmp(url, "/zt/webauthn/step-up/finish") == 0) {
+        return portal_wa_stepup_finish(rq, c);
+    }
+
+    return portal_message(rq, c, MHD_HTTP_NOT_FOUND, PORTAL_S_TITLE_ERROR,
+                          PORTAL_S_ERR_NOT_FOUND, 0);
 }

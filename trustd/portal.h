@@ -7,7 +7,8 @@
  *
  * The second half of this header declares the pure helpers of
  * portal_util.c, portal_i18n.c and portal_html.c, shared by portal.c and
- * tests/unit/test_portal.c; nothing outside the portal uses them.
+ * tests/unit/test_portal.c, and by ztconsole (console/), which reuses the
+ * HTML buffer and escaping, the language choice, cookie and hex parsing.
  */
 
 #ifndef ZT_PORTAL_H
@@ -237,6 +238,14 @@ typedef struct {
     const char         *message;    /* message page body */
     int                 link_login; /* message page: link to sign in */
 } portal_page_t;
+
+/*
+ * Append n bytes of s, or the string s, as they are (markup); sets
+ * b->overflow and appends nothing when it does not fit.  Also used by
+ * ztconsole's pages.
+ */
+void portal_buf_addn(portal_buf_t *b, const char *s, size_t n);
+void portal_buf_add(portal_buf_t *b, const char *s);
 
 /* Append s with &, <, >, " and ' escaped; sets b->overflow if full. */
 void portal_html_escape(portal_buf_t *b, const char *s);

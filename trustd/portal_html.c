@@ -11,8 +11,6 @@
 #include "portal.h"
 
 
-static void portal_buf_add(portal_buf_t *b, const char *s);
-static void portal_buf_addn(portal_buf_t *b, const char *s, size_t n);
 static void portal_html_head(portal_buf_t *b, const portal_page_t *pg,
     portal_str_t title);
 static void portal_html_error(portal_buf_t *b, const portal_page_t *pg);
@@ -44,7 +42,7 @@ static const char  portal_css[] =
     "a{color:#1d4ed8}";
 
 
-static void
+void
 portal_buf_addn(portal_buf_t *b, const char *s, size_t n)
 {
     if (b->overflow || b->cap - b->len <= n) {
@@ -58,7 +56,7 @@ portal_buf_addn(portal_buf_t *b, const char *s, size_t n)
 }
 
 
-static void
+void
 portal_buf_add(portal_buf_t *b, const char *s)
 {
     portal_buf_addn(b, s, strlen(s));

@@ -9,6 +9,7 @@
  */
 
 #include <errno.h>
+#include <pthread.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -156,6 +157,14 @@ struct server_s {
     int64_t          census_ms;     /* last posture census; 0: none yet */
     double           census_time;   /* the same, unix seconds */
     uint64_t         census[METRICS_POSTURE_STATES];
+    /* the census walks the devices on a thread of its own (a million
+     * devices take a second: never on the decision thread) */
+    pthread_t        census_thread;
+    pthread_mutex_t  census_mu;     /* guards the three above, and: */
+    pthread_cond_t   census_cv;
+    int              census_started;
+    int              census_stop;
+    uint32_t         census_max_age_ms;
     uint8_t          frame[WIRE_MAX_FRAME];     /* one encoded answer */
 };
 
@@ -181,6 +190,9 @@ static char *server_metrics_text(server_t *srv, size_t *len);
 static void server_metrics_publish(server_t *srv);
 static void server_admin_metrics(server_t *srv, server_admin_t *a);
 static void server_posture_census(server_t *srv);
+static void *server_census_main(void *arg);
+static void server_census_start(server_t *srv);
+static void server_census_stop(server_t *srv);
 static int server_census_cb(const store_device_t *dev, void *arg);
 static void server_admin_accept(server_t *srv);
 static void server_admin_read(server_t *srv, server_admin_t *a);
@@ -465,7 +477,7 @@ server_run(server_t *srv, store_t *st)
 
     /* a first snapshot, so that no scrape finds nothing */
     if (srv->metrics != NULL) {
-        server_posture_census(srv);
+        server_census_start(srv);
         server_metrics_publish(srv);
     }
 
@@ -579,12 +591,10 @@ server_timer(server_t *srv)
     decide_touch(srv->store, &srv->dctx);
     (void) behaviour_flush(srv->behaviour, srv->store);
 
-    /* a store walk: at most every minute (every other tick), not per scrape */
-    if (srv->metrics != NULL
-        && server_now_ms() - srv->census_ms
-           >= METRICS_POSTURE_EVERY_MS - SERVER_MAINTAIN_SEC * 500)
-    {
-        server_posture_census(srv);
+    /* the posture census runs on its own thread (server_census_main()) */
+    if (srv->census_started) {
+        __atomic_store_n(&srv->census_max_age_ms,
+                         srv->cfg.posture_max_age_ms, __ATOMIC_RELAXED);
     }
 
     /*
@@ -757,6 +767,12 @@ server_reload(server_t *srv)
     cur->assertion_ttl_ms = cfg.assertion_ttl_ms;
     memcpy(cur->portal_hosts, cfg.portal_hosts, sizeof(cfg.portal_hosts));
     cur->nportal_hosts = cfg.nportal_hosts;
+    memcpy(cur->webauthn_rp_id, cfg.webauthn_rp_id,
+           sizeof(cfg.webauthn_rp_id));
+    memcpy(cur->webauthn_origins, cfg.webauthn_origins,
+           sizeof(cfg.webauthn_origins));
+    cur->nwebauthn_origins = cfg.nwebauthn_origins;
+    cur->webauthn_uv = cfg.webauthn_uv;
 
     server_reload_keys(srv);
     server_identity_conf(srv);
@@ -1416,6 +1432,7 @@ server_shutdown(server_t *srv)
 
     /* the store may be closed once server_run() has returned */
     (void) behaviour_flush(srv->behaviour, srv->store);
+    server_census_stop(srv);
     journal_stop(srv->journal);
     srv->journal = NULL;
     decide_ctx_free(&srv->dctx);
@@ -2278,9 +2295,15 @@ server_metrics_text(server_t *srv, size_t *len)
     s.store_file_bytes = stat(path, &sb) == 0 ? (int64_t) sb.st_size : -1;
     s.store_map_bytes = srv->store ? store_map_size(srv->store) : 0;
 
+    if (srv->census_started) {
+        pthread_mutex_lock(&srv->census_mu);
+    }
     s.posture_known = srv->census_time != 0;     /* one census worked */
     memcpy(s.posture, srv->census, sizeof(s.posture));
     s.posture_time = srv->census_time;
+    if (srv->census_started) {
+        pthread_mutex_unlock(&srv->census_mu);
+    }
 
     if (srv->journal != NULL) {
         s.has_journal = 1;
@@ -2321,12 +2344,6 @@ server_admin_metrics(server_t *srv, server_admin_t *a)
     static const char   head[] = "ok metrics\n";
     char               *text, *out;
     size_t              len;
-
-    if (srv->census_ms == 0
-        || server_now_ms() - srv->census_ms >= METRICS_POSTURE_EVERY_MS)
-    {
-        server_posture_census(srv);
-    }
 
     out = NULL;
     text = server_metrics_text(srv, &len);
@@ -2379,10 +2396,8 @@ server_posture_census(server_t *srv)
 
     memset(&c, 0, sizeof(c));
     c.now = (int64_t) time(NULL);
-    c.max_age = (int64_t) (srv->cfg.posture_max_age_ms / 1000);
-
-    /* tried again a minute later, not at every tick, when it fails */
-    srv->census_ms = server_now_ms();
+    c.max_age = (int64_t) (__atomic_load_n(&srv->census_max_age_ms,
+                                           __ATOMIC_RELAXED) / 1000);
 
     if (store_view_begin(srv->store, &c.view, &c.err) != 0) {
         log_error("metrics: device posture census: %s", c.err.msg);
@@ -2397,9 +2412,86 @@ server_posture_census(server_t *srv)
         return;
     }
 
-    memcpy(srv->census, c.n, sizeof(srv->census));
     clock_gettime(CLOCK_REALTIME, &now);
+    pthread_mutex_lock(&srv->census_mu);
+    memcpy(srv->census, c.n, sizeof(srv->census));
+    srv->census_ms = server_now_ms();
     srv->census_time = (double) now.tv_sec + (double) now.tv_nsec / 1e9;
+    pthread_mutex_unlock(&srv->census_mu);
+}
+
+
+/* Start the census thread: a walk now, then every minute. */
+static void
+server_census_start(server_t *srv)
+{
+    int  rc;
+
+    srv->census_max_age_ms = srv->cfg.posture_max_age_ms;
+    srv->census_stop = 0;
+
+    if (pthread_mutex_init(&srv->census_mu, NULL) != 0
+        || pthread_cond_init(&srv->census_cv, NULL) != 0)
+    {
+        log_error("metrics: cannot start the posture census");
+        return;
+    }
+
+    rc = pthread_create(&srv->census_thread, NULL, server_census_main, srv);
+    if (rc != 0) {
+        log_error("metrics: cannot start the posture census: %s",
+                  strerror(rc));
+        return;
+    }
+
+    srv->census_started = 1;
+}
+
+
+static void
+server_census_stop(server_t *srv)
+{
+    if (!srv->census_started) {
+        return;
+    }
+
+    pthread_mutex_lock(&srv->census_mu);
+    srv->census_stop = 1;
+    pthread_cond_signal(&srv->census_cv);
+    pthread_mutex_unlock(&srv->census_mu);
+
+    pthread_join(srv->census_thread, NULL);
+    srv->census_started = 0;
+}
+
+
+static void *
+server_census_main(void *arg)
+{
+    server_t         *srv = arg;
+    struct timespec   deadline;
+    int               stop;
+
+    for ( ;; ) {
+        server_posture_census(srv);
+
+        clock_gettime(CLOCK_REALTIME, &deadline);
+        deadline.tv_sec += METRICS_POSTURE_EVERY_MS / 1000;
+
+        pthread_mutex_lock(&srv->census_mu);
+        while (!srv->census_stop
+               && pthread_cond_timedwait(&srv->census_cv, &srv->census_mu,
+                                         &deadline) == 0)
+        {
+            /* woken without a stop: wait out the minute */
+        }
+        stop = srv->census_stop;
+        pthread_mutex_unlock(&srv->census_mu);
+
+        if (stop) {
+            return NULL;
+        }
+    }
 }
 
 

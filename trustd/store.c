@@ -106,6 +106,9 @@ struct store_s {
     MDB_dbi      posture;
     MDB_dbi      history;
     MDB_dbi      blocklist;
+    MDB_dbi      webauthn;      /* credential id -> credential */
+    MDB_dbi      wa_codes;      /* SHA-256 of a code -> enrollment */
+    int          has_webauthn;  /* webauthn and wa_codes are open */
     int          has_trust;     /* history and blocklist are open */
     int          identity;      /* users and sessions are open */
     int          has_posture;   /* the posture database is open */
@@ -207,6 +210,8 @@ static int store_open_identity_dbs(store_t *st, MDB_txn *txn,
     unsigned dbflags, store_err_t *err);
 static int store_migrate(store_t *st, MDB_txn *txn, uint32_t from,
     store_err_t *err);
+static int store_open_webauthn_dbs(store_t *st, MDB_txn *txn,
+    unsigned dbflags, store_err_t *err);
 static int store_open_trust_dbs(store_t *st, MDB_txn *txn, unsigned dbflags,
     store_err_t *err);
 static void store_put_u8(store_wr_t *w, uint8_t v);
@@ -621,6 +626,7 @@ store_open_dbs(store_t *st, store_err_t *err)
         if (store_open_identity_dbs(st, txn, MDB_CREATE, err) != 0
             || store_open_posture_db(st, txn, MDB_CREATE, err) != 0
             || store_open_trust_dbs(st, txn, MDB_CREATE, err) != 0
+            || store_open_webauthn_dbs(st, txn, MDB_CREATE, err) != 0
             || store_schema_write(st, txn, STORE_SCHEMA_VERSION, err) != 0)
         {
             goto failed;
@@ -652,14 +658,17 @@ store_open_dbs(store_t *st, store_err_t *err)
                    || (version >= 3
                        && store_open_posture_db(st, txn, 0, err) != 0)
                    || (version >= 4
-                       && store_open_trust_dbs(st, txn, 0, err) != 0))
+                       && store_open_trust_dbs(st, txn, 0, err) != 0)
+                   || (version >= 6
+                       && store_open_webauthn_dbs(st, txn, 0, err) != 0))
         {
             goto failed;
         }
 
     } else if (store_open_identity_dbs(st, txn, 0, err) != 0
                || store_open_posture_db(st, txn, 0, err) != 0
-               || store_open_trust_dbs(st, txn, 0, err) != 0)
+               || store_open_trust_dbs(st, txn, 0, err) != 0
+               || store_open_webauthn_dbs(st, txn, 0, err) != 0)
     {
         goto failed;
     }
@@ -670,6 +679,7 @@ store_open_dbs(store_t *st, store_err_t *err)
         st->identity = 0;
         st->has_posture = 0;
         st->has_trust = 0;
+        st->has_webauthn = 0;
         store_mdb_err(st, err, rc, "cannot initialize store");
         return -1;
     }
@@ -681,6 +691,7 @@ failed:
     st->identity = 0;
     st->has_posture = 0;
     st->has_trust = 0;
+    st->has_webauthn = 0;
     mdb_txn_abort(txn);
 
     return -1;
@@ -831,6 +842,20 @@ store_migrate(store_t *st, MDB_txn *txn, uint32_t from, store_err_t *err)
                 || (!st->has_trust
                     && store_open_trust_dbs(st, txn, 0, err) != 0)
                 || store_journal_rechain(st, txn, err) != 0)
+            {
+                return -1;
+            }
+            break;
+
+        case 5:
+            /* 5 -> 6: WebAuthn credentials and enrollment codes, empty */
+            if ((!st->identity
+                 && store_open_identity_dbs(st, txn, 0, err) != 0)
+                || (!st->has_posture
+                    && store_open_posture_db(st, txn, 0, err) != 0)
+                || (!st->has_trust
+                    && store_open_trust_dbs(st, txn, 0, err) != 0)
+                || store_open_webauthn_dbs(st, txn, MDB_CREATE, err) != 0)
             {
                 return -1;
             }
@@ -6259,6 +6284,673 @@ corrupt:
     mdb_txn_abort(txn);
 
     return -1;
+}
+
+
+/* ---- WebAuthn credentials (schema 6) -------------------------------- */
+
+#define STORE_WA_REC_V1         1
+#define STORE_WA_CODE_REC_V1    1
+#define STORE_WA_FLAG_SUSPENDED 0x01
+
+typedef struct {
+    const char         *user;
+    store_webauthn_cb   cb;
+    void               *arg;
+} store_wa_walk_t;
+
+static int store_wa_ready(const store_t *st, store_err_t *err);
+static size_t store_wa_encode(const store_webauthn_t *c, uint8_t *buf,
+    size_t size);
+static int store_wa_decode(const MDB_val *key, const MDB_val *val,
+    store_webauthn_t *c, store_err_t *err);
+static int store_wa_read(store_t *st, MDB_txn *txn, const uint8_t *id,
+    size_t len, store_webauthn_t *c, store_err_t *err);
+static int store_wa_put(store_t *st, MDB_txn *txn, const store_webauthn_t *c,
+    unsigned flags, store_err_t *err);
+static int store_wa_visit(const MDB_val *key, const MDB_val *val,
+    void *arg, store_err_t *err);
+static int store_wa_code_read(store_t *st, MDB_txn *txn,
+    const uint8_t hash[STORE_WA_TOKEN_LEN], int64_t now, char *user,
+    size_t size, store_err_t *err);
+static void store_wa_subject(const store_webauthn_t *c, char *out,
+    size_t size);
+
+
+/* The databases of schema 6.  Without MDB_CREATE a missing one is damage. */
+static int
+store_open_webauthn_dbs(store_t *st, MDB_txn *txn, unsigned dbflags,
+    store_err_t *err)
+{
+    int  rc;
+
+    rc = mdb_dbi_open(txn, "webauthn", dbflags, &st->webauthn);
+    if (rc == MDB_SUCCESS) {
+        rc = mdb_dbi_open(txn, "wa_codes", dbflags, &st->wa_codes);
+    }
+
+    if (rc == MDB_NOTFOUND) {
+        store_seterr(err, "store is damaged: schema version %u without its "
+                     "webauthn databases", STORE_SCHEMA_VERSION);
+        return -1;
+    }
+
+    if (rc != MDB_SUCCESS) {
+        store_mdb_err(st, err, rc, "cannot open store databases");
+        return -1;
+    }
+
+    st->has_webauthn = 1;
+
+    return 0;
+}
+
+
+static int
+store_wa_ready(const store_t *st, store_err_t *err)
+{
+    if (!st->has_webauthn || !st->identity) {
+        store_seterr(err, "store schema has no WebAuthn credentials yet; "
+                     "open it once with write access to upgrade it");
+        return 0;
+    }
+
+    return 1;
+}
+
+
+/* "user/<first 8 bytes of the credential id in hex>" for the journal. */
+static void
+store_wa_subject(const store_webauthn_t *c, char *out, size_t size)
+{
+    char    hex[17];
+    size_t  i, n;
+
+    n = c->id_len < 8 ? c->id_len : 8;
+
+    for (i = 0; i < n; i++) {
+        snprintf(hex + 2 * i, 3, "%02x", c->id[i]);
+    }
+
+    hex[2 * n] = '\0';
+    snprintf(out, size, "%s/%s", c->user, hex);
+}
+
+
+static size_t
+store_wa_encode(const store_webauthn_t *c, uint8_t *buf, size_t size)
+{
+    store_wr_t  w;
+
+    w.p = buf;
+    w.end = buf + size;
+    w.overflow = 0;
+
+    store_put_u8(&w, STORE_WA_REC_V1);
+    store_put_u8(&w, c->suspended ? STORE_WA_FLAG_SUSPENDED : 0);
+    store_put_u32(&w, (uint32_t) c->alg);
+    store_put_u32(&w, c->sign_count);
+    store_put_u64(&w, (uint64_t) c->created_at);
+    store_put_u64(&w, (uint64_t) c->last_used);
+    store_put_str(&w, c->user);
+    store_put_str(&w, c->name);
+    store_put_bytes(&w, c->cose, c->cose_len);
+
+    if (w.overflow) {
+        return 0;
+    }
+
+    return (size_t) (w.p - buf);
+}
+
+
+static int
+store_wa_decode(const MDB_val *key, const MDB_val *val, store_webauthn_t *c,
+    store_err_t *err)
+{
+    store_rd_t  r;
+    uint8_t     version, flags;
+    uint32_t    alg;
+    uint64_t    created, used;
+
+    memset(c, 0, sizeof(*c));
+
+    if (key->mv_size == 0 || key->mv_size > sizeof(c->id)) {
+        store_seterr(err, "corrupt webauthn record: key of %zu bytes",
+                     key->mv_size);
+        return -1;
+    }
+
+    memcpy(c->id, key->mv_data, key->mv_size);
+    c->id_len = key->mv_size;
+
+    r.p = val->mv_data;
+    r.end = r.p + val->mv_size;
+
+    if (store_get_u8(&r, &version) != 0 || version != STORE_WA_REC_V1
+        || store_get_u8(&r, &flags) != 0
+        || store_get_u32(&r, &alg) != 0
+        || store_get_u32(&r, &c->sign_count) != 0
+        || store_get_u64(&r, &created) != 0
+        || store_get_u64(&r, &used) != 0
+        || store_get_str(&r, c->user, sizeof(c->user)) != 0
+        || store_get_str(&r, c->name, sizeof(c->name)) != 0
+        || store_get_bytes(&r, c->cose, sizeof(c->cose), &c->cose_len) != 0
+        || r.p != r.end || !store_user_name_ok(c->user) || c->cose_len == 0)
+    {
+        memset(c, 0, sizeof(*c));
+        store_seterr(err, "corrupt webauthn record");
+        return -1;
+    }
+
+    c->alg = (int32_t) alg;
+    c->suspended = (flags & STORE_WA_FLAG_SUSPENDED) != 0;
+    c->created_at = (int64_t) created;
+    c->last_used = (int64_t) used;
+
+    return 0;
+}
+
+
+static int
+store_wa_read(store_t *st, MDB_txn *txn, const uint8_t *id, size_t len,
+    store_webauthn_t *c, store_err_t *err)
+{
+    MDB_val  key, val;
+    int      rc;
+
+    if (len == 0 || len > STORE_WA_ID_MAX) {
+        store_seterr(err, "no such credential");
+        return STORE_NOTFOUND;
+    }
+
+    key.mv_data = (void *) (uintptr_t) id;
+    key.mv_size = len;
+
+    rc = store_rec_get(st, txn, st->webauthn, &key, &val,
+                       "cannot read credential", err);
+    if (rc == STORE_NOTFOUND) {
+        store_seterr(err, "no such credential");
+    }
+
+    if (rc != 0) {
+        return rc;
+    }
+
+    return store_wa_decode(&key, &val, c, err);
+}
+
+
+static int
+store_wa_put(store_t *st, MDB_txn *txn, const store_webauthn_t *c,
+    unsigned flags, store_err_t *err)
+{
+    uint8_t  buf[STORE_REC_MAX];
+    MDB_val  key, val;
+    size_t   n;
+    int      rc;
+
+    n = store_wa_encode(c, buf, sizeof(buf));
+    if (n == 0) {
+        store_seterr(err, "credential record too large");
+        return -1;
+    }
+
+    key.mv_data = (void *) (uintptr_t) c->id;
+    key.mv_size = c->id_len;
+    val.mv_data = buf;
+    val.mv_size = n;
+
+    rc = mdb_put(txn, st->webauthn, &key, &val, flags);
+    if (rc == MDB_KEYEXIST) {
+        store_seterr(err, "credential already registered");
+        return -1;
+    }
+
+    if (rc != MDB_SUCCESS) {
+        store_mdb_err(st, err, rc, "cannot write credential");
+        return -1;
+    }
+
+    return 0;
+}
+
+
+int
+store_webauthn_code_add(store_t *st, const char *user,
+    const uint8_t hash[STORE_WA_TOKEN_LEN], int64_t expires_at,
+    const char *actor, store_err_t *err)
+{
+    store_user_t   u;
+    store_wr_t     w;
+    MDB_txn       *txn;
+    MDB_val        key, val;
+    uint8_t        buf[256];
+    char           detail[64];
+    int64_t        now;
+    int            rc;
+
+    if (store_writable(st, err) != 0 || !store_wa_ready(st, err)) {
+        return -1;
+    }
+
+    now = (int64_t) time(NULL);
+
+    if (store_txn_begin(st, 0, &txn, err) != 0) {
+        return -1;
+    }
+
+    rc = store_user_read(st, txn, user, &u, err);
+    if (rc != 0) {
+        mdb_txn_abort(txn);
+        return rc;
+    }
+
+    w.p = buf;
+    w.end = buf + sizeof(buf);
+    w.overflow = 0;
+    store_put_u8(&w, STORE_WA_CODE_REC_V1);
+    store_put_u64(&w, (uint64_t) expires_at);
+    store_put_u64(&w, (uint64_t) now);
+    store_put_str(&w, u.name);
+    store_put_str(&w, actor != NULL ? actor : "");
+
+    if (w.overflow) {
+        store_seterr(err, "enrollment record too large");
+        goto failed;
+    }
+
+    key.mv_data = (void *) (uintptr_t) hash;
+    key.mv_size = STORE_WA_TOKEN_LEN;
+    val.mv_data = buf;
+    val.mv_size = (size_t) (w.p - buf);
+
+    rc = mdb_put(txn, st->wa_codes, &key, &val, 0);
+    if (rc != MDB_SUCCESS) {
+        store_mdb_err(st, err, rc, "cannot write enrollment code");
+        goto failed;
+    }
+
+    snprintf(detail, sizeof(detail), "valid for %lld s",
+             (long long) (expires_at - now));
+
+    return store_audit_commit(st, txn, actor, "webauthn.enroll_code",
+                              u.name, detail, now,
+                              "cannot write enrollment code", err);
+
+failed:
+
+    mdb_txn_abort(txn);
+
+    return -1;
+}
+
+
+/* Read the code record under hash in txn: 0, STORE_NOTFOUND or -1. */
+static int
+store_wa_code_read(store_t *st, MDB_txn *txn,
+    const uint8_t hash[STORE_WA_TOKEN_LEN], int64_t now, char *user,
+    size_t size, store_err_t *err)
+{
+    MDB_val     key, val;
+    store_rd_t  r;
+    uint8_t     version;
+    uint64_t    expires, created;
+    char        name[STORE_NAME_MAX];
+    int         rc;
+
+    key.mv_data = (void *) (uintptr_t) hash;
+    key.mv_size = STORE_WA_TOKEN_LEN;
+
+    rc = store_rec_get(st, txn, st->wa_codes, &key, &val,
+                       "cannot read enrollment code", err);
+    if (rc != 0) {
+        if (rc == STORE_NOTFOUND) {
+            store_seterr(err, "no such enrollment code (or already used)");
+        }
+        return rc;
+    }
+
+    r.p = val.mv_data;
+    r.end = r.p + val.mv_size;
+
+    if (store_get_u8(&r, &version) != 0 || version != STORE_WA_CODE_REC_V1
+        || store_get_u64(&r, &expires) != 0
+        || store_get_u64(&r, &created) != 0
+        || store_get_str(&r, name, sizeof(name)) != 0)
+    {
+        store_seterr(err, "corrupt enrollment code record");
+        return -1;
+    }
+
+    if ((int64_t) expires <= now) {
+        store_seterr(err, "enrollment code expired");
+        return STORE_NOTFOUND;
+    }
+
+    if (strlen(name) >= size) {
+        store_seterr(err, "user name too long");
+        return -1;
+    }
+
+    memcpy(user, name, strlen(name) + 1);
+
+    return 0;
+}
+
+
+int
+store_webauthn_code_user(store_t *st, const uint8_t hash[STORE_WA_TOKEN_LEN],
+    int64_t now, char *user, size_t size, store_err_t *err)
+{
+    MDB_txn  *txn;
+    int       rc;
+
+    if (!store_wa_ready(st, err)) {
+        return -1;
+    }
+
+    if (store_txn_begin(st, MDB_RDONLY, &txn, err) != 0) {
+        return -1;
+    }
+
+    rc = store_wa_code_read(st, txn, hash, now, user, size, err);
+    mdb_txn_abort(txn);
+
+    return rc;
+}
+
+
+int
+store_webauthn_add(store_t *st, const store_webauthn_t *c,
+    const uint8_t hash[STORE_WA_TOKEN_LEN], const char *actor,
+    store_err_t *err)
+{
+    store_webauthn_t   rec;
+    store_user_t       u;
+    MDB_txn           *txn;
+    MDB_val            key;
+    char               who[STORE_NAME_MAX], subject[96], detail[128];
+    int64_t            now;
+    int                rc;
+
+    if (store_writable(st, err) != 0 || !store_wa_ready(st, err)) {
+        return -1;
+    }
+
+    if (c->id_len == 0 || c->id_len > STORE_WA_ID_MAX || c->cose_len == 0
+        || c->cose_len > STORE_WA_COSE_MAX
+        || !store_text_ok(c->name, sizeof(c->name), 1))
+    {
+        store_seterr(err, "invalid credential");
+        return -1;
+    }
+
+    now = (int64_t) time(NULL);
+
+    if (store_txn_begin(st, 0, &txn, err) != 0) {
+        return -1;
+    }
+
+    rc = store_wa_code_read(st, txn, hash, now, who, sizeof(who), err);
+    if (rc != 0) {
+        mdb_txn_abort(txn);
+        return rc;
+    }
+
+    if (strcmp(who, c->user) != 0) {
+        store_seterr(err, "enrollment code was issued for another user");
+        mdb_txn_abort(txn);
+        return STORE_NOTFOUND;
+    }
+
+    rc = store_user_read(st, txn, c->user, &u, err);
+    if (rc != 0) {
+        mdb_txn_abort(txn);
+        return rc;
+    }
+
+    rec = *c;
+    rec.created_at = c->created_at != 0 ? c->created_at : now;
+    rec.suspended = 0;
+
+    if (store_wa_put(st, txn, &rec, MDB_NOOVERWRITE, err) != 0) {
+        goto failed;
+    }
+
+    /* the code is good for one registration */
+    key.mv_data = (void *) (uintptr_t) hash;
+    key.mv_size = STORE_WA_TOKEN_LEN;
+
+    rc = mdb_del(txn, st->wa_codes, &key, NULL);
+    if (rc != MDB_SUCCESS) {
+        store_mdb_err(st, err, rc, "cannot consume enrollment code");
+        goto failed;
+    }
+
+    store_wa_subject(&rec, subject, sizeof(subject));
+    snprintf(detail, sizeof(detail), "name \"%.64s\", alg %d", rec.name,
+             (int) rec.alg);
+
+    return store_audit_commit(st, txn, actor, "webauthn.register", subject,
+                              detail, now, "cannot register credential",
+                              err);
+
+failed:
+
+    mdb_txn_abort(txn);
+
+    return -1;
+}
+
+
+int
+store_webauthn_get(store_t *st, const uint8_t *id, size_t len,
+    store_webauthn_t *out, store_err_t *err)
+{
+    MDB_txn  *txn;
+    int       rc;
+
+    if (!store_wa_ready(st, err)) {
+        return -1;
+    }
+
+    if (store_txn_begin(st, MDB_RDONLY, &txn, err) != 0) {
+        return -1;
+    }
+
+    rc = store_wa_read(st, txn, id, len, out, err);
+    mdb_txn_abort(txn);
+
+    return rc;
+}
+
+
+static int
+store_wa_visit(const MDB_val *key, const MDB_val *val, void *arg,
+    store_err_t *err)
+{
+    store_wa_walk_t   *w = arg;
+    store_webauthn_t   c;
+
+    if (store_wa_decode(key, val, &c, err) != 0) {
+        return -1;
+    }
+
+    if (w->user != NULL && strcmp(w->user, c.user) != 0) {
+        return 0;
+    }
+
+    return w->cb(&c, w->arg) != 0 ? 1 : 0;
+}
+
+
+int
+store_webauthn_list(store_t *st, const char *user, store_webauthn_cb cb,
+    void *arg, store_err_t *err)
+{
+    store_wa_walk_t  w;
+
+    if (!st->has_webauthn) {
+        return 0;
+    }
+
+    w.user = user;
+    w.cb = cb;
+    w.arg = arg;
+
+    return store_read_walk(st, st->webauthn, "cannot list credentials",
+                           store_wa_visit, &w, err);
+}
+
+
+int
+store_webauthn_remove(store_t *st, const char *user, const uint8_t *id,
+    size_t len, const char *actor, store_err_t *err)
+{
+    store_webauthn_t   c;
+    MDB_txn           *txn;
+    MDB_val            key;
+    char               subject[96];
+    int64_t            now;
+    int                rc;
+
+    if (store_writable(st, err) != 0 || !store_wa_ready(st, err)) {
+        return -1;
+    }
+
+    now = (int64_t) time(NULL);
+
+    if (store_txn_begin(st, 0, &txn, err) != 0) {
+        return -1;
+    }
+
+    rc = store_wa_read(st, txn, id, len, &c, err);
+    if (rc == 0 && strcmp(c.user, user) != 0) {
+        store_seterr(err, "no such credential for %s", user);
+        rc = STORE_NOTFOUND;
+    }
+
+    if (rc != 0) {
+        mdb_txn_abort(txn);
+        return rc;
+    }
+
+    key.mv_data = c.id;
+    key.mv_size = c.id_len;
+
+    rc = mdb_del(txn, st->webauthn, &key, NULL);
+    if (rc != MDB_SUCCESS) {
+        store_mdb_err(st, err, rc, "cannot remove credential");
+        mdb_txn_abort(txn);
+        return -1;
+    }
+
+    store_wa_subject(&c, subject, sizeof(subject));
+
+    return store_audit_commit(st, txn, actor, "webauthn.remove", subject,
+                              c.name, now, "cannot remove credential", err);
+}
+
+
+int
+store_webauthn_suspend(store_t *st, const uint8_t *id, size_t len,
+    uint32_t seen, const char *source, store_err_t *err)
+{
+    store_webauthn_t   c;
+    MDB_txn           *txn;
+    char               subject[96], detail[160], src[64];
+    int64_t            now;
+    int                rc;
+
+    if (store_writable(st, err) != 0 || !store_wa_ready(st, err)) {
+        return -1;
+    }
+
+    store_clean(src, sizeof(src), source);
+    now = (int64_t) time(NULL);
+
+    if (store_txn_begin(st, 0, &txn, err) != 0) {
+        return -1;
+    }
+
+    rc = store_wa_read(st, txn, id, len, &c, err);
+    if (rc != 0) {
+        mdb_txn_abort(txn);
+        return rc;
+    }
+
+    c.suspended = 1;
+
+    if (store_wa_put(st, txn, &c, 0, err) != 0) {
+        mdb_txn_abort(txn);
+        return -1;
+    }
+
+    store_wa_subject(&c, subject, sizeof(subject));
+    snprintf(detail, sizeof(detail), "sign count %u after %u from %s: "
+             "possible cloned authenticator; credential suspended", seen,
+             c.sign_count, src[0] != '\0' ? src : "-");
+
+    return store_audit_commit(st, txn, STORE_LOGIN_ACTOR,
+                              "webauthn.counter_regression", subject, detail,
+                              now, "cannot suspend credential", err);
+}
+
+
+int
+store_webauthn_used(store_t *st, const uint8_t *id, size_t len,
+    uint32_t count, int64_t now, const char *source, store_err_t *err)
+{
+    store_webauthn_t   c;
+    MDB_txn           *txn;
+    char               subject[96], detail[128], src[64];
+    int                rc;
+
+    if (store_writable(st, err) != 0 || !store_wa_ready(st, err)) {
+        return -1;
+    }
+
+    store_clean(src, sizeof(src), source);
+
+    if (store_txn_begin(st, 0, &txn, err) != 0) {
+        return -1;
+    }
+
+    rc = store_wa_read(st, txn, id, len, &c, err);
+    if (rc != 0) {
+        mdb_txn_abort(txn);
+        return rc;
+    }
+
+    if (c.suspended) {
+        store_seterr(err, "credential is suspended");
+        mdb_txn_abort(txn);
+        return STORE_REPLAY;
+    }
+
+    if ((count != 0 || c.sign_count != 0) && count <= c.sign_count) {
+        store_seterr(err, "sign count %u not greater than %u", count,
+                     c.sign_count);
+        mdb_txn_abort(txn);
+        return STORE_REPLAY;
+    }
+
+    c.sign_count = count;
+    c.last_used = now;
+
+    if (store_wa_put(st, txn, &c, 0, err) != 0) {
+        mdb_txn_abort(txn);
+        return -1;
+    }
+
+    store_wa_subject(&c, subject, sizeof(subject));
+    snprintf(detail, sizeof(detail), "sign count %u from %s", count,
+             src[0] != '\0' ? src : "-");
+
+    return store_audit_commit(st, txn, STORE_LOGIN_ACTOR, "webauthn.use",
+                              subject, detail, now,
+                              "cannot record credential use", err);
 }
 
 

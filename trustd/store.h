@@ -28,9 +28,10 @@
                                            bulk-loading tools only: a crash
                                            may lose the last commits */
 
-#define STORE_SCHEMA_VERSION    5       /* 2: users, sessions; 3: posture;
+#define STORE_SCHEMA_VERSION    6       /* 2: users, sessions; 3: posture;
                                            4: history, blocklist;
-                                           5: hash-chained journal */
+                                           5: hash-chained journal;
+                                           6: WebAuthn credentials */
 #define STORE_FP_LEN            32
 #define STORE_DEVICE_URN        "urn:ztgate:device:"
 #define STORE_DEFAULT_MAP_SIZE  ((size_t) 256 * 1024 * 1024)
@@ -743,5 +744,92 @@ int store_test_make_v1(store_t *st, store_err_t *err);
  */
 int store_test_make_v2(store_t *st, store_err_t *err);
 #endif
+
+/* ---- WebAuthn credentials (schema 6; docs/webauthn.md) -------------- */
+
+#define STORE_WA_ID_MAX         256     /* credential id bytes */
+#define STORE_WA_COSE_MAX       600     /* COSE public key bytes */
+#define STORE_WA_NAME_MAX       64      /* the key's name, with NUL */
+#define STORE_WA_TOKEN_LEN      32      /* SHA-256 of an enrollment code */
+
+typedef struct {
+    uint8_t     id[STORE_WA_ID_MAX];
+    size_t      id_len;
+    char        user[STORE_NAME_MAX];
+    char        name[STORE_WA_NAME_MAX];    /* printable, may be empty */
+    int32_t     alg;                        /* COSE algorithm */
+    uint32_t    sign_count;
+    int64_t     created_at;
+    int64_t     last_used;                  /* 0: never */
+    int         suspended;                  /* refused until removed */
+    uint8_t     cose[STORE_WA_COSE_MAX];
+    size_t      cose_len;
+} store_webauthn_t;
+
+typedef int (*store_webauthn_cb)(const store_webauthn_t *c, void *arg);
+
+/*
+ * Record a one-time enrollment code for user: only its SHA-256 (hash) is
+ * kept, until expires_at (unix seconds).  The user must exist.  Appends
+ * "webauthn.enroll_code".  0, STORE_NOTFOUND (no such user) or -1.
+ */
+int store_webauthn_code_add(store_t *st, const char *user,
+    const uint8_t hash[STORE_WA_TOKEN_LEN], int64_t expires_at,
+    const char *actor, store_err_t *err);
+
+/*
+ * The user an enrollment code (by hash) was issued for, if it is still
+ * unused and not expired at now.  0 with user filled, STORE_NOTFOUND or
+ * -1.
+ */
+int store_webauthn_code_user(store_t *st,
+    const uint8_t hash[STORE_WA_TOKEN_LEN], int64_t now, char *user,
+    size_t size, store_err_t *err);
+
+/*
+ * Register credential c for c->user, consuming the enrollment code hash
+ * in the same transaction (refused when the code is gone, expired or for
+ * another user).  A credential id already registered is refused.
+ * created_at 0 means now.  Appends "webauthn.register".  0,
+ * STORE_NOTFOUND (no such code or user) or -1.
+ */
+int store_webauthn_add(store_t *st, const store_webauthn_t *c,
+    const uint8_t hash[STORE_WA_TOKEN_LEN], const char *actor,
+    store_err_t *err);
+
+/* The credential with this id: 0, STORE_NOTFOUND or -1. */
+int store_webauthn_get(store_t *st, const uint8_t *id, size_t len,
+    store_webauthn_t *out, store_err_t *err);
+
+/* Call cb for each credential of user (all users when user is NULL). */
+int store_webauthn_list(store_t *st, const char *user, store_webauthn_cb cb,
+    void *arg, store_err_t *err);
+
+/*
+ * Remove user's credential id.  Appends "webauthn.remove".  0,
+ * STORE_NOTFOUND (no such credential of that user) or -1.
+ */
+int store_webauthn_remove(store_t *st, const char *user, const uint8_t *id,
+    size_t len, const char *actor, store_err_t *err);
+
+/*
+ * A sign count that did not increase (a possibly cloned authenticator):
+ * suspend the credential and append "webauthn.counter_regression" with
+ * the stored and the seen count, in one transaction.  0, STORE_NOTFOUND
+ * or -1.
+ */
+int store_webauthn_suspend(store_t *st, const uint8_t *id, size_t len,
+    uint32_t seen, const char *source, store_err_t *err);
+
+/*
+ * A verified sign-in with credential id: store the new sign count and
+ * the time, re-checking in the transaction that the credential is not
+ * suspended and that a non-zero count still increases (two concurrent
+ * uses of one assertion cannot both pass: the second gets STORE_REPLAY
+ * and nothing is written).  Appends "webauthn.use".  0, STORE_REPLAY,
+ * STORE_NOTFOUND or -1.
+ */
+int store_webauthn_used(store_t *st, const uint8_t *id, size_t len,
+    uint32_t count, int64_t now, const char *source, store_err_t *err);
 
 #endif /* ZT_STORE_H */

@@ -34,6 +34,7 @@
 #include "certs/ca.h"
 #include "trustd/blocklist.h"
 #include "trustd/config.h"
+#include "trustd/enroll.h"
 #include "trustd/identity.h"
 #include "trustd/store.h"
 #include "ztctl.h"
@@ -41,11 +42,9 @@
 
 #define ZTCTL_MIN_PREFIX    8
 
-#define ZTCTL_PASSWORD_MIN  12      /* characters */
 #define ZTCTL_PASSWORD_MAX  1024    /* bytes */
 #define ZTCTL_TOTP_ISSUER   "ztgate"
 #define ZTCTL_TOTP_WINDOW   1       /* steps each way without a config */
-#define ZTCTL_TOTP_PERIOD   30      /* seconds, what id_totp_new() makes */
 #define ZTCTL_QR_MAX        32768
 
 
@@ -173,7 +172,6 @@ static int ztctl_policy_status(ztctl_t *ctl, const ztctl_cmd_t *cmd,
 static void ztctl_tty_signal(int sig);
 static int ztctl_read_line(FILE *f, char *buf, size_t size);
 static int ztctl_read_hidden(const char *prompt, char *buf, size_t size);
-static size_t ztctl_utf8_len(const char *s);
 static int ztctl_read_password(const char *name, const char *file,
     char *pw, size_t size);
 static int ztctl_user_arg(const ztctl_t *ctl, const ztctl_cmd_t *cmd,
@@ -186,9 +184,10 @@ static void ztctl_groups_text(const store_user_t *u, char *buf,
     size_t size);
 static int ztctl_identity(ztctl_t *ctl, const char *keys_opt,
     ztctl_identity_t *idc);
-static int ztctl_code_normalize(const char *in, char *out, size_t size);
-static int ztctl_totp_finish(ztctl_t *ctl, const store_user_t *pending,
-    const id_totp_t *t, const char *code, unsigned window);
+static int ztctl_enroll_status(int rc, const enroll_err_t *err,
+    const char *hint);
+static int ztctl_totp_finish(ztctl_t *ctl, const enroll_totp_t *e,
+    const char *code, unsigned window);
 static int ztctl_user_create(ztctl_t *ctl, const ztctl_cmd_t *cmd,
     int argc, char **argv);
 static int ztctl_user_list(ztctl_t *ctl, const ztctl_cmd_t *cmd,
@@ -478,6 +477,20 @@ static const ztctl_cmd_t  ztctl_user_cmds[] = {
       "Remove the authenticator of NAME (lost or replaced device): the\n"
       "sealed secret is wiped, and the user's sessions are revoked in the\n"
       "same transaction.  Enroll a new one with totp-enroll." },
+    { "webauthn-enroll", ztctl_user_webauthn_enroll, ztctl_opts_json,
+      "NAME [--json]",
+      "Print a one-time link (valid 15 minutes) with which NAME registers\n"
+      "a security key or passkey on the portal after signing in with\n"
+      "their password.  Only a hash of the code is stored." },
+    { "webauthn-list", ztctl_user_webauthn_list, ztctl_opts_json,
+      "NAME [--json]",
+      "List the security keys of NAME: credential id, name, algorithm,\n"
+      "sign count, created, last used, active or SUSPENDED (a sign count\n"
+      "that went backwards: a possible clone)." },
+    { "webauthn-remove", ztctl_user_webauthn_remove, ztctl_opts_help,
+      "NAME CREDENTIAL",
+      "Remove one security key of NAME (CREDENTIAL as webauthn-list\n"
+      "shows it)." },
     { NULL, NULL, NULL, NULL, NULL }
 };
 
@@ -1052,6 +1065,7 @@ ztctl_device_enroll(ztctl_t *ctl, const ztctl_cmd_t *cmd, int argc,
     store_err_t      err;
     ca_cert_info_t   info;
     ca_err_t         cerr;
+    enroll_err_t     eerr;
     const char      *cert, *owner, *name, *platform;
     char             hex[2 * STORE_FP_LEN + 1], when[32];
     int              ch, rc;
@@ -1110,41 +1124,21 @@ ztctl_device_enroll(ztctl_t *ctl, const ztctl_cmd_t *cmd, int argc,
         return ZTCTL_FAILED;
     }
 
-    if (info.device_id[0] == '\0') {
-        fprintf(stderr, "ztctl: %s: the certificate has no %s URI SAN; "
-                "it is not a ztgate device certificate\n", cert,
-                CA_DEVICE_URN);
-        return ZTCTL_FAILED;
-    }
-
-    /* accept the id with or without its urn prefix */
-    if (strncmp(info.device_id, CA_DEVICE_URN, sizeof(CA_DEVICE_URN) - 1)
-        == 0)
+    /* the record as the web console makes it too (trustd/enroll.c) */
+    if (enroll_device_record(info.fp, info.device_id, info.not_after, owner,
+                             name, platform, (int64_t) time(NULL), &dev,
+                             &eerr)
+        != ENROLL_OK)
     {
-        rc = snprintf(dev.id, sizeof(dev.id), "%s", info.device_id);
-    } else {
-        rc = snprintf(dev.id, sizeof(dev.id), "%s%s", CA_DEVICE_URN,
-                      info.device_id);
-    }
-
-    if (rc < 0 || (size_t) rc >= sizeof(dev.id)) {
-        fprintf(stderr, "ztctl: %s: device id too long\n", cert);
+        if (info.not_after != 0 && info.not_after < (int64_t) time(NULL)) {
+            ztctl_time(info.not_after, when, sizeof(when));
+            fprintf(stderr, "ztctl: %s: the certificate expired on %s\n",
+                    cert, when);
+        } else {
+            fprintf(stderr, "ztctl: %s: %s\n", cert, eerr.msg);
+        }
         return ZTCTL_FAILED;
     }
-
-    if (info.not_after != 0 && info.not_after < (int64_t) time(NULL)) {
-        ztctl_time(info.not_after, when, sizeof(when));
-        fprintf(stderr, "ztctl: %s: the certificate expired on %s\n", cert,
-                when);
-        return ZTCTL_FAILED;
-    }
-
-    memcpy(dev.fp, info.fp, STORE_FP_LEN);
-    snprintf(dev.owner, sizeof(dev.owner), "%s", owner);
-    snprintf(dev.name, sizeof(dev.name), "%s", name);
-    snprintf(dev.platform, sizeof(dev.platform), "%s", platform);
-    dev.expires_at = info.not_after;
-    dev.status = STORE_DEVICE_ACTIVE;
 
     rc = ztctl_open(ctl, 1);
     if (rc != ZTCTL_OK) {
@@ -2478,22 +2472,6 @@ ztctl_read_hidden(const char *prompt, char *buf, size_t size)
 }
 
 
-/* Characters (UTF-8 code points), not bytes. */
-static size_t
-ztctl_utf8_len(const char *s)
-{
-    size_t  n;
-
-    for (n = 0; *s != '\0'; s++) {
-        if (((unsigned char) *s & 0xc0) != 0x80) {
-            n++;
-        }
-    }
-
-    return n;
-}
-
-
 /*
  * The new password: the first line of file, or a line of stdin when it is
  * not a terminal, or typed twice with echo off.  Returns a ZTCTL_* status,
@@ -2503,9 +2481,10 @@ static int
 ztctl_read_password(const char *name, const char *file, char *pw,
     size_t size)
 {
-    FILE  *f;
-    char   again[ZTCTL_PASSWORD_MAX + 2], prompt[128];
-    int    rc;
+    FILE          *f;
+    enroll_err_t   eerr;
+    char           again[ZTCTL_PASSWORD_MAX + 2], prompt[128];
+    int            rc;
 
     if (file != NULL) {
         f = fopen(file, "re");
@@ -2548,9 +2527,8 @@ ztctl_read_password(const char *name, const char *file, char *pw,
         return ZTCTL_FAILED;
     }
 
-    if (ztctl_utf8_len(pw) < ZTCTL_PASSWORD_MIN) {
-        fprintf(stderr, "ztctl: the password must have at least %d "
-                "characters\n", ZTCTL_PASSWORD_MIN);
+    if (enroll_password_check(pw, &eerr) != ENROLL_OK) {
+        fprintf(stderr, "ztctl: %s\n", eerr.msg);
         return ZTCTL_FAILED;
     }
 
@@ -2852,9 +2830,9 @@ ztctl_user_passwd(ztctl_t *ctl, const ztctl_cmd_t *cmd, int argc,
     char **argv)
 {
     store_user_t   u;
-    id_err_t       ierr;
+    enroll_err_t   eerr;
     const char    *file;
-    char           pw[ZTCTL_PASSWORD_MAX + 2], hash[ID_PWHASH_MAX];
+    char           pw[ZTCTL_PASSWORD_MAX + 2];
     int            ch, rc;
 
     file = NULL;
@@ -2882,30 +2860,14 @@ ztctl_user_passwd(ztctl_t *ctl, const ztctl_cmd_t *cmd, int argc,
 
     rc = ztctl_read_password(u.name, file, pw, sizeof(pw));
 
-    if (rc == ZTCTL_OK && id_password_hash(pw, hash, sizeof(hash), &ierr)
-                          != 0)
-    {
-        fprintf(stderr, "ztctl: %s\n", ierr.msg);
-        rc = ZTCTL_FAILED;
+    /* hashed, and stored in a record read again after the typing */
+    if (rc == ZTCTL_OK) {
+        rc = ztctl_enroll_status(enroll_password_set(ctl->store, u.name, pw,
+                                                     ctl->actor, &eerr),
+                                 &eerr, NULL);
     }
 
     explicit_bzero(pw, sizeof(pw));
-
-    if (rc != ZTCTL_OK) {
-        return rc;
-    }
-
-    /* re-read: the record may have changed while the password was typed */
-    rc = ztctl_find_user(ctl, 1, argv[optind], &u);
-    if (rc != ZTCTL_OK) {
-        return rc;
-    }
-
-    snprintf(u.pwhash, sizeof(u.pwhash), "%s", hash);
-    explicit_bzero(hash, sizeof(hash));
-
-    rc = ztctl_user_save(ctl, &u, "user.password", "password set", 0, NULL);
-    explicit_bzero(u.pwhash, sizeof(u.pwhash));
 
     if (rc != ZTCTL_OK) {
         return rc;
@@ -3133,44 +3095,36 @@ ztctl_identity(ztctl_t *ctl, const char *keys_opt, ztctl_identity_t *idc)
 }
 
 
-/* "123 456" and "123-456" as authenticators show them: digits only. */
+/*
+ * The ZTCTL_* status of an enrollment step (trustd/enroll.h), having
+ * reported a failure with err's message and hint (may be NULL) after it.
+ */
 static int
-ztctl_code_normalize(const char *in, char *out, size_t size)
+ztctl_enroll_status(int rc, const enroll_err_t *err, const char *hint)
 {
-    size_t  n;
-
-    for (n = 0; *in != '\0'; in++) {
-        if (*in == ' ' || *in == '-' || *in == '\t') {
-            continue;
-        }
-
-        if (!isdigit((unsigned char) *in) || n + 1 >= size) {
-            return -1;
-        }
-
-        out[n++] = *in;
+    if (rc == ENROLL_OK) {
+        return ZTCTL_OK;
     }
 
-    out[n] = '\0';
+    fprintf(stderr, "ztctl: %s%s\n", err->msg, hint != NULL ? hint : "");
 
-    return n >= 6 && n <= 8 ? 0 : -1;
+    return rc == ENROLL_NOTFOUND ? ZTCTL_NOTFOUND : ZTCTL_FAILED;
 }
 
 
 /*
  * Finish an enrollment: check a code from the new authenticator (code, or
- * a line of stdin) against t, then make the pending authenticator active
+ * a line of stdin) against e, then make the pending authenticator active
  * with the matched counter, provided the stored enrollment is still the
- * one that was checked.  Returns a ZTCTL_* status.
+ * one that was checked (enroll_totp_confirm()).  Returns a ZTCTL_*
+ * status.
  */
 static int
-ztctl_totp_finish(ztctl_t *ctl, const store_user_t *pending,
-    const id_totp_t *t, const char *code, unsigned window)
+ztctl_totp_finish(ztctl_t *ctl, const enroll_totp_t *e, const char *code,
+    unsigned window)
 {
-    store_user_t   u;
-    id_err_t       ierr;
-    uint64_t       counter;
-    char           line[64], digits[16], detail[64];
+    enroll_err_t   eerr;
+    char           line[64], hint[128];
     int            rc;
 
     if (code == NULL) {
@@ -3187,65 +3141,27 @@ ztctl_totp_finish(ztctl_t *ctl, const store_user_t *pending,
         if (rc == 1 || line[0] == '\0') {
             fprintf(stderr, "ztctl: no code given: the authenticator of %s "
                     "stays pending; finish with 'ztctl user totp-confirm "
-                    "%s'\n", pending->name, pending->name);
+                    "%s'\n", e->pending.name, e->pending.name);
             return ZTCTL_FAILED;
         }
 
         code = line;
     }
 
-    if (ztctl_code_normalize(code, digits, sizeof(digits)) != 0
-        || strlen(digits) != t->digits)
-    {
-        fprintf(stderr, "ztctl: wrong code (expected %u digits): the "
-                "authenticator of %s stays pending; try again with 'ztctl "
-                "user totp-confirm %s'\n", t->digits, pending->name,
-                pending->name);
-        return ZTCTL_FAILED;
-    }
+    rc = enroll_totp_confirm(ctl->store, e, code, (int64_t) time(NULL),
+                             window, ctl->actor, &eerr);
 
-    rc = id_totp_verify(t, digits, (int64_t) time(NULL), window,
-                        pending->totp_last_counter, &counter, &ierr);
-    if (rc == -1) {
-        fprintf(stderr, "ztctl: %s\n", ierr.msg);
-        return ZTCTL_FAILED;
-    }
+    snprintf(hint, sizeof(hint), " with 'ztctl user totp-confirm %s'",
+             e->pending.name);
 
-    if (rc != ID_TOTP_OK) {
-        fprintf(stderr, "ztctl: wrong code: the authenticator of %s stays "
-                "pending; check the device's clock and try again with "
-                "'ztctl user totp-confirm %s'\n", pending->name,
-                pending->name);
-        return ZTCTL_FAILED;
-    }
+    rc = ztctl_enroll_status(rc, &eerr, rc == ENROLL_BAD_CODE ? hint : NULL);
+    explicit_bzero(line, sizeof(line));
 
-    rc = ztctl_find_user(ctl, 1, pending->name, &u);
     if (rc != ZTCTL_OK) {
         return rc;
     }
 
-    if (u.totp_state != STORE_TOTP_PENDING
-        || u.totp_sealed_len != pending->totp_sealed_len
-        || memcmp(u.totp_sealed, pending->totp_sealed, u.totp_sealed_len)
-           != 0)
-    {
-        fprintf(stderr, "ztctl: the enrollment of %s changed meanwhile; "
-                "nothing done\n", u.name);
-        return ZTCTL_FAILED;
-    }
-
-    u.totp_state = STORE_TOTP_ACTIVE;
-    u.totp_last_counter = counter;
-
-    snprintf(detail, sizeof(detail), "active (%s, %u digits)",
-             ztctl_algo_name(u.totp_algo), u.totp_digits);
-
-    rc = ztctl_user_save(ctl, &u, "user.totp.confirm", detail, 0, NULL);
-    if (rc != ZTCTL_OK) {
-        return rc;
-    }
-
-    printf("authenticator of %s is active\n", u.name);
+    printf("authenticator of %s is active\n", e->pending.name);
 
     return ZTCTL_OK;
 }
@@ -3254,11 +3170,7 @@ ztctl_totp_finish(ztctl_t *ctl, const store_user_t *pending,
 const char *
 ztctl_algo_name(unsigned algo)
 {
-    switch (algo) {
-    case ID_TOTP_SHA256: return "sha256";
-    case ID_TOTP_SHA512: return "sha512";
-    default:             return "sha1";
-    }
+    return enroll_totp_algo_name(algo);
 }
 
 
@@ -3270,12 +3182,12 @@ ztctl_user_totp_enroll(ztctl_t *ctl, const ztctl_cmd_t *cmd, int argc,
     store_user_t       u;
     id_totp_algo_t     algo;
     id_keys_t         *keys;
-    id_totp_t          t;
+    enroll_totp_t      e;
+    enroll_err_t       eerr;
     id_err_t           ierr;
     const char        *code, *keys_opt;
     unsigned           digits;
-    size_t             len;
-    char               uri[1024], qr[ZTCTL_QR_MAX], detail[64];
+    char               qr[ZTCTL_QR_MAX];
     int                ch, rc;
 
     algo = ID_TOTP_SHA1;
@@ -3344,42 +3256,27 @@ ztctl_user_totp_enroll(ztctl_t *ctl, const ztctl_cmd_t *cmd, int argc,
         return ZTCTL_FAILED;
     }
 
-    rc = ZTCTL_FAILED;
-
-    if (id_totp_new(&t, algo, digits, &ierr) != 0
-        || id_seal(keys, t.secret, t.secret_len, u.name, u.totp_sealed,
-                   sizeof(u.totp_sealed), &len, &ierr) != 0
-        || id_totp_uri(&t, ZTCTL_TOTP_ISSUER, u.name, uri, sizeof(uri),
-                       &ierr) != 0)
-    {
-        fprintf(stderr, "ztctl: %s\n", ierr.msg);
-        goto done;
-    }
-
-    u.totp_sealed_len = len;
-    u.totp_state = STORE_TOTP_PENDING;
-    u.totp_algo = (unsigned) algo;
-    u.totp_digits = digits;
-    u.totp_last_counter = 0;
-
-    snprintf(detail, sizeof(detail), "pending (%s, %u digits)",
-             ztctl_algo_name(u.totp_algo), digits);
-
-    rc = ztctl_user_save(ctl, &u, "user.totp.enroll", detail, 0, NULL);
+    /* the same step as the web console's (trustd/enroll.c) */
+    rc = ztctl_enroll_status(enroll_totp_start(ctl->store, keys, u.name,
+                                               algo, digits,
+                                               ZTCTL_TOTP_ISSUER, ctl->actor,
+                                               &e, &eerr),
+                             &eerr, NULL);
     if (rc != ZTCTL_OK) {
-        goto done;
+        id_keys_free(keys);
+        return rc;
     }
 
     printf("Add this to %s's authenticator app (scan the code or enter "
-           "the URI):\n\n%s\n", u.name, uri);
+           "the URI):\n\n%s\n", u.name, e.uri);
 
-    if (id_totp_qr(uri, qr, sizeof(qr), &ierr) == 0) {
+    if (id_totp_qr(e.uri, qr, sizeof(qr), &ierr) == 0) {
         printf("\n%s\n", qr);
     } else {
         fprintf(stderr, "ztctl: no QR code: %s\n", ierr.msg);
     }
 
-    explicit_bzero(uri, sizeof(uri));
+    explicit_bzero(e.uri, sizeof(e.uri));
     explicit_bzero(qr, sizeof(qr));
 
     /* the URI must be out before we wait for a code computed from it */
@@ -3389,11 +3286,11 @@ ztctl_user_totp_enroll(ztctl_t *ctl, const ztctl_cmd_t *cmd, int argc,
         goto done;
     }
 
-    rc = ztctl_totp_finish(ctl, &u, &t, code, idc.window);
+    rc = ztctl_totp_finish(ctl, &e, code, idc.window);
 
 done:
 
-    explicit_bzero(&t, sizeof(t));
+    enroll_totp_wipe(&e);
     id_keys_free(keys);
 
     return rc;
@@ -3407,7 +3304,8 @@ ztctl_user_totp_confirm(ztctl_t *ctl, const ztctl_cmd_t *cmd, int argc,
     ztctl_identity_t   idc;
     store_user_t       u;
     id_keys_t         *keys;
-    id_totp_t          t;
+    enroll_totp_t      e;
+    enroll_err_t       eerr;
     id_err_t           ierr;
     const char        *code, *keys_opt;
     int                ch, rc;
@@ -3457,23 +3355,15 @@ ztctl_user_totp_confirm(ztctl_t *ctl, const ztctl_cmd_t *cmd, int argc,
         return ZTCTL_FAILED;
     }
 
-    memset(&t, 0, sizeof(t));
-    t.algo = (id_totp_algo_t) u.totp_algo;
-    t.digits = u.totp_digits;
-    t.period = ZTCTL_TOTP_PERIOD;
+    rc = ztctl_enroll_status(enroll_totp_open(ctl->store, keys, u.name, &e,
+                                              &eerr),
+                             &eerr, NULL);
 
-    if (id_unseal(keys, u.totp_sealed, u.totp_sealed_len, u.name, t.secret,
-                  sizeof(t.secret), &t.secret_len, &ierr) != 0)
-    {
-        fprintf(stderr, "ztctl: cannot open the TOTP secret of %s: %s\n",
-                u.name, ierr.msg);
-        rc = ZTCTL_FAILED;
-
-    } else {
-        rc = ztctl_totp_finish(ctl, &u, &t, code, idc.window);
+    if (rc == ZTCTL_OK) {
+        rc = ztctl_totp_finish(ctl, &e, code, idc.window);
     }
 
-    explicit_bzero(&t, sizeof(t));
+    enroll_totp_wipe(&e);
     id_keys_free(keys);
 
     return rc;
@@ -3484,37 +3374,30 @@ static int
 ztctl_user_totp_reset(ztctl_t *ctl, const ztctl_cmd_t *cmd, int argc,
     char **argv)
 {
-    store_user_t   u;
-    unsigned       revoked;
-    char           detail[64];
-    int            rc;
+    store_totp_state_t   was;
+    enroll_err_t         eerr;
+    unsigned             revoked;
+    int                  rc;
 
     if (ztctl_user_only(ctl, cmd, argc, argv, NULL, &rc)) {
         return rc;
     }
 
-    rc = ztctl_find_user(ctl, 1, argv[optind], &u);
+    rc = ztctl_open(ctl, 1);
     if (rc != ZTCTL_OK) {
         return rc;
     }
 
-    snprintf(detail, sizeof(detail), "was %s",
-             store_totp_state_name(u.totp_state));
-
-    u.totp_state = STORE_TOTP_NONE;
-    explicit_bzero(u.totp_sealed, sizeof(u.totp_sealed));
-    u.totp_sealed_len = 0;
-    u.totp_algo = 0;
-    u.totp_digits = 0;
-    u.totp_last_counter = 0;
-
-    rc = ztctl_user_save(ctl, &u, "user.totp.reset", detail, 1, &revoked);
+    rc = ztctl_enroll_status(enroll_totp_reset(ctl->store, argv[optind],
+                                               ctl->actor, &was, &revoked,
+                                               &eerr),
+                             &eerr, NULL);
     if (rc != ZTCTL_OK) {
         return rc;
     }
 
-    printf("authenticator of %s removed (%s); %u sessions revoked\n",
-           u.name, detail, revoked);
+    printf("authenticator of %s removed (was %s); %u sessions revoked\n",
+           argv[optind], store_totp_state_name(was), revoked);
 
     return ZTCTL_OK;
 }

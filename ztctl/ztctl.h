@@ -214,6 +214,14 @@ json_t *ztctl_json_time(int64_t t);
  */
 int ztctl_json_print(json_t *root);
 
+/* WebAuthn security keys of a user (webauthn.c). */
+int ztctl_user_webauthn_enroll(ztctl_t *ctl, const ztctl_cmd_t *cmd,
+    int argc, char **argv);
+int ztctl_user_webauthn_list(ztctl_t *ctl, const ztctl_cmd_t *cmd,
+    int argc, char **argv);
+int ztctl_user_webauthn_remove(ztctl_t *ctl, const ztctl_cmd_t *cmd,
+    int argc, char **argv);
+
 
 /* ---- shell completion (complete.c) ---------------------------------- */
 

@@ -196,7 +196,9 @@ def mgw(make_gateway):
 # --- the exposition ----------------------------------------------------------
 
 def test_metrics_are_served_in_the_strict_text_format(mgw):
-    f = scrape(mgw)
+    # the posture census runs on a thread of its own: its first walk
+    # reaches the snapshot after it finishes
+    f = scrape_until(mgw, lambda f: "ztgate_devices" in f, "a census")
 
     for family in ("ztgate_decisions_total", "ztgate_rule_decisions_total",
                    "ztgate_decision_duration_seconds", "ztgate_logins_total",
@@ -312,6 +314,7 @@ def test_reloads_are_counted_and_the_policy_version_shown(mgw):
 
 def test_the_admin_socket_returns_the_same_metrics(mgw):
     mgw.get("/open/x")
+    scrape_until(mgw, lambda f: "ztgate_devices" in f, "a census")
     reply = admin(mgw, "metrics")
 
     head, _, text = reply.partition("\n")

@@ -108,6 +108,12 @@ static void test_cache_grace_bound(void **state);
 static void test_cache_eviction(void **state);
 static void test_assertion_jwks(void **state);
 static void test_new_sid(void **state);
+static void test_assertion_es256(const char *keyfile, const char *kid,
+    const char *payload, char *out, size_t size);
+static void test_assertion_verify(void **state);
+static void test_assertion_verify_claims(void **state);
+static void test_totp_qr_svg(void **state);
+static void test_totp_secret_text(void **state);
 
 
 /* RFC 6238 appendix B, 8 digits, T0 = 0, X = 30. */
@@ -2449,6 +2455,284 @@ test_secret_rotate(void **state)
 }
 
 
+/* ---- verifying assertions (ztconsole, applications) -------------- */
+
+
+/* An ES256 JWS over payload, signed by hand with the key in keyfile. */
+static void
+test_assertion_es256(const char *keyfile, const char *kid,
+    const char *payload, char *out, size_t size)
+{
+    jwt_t          *jwt;
+    char           *tok;
+    size_t          len;
+    unsigned char   key[4096];
+
+    test_read_file(keyfile, key, sizeof(key), &len);
+
+    assert_int_equal(jwt_new(&jwt), 0);
+    assert_int_equal(jwt_add_grants_json(jwt, payload), 0);
+    assert_int_equal(jwt_add_header(jwt, "kid", kid), 0);
+    assert_int_equal(jwt_set_alg(jwt, JWT_ALG_ES256, key, (int) len), 0);
+
+    tok = jwt_encode_str(jwt);
+    assert_non_null(tok);
+    assert_true(strlen(tok) < size);
+    strcpy(out, tok);
+
+    free(tok);
+    jwt_free(jwt);
+}
+
+
+static void
+test_assertion_verify(void **state)
+{
+    test_env_t      *env = *state;
+    id_assertion_t   a;
+    id_err_t         err;
+    char             tok[4096], bad[4096], kid[64], head[256], *sig, *pay;
+    const char      *groups[] = { "staff", "ops" };
+    const char      *amr[] = { "pwd", "otp", "mtls" };
+    int64_t          now;
+
+    now = env->now;
+
+    assert_int_equal(id_assertion_issue(env->hs, "console.example", "sam",
+                                        groups, 2, TEST_SID,
+                                        "urn:ztgate:device:1", amr, 3, now,
+                                        60, tok, sizeof(tok), &err), 0);
+
+    /* what it says; the audience is a host name: case does not matter */
+    assert_int_equal(id_assertion_verify(env->hs, tok, strlen(tok),
+                                         "Console.Example", now, 5, &a,
+                                         &err), ID_ASSERTION_OK);
+    assert_string_equal(a.sub, "sam");
+    assert_string_equal(a.sid, TEST_SID);
+    assert_int_equal(a.ngroups, 2);
+    assert_string_equal(a.groups[1], "ops");
+    assert_int_equal(a.namr, 3);
+    assert_string_equal(a.amr[1], "otp");
+    assert_string_equal(a.device, "urn:ztgate:device:1");
+    assert_int_equal(a.exp, now + 60);
+
+    /* another host, another deployment's key */
+    assert_int_equal(id_assertion_verify(env->hs, tok, strlen(tok),
+                                         "app.example", now, 5, &a, &err),
+                     ID_ASSERTION_INVALID);
+    assert_non_null(strstr(err.msg, "audience"));
+    assert_int_equal(id_assertion_verify(env->es, tok, strlen(tok),
+                                         "console.example", now, 5, &a,
+                                         &err), ID_ASSERTION_INVALID);
+    assert_non_null(strstr(err.msg, "kid"));
+
+    /* expiry with and without leeway; issued in the future */
+    assert_int_equal(id_assertion_verify(env->hs, tok, strlen(tok),
+                                         "console.example", now + 60, 0, &a,
+                                         &err), ID_ASSERTION_INVALID);
+    assert_int_equal(id_assertion_verify(env->hs, tok, strlen(tok),
+                                         "console.example", now + 64, 5, &a,
+                                         &err), ID_ASSERTION_OK);
+    assert_int_equal(id_assertion_verify(env->hs, tok, strlen(tok),
+                                         "console.example", now + 65, 5, &a,
+                                         &err), ID_ASSERTION_INVALID);
+    assert_int_equal(id_assertion_verify(env->hs, tok, strlen(tok),
+                                         "console.example", now - 10, 5, &a,
+                                         &err), ID_ASSERTION_INVALID);
+
+    /* the pin: alg none and HS256 are refused before any signature work */
+    test_kid(tok, kid, sizeof(kid));
+    pay = strchr(tok, '.') + 1;
+    sig = strrchr(tok, '.') + 1;
+
+    snprintf(head, sizeof(head), "{\"alg\":\"none\",\"typ\":\"JWT\","
+             "\"kid\":\"%s\"}", kid);
+    test_b64url(head, strlen(head), bad, sizeof(bad));
+    snprintf(bad + strlen(bad), sizeof(bad) - strlen(bad), ".%.*s.%s",
+             (int) (sig - pay - 1), pay, sig);
+    assert_int_equal(id_assertion_verify(env->hs, bad, strlen(bad),
+                                         "console.example", now, 5, &a,
+                                         &err), ID_ASSERTION_INVALID);
+    assert_non_null(strstr(err.msg, "ES256"));
+
+    snprintf(head, sizeof(head), "{\"alg\":\"HS256\",\"typ\":\"JWT\","
+             "\"kid\":\"%s\"}", kid);
+    test_b64url(head, strlen(head), bad, sizeof(bad));
+    snprintf(bad + strlen(bad), sizeof(bad) - strlen(bad), ".%.*s.%.43s",
+             (int) (sig - pay - 1), pay, sig);
+    assert_int_equal(id_assertion_verify(env->hs, bad, strlen(bad),
+                                         "console.example", now, 5, &a,
+                                         &err), ID_ASSERTION_INVALID);
+    assert_non_null(strstr(err.msg, "ES256"));
+
+    /* a payload changed under the signature; a signature cut short */
+    strcpy(bad, tok);
+    bad[pay - tok + 10] = (bad[pay - tok + 10] == 'A') ? 'B' : 'A';
+    assert_int_equal(id_assertion_verify(env->hs, bad, strlen(bad),
+                                         "console.example", now, 5, &a,
+                                         &err), ID_ASSERTION_INVALID);
+    strcpy(bad, tok);
+    bad[strlen(bad) - 2] = '\0';
+    assert_int_equal(id_assertion_verify(env->hs, bad, strlen(bad),
+                                         "console.example", now, 5, &a,
+                                         &err), ID_ASSERTION_INVALID);
+
+    /* nothing is left from a refused one */
+    assert_string_equal(a.sub, "");
+}
+
+
+/* Well signed, but not what trustd makes: refused claim by claim. */
+static void
+test_assertion_verify_claims(void **state)
+{
+    test_env_t      *env = *state;
+    id_assertion_t   a;
+    id_err_t         err;
+    size_t           i;
+    char             tok[4096], kid[64], key[400], payload[1024];
+    const char      *groups[] = { "staff" };
+
+    static const char  *bad[] = {
+        "\"iss\":\"elsewhere\",\"aud\":\"c.example\",\"sub\":\"sam\","
+        "\"groups\":[],\"amr\":[],\"sid\":\"" TEST_SID "\"",
+        "\"iss\":\"ztgate\",\"aud\":\"c.example\",\"sub\":\"sam\","
+        "\"groups\":\"staff\",\"amr\":[],\"sid\":\"" TEST_SID "\"",
+        "\"iss\":\"ztgate\",\"aud\":\"c.example\",\"sub\":\"sam\","
+        "\"groups\":[1],\"amr\":[],\"sid\":\"" TEST_SID "\"",
+        "\"iss\":\"ztgate\",\"aud\":\"c.example\",\"sub\":\"\","
+        "\"groups\":[],\"amr\":[],\"sid\":\"" TEST_SID "\"",
+        "\"iss\":\"ztgate\",\"aud\":\"c.example\",\"sub\":\"sam\","
+        "\"groups\":[],\"amr\":[],\"sid\":\"xyz\"",
+        "\"iss\":\"ztgate\",\"aud\":\"c.example\",\"sub\":\"sam\","
+        "\"groups\":[],\"sid\":\"" TEST_SID "\"",
+        "\"iss\":\"ztgate\",\"aud\":\"c.example\",\"sub\":\"sam\","
+        "\"groups\":[],\"amr\":[\"a\",\"b\",\"c\",\"d\",\"e\",\"f\",\"g\","
+        "\"h\",\"i\"],\"sid\":\"" TEST_SID "\"",
+        "\"iss\":\"ztgate\",\"aud\":\"c.example\",\"sub\":\"sam\","
+        "\"groups\":[],\"amr\":[],\"sid\":\"" TEST_SID "\",\"device\":7",
+        "\"iss\":\"ztgate\",\"aud\":[\"c.example\"],\"sub\":\"sam\","
+        "\"groups\":[],\"amr\":[],\"sid\":\"" TEST_SID "\"",
+    };
+
+    assert_int_equal(id_assertion_issue(env->hs, "c.example", "sam", groups,
+                                        1, TEST_SID, NULL, NULL, 0,
+                                        env->now, 60, tok, sizeof(tok),
+                                        &err), 0);
+    test_kid(tok, kid, sizeof(kid));
+    snprintf(key, sizeof(key), "%s/assertion.key", env->hs_dir);
+
+    /* the hand-made signature itself is good */
+    snprintf(payload, sizeof(payload), "{\"iss\":\"ztgate\",\"aud\":"
+             "\"c.example\",\"sub\":\"sam\",\"groups\":[\"staff\"],"
+             "\"amr\":[\"otp\"],\"sid\":\"%s\",\"iat\":%lld,"
+             "\"exp\":%lld}", TEST_SID, (long long) env->now,
+             (long long) env->now + 60);
+    test_assertion_es256(key, kid, payload, tok, sizeof(tok));
+    assert_int_equal(id_assertion_verify(env->hs, tok, strlen(tok),
+                                         "c.example", env->now, 0, &a, &err),
+                     ID_ASSERTION_OK);
+    assert_string_equal(a.device, "");
+
+    for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        snprintf(payload, sizeof(payload), "{%s,\"iat\":%lld,\"exp\":%lld}",
+                 bad[i], (long long) env->now, (long long) env->now + 60);
+        test_assertion_es256(key, kid, payload, tok, sizeof(tok));
+        assert_int_equal(id_assertion_verify(env->hs, tok, strlen(tok),
+                                             "c.example", env->now, 0, &a,
+                                             &err), ID_ASSERTION_INVALID);
+    }
+}
+
+
+static void
+test_totp_qr_svg(void **state)
+{
+    int          x, y, n, run, dark, drawn, dim;
+    char        *out, view[64];
+    const char  *p, *uri;
+    QRcode      *qr;
+    id_err_t     err;
+
+    (void) state;
+
+    uri = "otpauth://totp/ztgate:carol?secret=GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ"
+          "&issuer=ztgate&algorithm=SHA1&digits=6&period=30";
+
+    out = malloc(65536);
+    assert_non_null(out);
+    assert_int_equal(id_totp_qr_svg(uri, 4, out, 65536, &err), 0);
+
+    qr = QRcode_encodeString(uri, 0, QR_ECLEVEL_M, QR_MODE_8, 1);
+    assert_non_null(qr);
+    dim = qr->width + 8;
+
+    assert_true(strncmp(out, "<svg ", 5) == 0);
+    assert_non_null(strstr(out, "</svg>"));
+    snprintf(view, sizeof(view), "viewBox=\"0 0 %d %d\"", dim, dim);
+    assert_non_null(strstr(out, view));
+    /* no script, no style, no text: nothing but geometry */
+    assert_null(strstr(out, "<script"));
+    assert_null(strstr(out, "style"));
+
+    /* the path's rectangles cover exactly the dark modules */
+    dark = 0;
+    for (y = 0; y < qr->width; y++) {
+        for (x = 0; x < qr->width; x++) {
+            dark += qr->data[y * qr->width + x] & 1;
+        }
+    }
+
+    drawn = 0;
+    p = strstr(out, " d=\"");
+    assert_non_null(p);
+    p += 4;
+
+    while (sscanf(p, "M%d %dh%dv1h-%dz%n", &x, &y, &run, &run, &n) == 4) {
+        assert_true(x >= 4 && y >= 4 && x + run <= qr->width + 4);
+        assert_int_equal(qr->data[(y - 4) * qr->width + (x - 4)] & 1, 1);
+        drawn += run;
+        p += n;
+    }
+
+    assert_int_equal(drawn, dark);
+    assert_true(strncmp(p, "\"/></svg>", 9) == 0);
+
+    /* too small a buffer, a bad scale: refused, nothing half-written */
+    assert_int_equal(id_totp_qr_svg(uri, 4, out, 512, &err), -1);
+    assert_string_equal(out, "");
+    assert_int_equal(id_totp_qr_svg(uri, 0, out, 65536, &err), -1);
+    assert_int_equal(id_totp_qr_svg(uri, 17, out, 65536, &err), -1);
+
+    QRcode_free(qr);
+    free(out);
+}
+
+
+static void
+test_totp_secret_text(void **state)
+{
+    id_totp_t  t;
+    id_err_t   err;
+    char       out[128];
+
+    (void) state;
+
+    memset(&t, 0, sizeof(t));
+    memcpy(t.secret, "12345678901234567890", 20);
+    t.secret_len = 20;
+    t.algo = ID_TOTP_SHA1;
+    t.digits = 6;
+    t.period = 30;
+
+    assert_int_equal(id_totp_secret_text(&t, out, sizeof(out), &err), 0);
+    assert_string_equal(out, "GEZD GNBV GY3T QOJQ GEZD GNBV GY3T QOJQ");
+
+    assert_int_equal(id_totp_secret_text(&t, out, 20, &err), -1);
+    assert_string_equal(out, "");
+}
+
+
 int
 main(void)
 {
@@ -2518,6 +2802,12 @@ main(void)
         cmocka_unit_test_setup_teardown(test_assertion_jwks,
                                         test_setup, test_teardown),
         cmocka_unit_test(test_new_sid),
+        cmocka_unit_test_setup_teardown(test_assertion_verify,
+                                        test_setup, test_teardown),
+        cmocka_unit_test_setup_teardown(test_assertion_verify_claims,
+                                        test_setup, test_teardown),
+        cmocka_unit_test(test_totp_qr_svg),
+        cmocka_unit_test(test_totp_secret_text),
     };
 
     return cmocka_run_group_tests_name("identity", tests, NULL, NULL);

@@ -421,7 +421,7 @@ test_migrate(void **state)
     assert_int_equal(r.recs[0].time, 100);
     assert_int_equal(r.recs[0].time_ms, 100000);
     assert_string_equal(r.recs[3].action, "store.migrate");
-    assert_non_null(strstr(r.recs[3].detail, "schema 4 -> 5"));
+    assert_non_null(strstr(r.recs[3].detail, "schema 4 -> 6"));
 }
 
 
