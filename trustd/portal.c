@@ -169,6 +169,7 @@ static enum MHD_Result portal_jwks(portal_req_t *rq,
     struct MHD_Connection *c, int head);
 static enum MHD_Result portal_page(portal_req_t *rq,
     struct MHD_Connection *c, unsigned status, const portal_page_t *pg);
+static int portal_wa_enabled(const portal_req_t *rq);
 static enum MHD_Result portal_form_page(portal_req_t *rq,
     struct MHD_Connection *c, unsigned status, portal_page_kind_t kind,
     const char *user, const char *error);
@@ -1353,6 +1354,8 @@ portal_form_page(portal_req_t *rq, struct MHD_Connection *c,
     pg.next = (kind == PORTAL_PAGE_LOGOUT) ? NULL : rq->next;
     pg.user = user;
     pg.error = error;
+    pg.link_key = (kind == PORTAL_PAGE_LOGIN || kind == PORTAL_PAGE_STEPUP)
+                  && portal_wa_enabled(rq);
 
     return portal_page(rq, c, status, &pg);
 }
@@ -2223,7 +2226,6 @@ typedef struct {
 
 static int portal_lookup_arg(struct MHD_Connection *c, const char *name,
     char *out, size_t size);
-static int portal_wa_enabled(const portal_req_t *rq);
 static void portal_wa_hidden(portal_buf_t *b, const char *name,
     const char *id, const char *value);
 static void portal_wa_add_headers(portal_req_t *rq,
@@ -2476,12 +2478,12 @@ static enum MHD_Result
 portal_wa_page(portal_req_t *rq, struct MHD_Connection *c,
     portal_wa_mode_t mode, const char *user, const char *token)
 {
-    static const char  *modes[] = { "register", "login", "step-up" };
-    static const char  *titles[] = { "Register a security key",
-                                     "Sign in with a security key",
-                                     "Confirm with your security key" };
+    static const char         *modes[] = { "register", "login", "step-up" };
+    static const portal_str_t  titles[] = { PORTAL_S_WA_TITLE_REGISTER,
+                                            PORTAL_S_WA_TITLE_LOGIN,
+                                            PORTAL_S_WA_TITLE_STEPUP };
     portal_buf_t  b;
-    const char   *m;
+    const char   *m, *title;
 
     b.p = malloc(PORTAL_PAGE_SIZE);
     if (b.p == NULL) {
@@ -2492,17 +2494,18 @@ portal_wa_page(portal_req_t *rq, struct MHD_Connection *c,
     b.len = 0;
     b.overflow = 0;
     m = modes[mode];
+    title = portal_str(rq->lang, titles[mode]);
 
     portal_buf_add(&b, "<!DOCTYPE html>\n<html lang=\"");
     portal_buf_add(&b, portal_lang_tag(rq->lang));
     portal_buf_add(&b, "\"><head><meta charset=\"utf-8\"><meta name=\""
                    "viewport\" content=\"width=device-width\"><title>");
-    portal_buf_add(&b, titles[mode]);
+    portal_html_escape(&b, title);
     portal_buf_add(&b, "</title><style>body{font-family:sans-serif;"
                    "max-width:28em;margin:3em auto}label{display:block;"
                    "margin:.8em 0}input{width:100%}</style></head><body>"
                    "<h1>");
-    portal_buf_add(&b, titles[mode]);
+    portal_html_escape(&b, title);
     portal_buf_add(&b, "</h1><form id=\"zt-wa\" data-mode=\"");
     portal_buf_add(&b, m);
     portal_buf_add(&b, "\">");
@@ -2510,30 +2513,47 @@ portal_wa_page(portal_req_t *rq, struct MHD_Connection *c,
 
     if (mode == PORTAL_WA_REGISTER) {
         portal_wa_hidden(&b, "token", "token", token);
-        portal_buf_add(&b, "<p>Account: <b>");
+        portal_buf_add(&b, "<p>");
+        portal_html_escape(&b, portal_str(rq->lang, PORTAL_S_WA_ACCOUNT));
+        portal_buf_add(&b, " <b>");
         portal_html_escape(&b, user);
-        portal_buf_add(&b, "</b></p><label>Password <input type=\"password\""
-                       " id=\"password\" autocomplete=\"current-password\""
-                       " required></label><label>Name for this key <input "
-                       "id=\"keyname\" maxlength=\"63\" value=\"Security "
-                       "key\"></label>");
+        portal_buf_add(&b, "</b></p><label>");
+        portal_html_escape(&b, portal_str(rq->lang,
+                                          PORTAL_S_LABEL_PASSWORD));
+        portal_buf_add(&b, " <input type=\"password\" id=\"password\" "
+                       "autocomplete=\"current-password\" required></label>"
+                       "<label>");
+        portal_html_escape(&b, portal_str(rq->lang, PORTAL_S_WA_KEY_NAME));
+        portal_buf_add(&b, " <input id=\"keyname\" maxlength=\"63\" "
+                       "value=\"");
+        portal_html_escape(&b, portal_str(rq->lang,
+                                          PORTAL_S_WA_DEFAULT_NAME));
+        portal_buf_add(&b, "\"></label>");
 
     } else if (mode == PORTAL_WA_LOGIN) {
-        portal_buf_add(&b, "<label>User name <input id=\"user\" "
-                       "autocomplete=\"username\" required value=\"");
+        portal_buf_add(&b, "<label>");
+        portal_html_escape(&b, portal_str(rq->lang, PORTAL_S_LABEL_USER));
+        portal_buf_add(&b, " <input id=\"user\" autocomplete=\"username\" "
+                       "required value=\"");
         portal_html_escape(&b, user != NULL ? user : "");
-        portal_buf_add(&b, "\"></label><label>Password <input type="
-                       "\"password\" id=\"password\" autocomplete="
-                       "\"current-password\" required></label>");
+        portal_buf_add(&b, "\"></label><label>");
+        portal_html_escape(&b, portal_str(rq->lang,
+                                          PORTAL_S_LABEL_PASSWORD));
+        portal_buf_add(&b, " <input type=\"password\" id=\"password\" "
+                       "autocomplete=\"current-password\" required>"
+                       "</label>");
 
     } else {
-        portal_buf_add(&b, "<p>Signed in as <b>");
+        portal_buf_add(&b, "<p>");
+        portal_html_escape(&b, portal_str(rq->lang, PORTAL_S_SIGNED_IN_AS));
+        portal_buf_add(&b, " <b>");
         portal_html_escape(&b, user);
-        portal_buf_add(&b, "</b>.</p>");
+        portal_buf_add(&b, "</b></p>");
     }
 
-    portal_buf_add(&b, "<button type=\"submit\" id=\"zt-go\">Use security "
-                   "key</button></form><p id=\"zt-status\" role=\"alert\">"
+    portal_buf_add(&b, "<button type=\"submit\" id=\"zt-go\">");
+    portal_html_escape(&b, portal_str(rq->lang, PORTAL_S_WA_BUTTON));
+    portal_buf_add(&b, "</button></form><p id=\"zt-status\" role=\"alert\">"
                    "</p><form id=\"zt-fin\" method=\"post\" action=\""
                    "/zt/webauthn/");
     portal_buf_add(&b, m);
@@ -2552,8 +2572,9 @@ portal_wa_page(portal_req_t *rq, struct MHD_Connection *c,
     portal_buf_add(&b, "</form>");
 
     if (mode == PORTAL_WA_LOGIN) {
-        portal_buf_add(&b, "<p><a href=\"/zt/login\">Sign in with an "
-                       "authenticator code instead</a></p>");
+        portal_buf_add(&b, "<p><a href=\"/zt/login\">");
+        portal_html_escape(&b, portal_str(rq->lang, PORTAL_S_WA_USE_CODE));
+        portal_buf_add(&b, "</a></p>");
     }
 
     portal_buf_add(&b, "<script src=\"/zt/webauthn.js\"></script>"
@@ -2974,18 +2995,33 @@ portal_wa_register_finish(portal_req_t *rq, struct MHD_Connection *c)
              cr->name, id_webauthn_alg_name(cr->alg), name, rq->source);
 
     {
-        static const char  done[] =
-            "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>"
-            "Security key registered</title></head><body><h1 id=\"zt-done\">"
-            "Security key registered</h1><p><a href=\"/zt/webauthn/login\">"
-            "Sign in with it</a></p></body></html>\n";
-        char               *body;
+        portal_buf_t  b;
+        const char   *t;
 
-        body = strdup(done);
-        ret = (body == NULL) ? MHD_NO
-                             : portal_wa_send(rq, c, MHD_HTTP_OK, body,
-                                              sizeof(done) - 1,
-                                              "text/html; charset=utf-8");
+        t = portal_str(rq->lang, PORTAL_S_WA_REGISTERED);
+        b.p = malloc(PORTAL_PAGE_SIZE);
+        b.cap = b.p != NULL ? PORTAL_PAGE_SIZE : 0;
+        b.len = 0;
+        b.overflow = 0;
+
+        portal_buf_add(&b, "<!DOCTYPE html>\n<html lang=\"");
+        portal_buf_add(&b, portal_lang_tag(rq->lang));
+        portal_buf_add(&b, "\"><head><meta charset=\"utf-8\"><title>");
+        portal_html_escape(&b, t);
+        portal_buf_add(&b, "</title></head><body><h1 id=\"zt-done\">");
+        portal_html_escape(&b, t);
+        portal_buf_add(&b, "</h1><p><a href=\"/zt/webauthn/login\">");
+        portal_html_escape(&b, portal_str(rq->lang,
+                                          PORTAL_S_WA_SIGN_IN_WITH_IT));
+        portal_buf_add(&b, "</a></p></body></html>\n");
+
+        if (b.p == NULL || b.overflow) {
+            free(b.p);
+            ret = MHD_NO;
+        } else {
+            ret = portal_wa_send(rq, c, MHD_HTTP_OK, b.p, b.len,
+                                 "text/html; charset=utf-8");
+        }
     }
 
 done:

@@ -192,6 +192,17 @@ typedef enum {
     PORTAL_S_ERR_BAD_REQUEST,
     PORTAL_S_ERR_INTERNAL,
     PORTAL_S_ERR_HEADING,
+    PORTAL_S_WA_TITLE_REGISTER,
+    PORTAL_S_WA_TITLE_LOGIN,
+    PORTAL_S_WA_TITLE_STEPUP,
+    PORTAL_S_WA_ACCOUNT,
+    PORTAL_S_WA_KEY_NAME,
+    PORTAL_S_WA_DEFAULT_NAME,
+    PORTAL_S_WA_BUTTON,
+    PORTAL_S_WA_USE_CODE,
+    PORTAL_S_WA_USE_KEY,
+    PORTAL_S_WA_REGISTERED,
+    PORTAL_S_WA_SIGN_IN_WITH_IT,
     PORTAL_NSTRINGS
 } portal_str_t;
 
@@ -237,6 +248,8 @@ typedef struct {
     portal_str_t        title;      /* message page */
     const char         *message;    /* message page body */
     int                 link_login; /* message page: link to sign in */
+    int                 link_key;   /* login, step-up: offer a security
+                                       key (WebAuthn configured) */
 } portal_page_t;
 
 /*

@@ -17,6 +17,8 @@ static void portal_html_error(portal_buf_t *b, const portal_page_t *pg);
 static void portal_html_hidden(portal_buf_t *b, const portal_page_t *pg);
 static void portal_html_str(portal_buf_t *b, const portal_page_t *pg,
     portal_str_t id);
+static void portal_html_key_link(portal_buf_t *b, const portal_page_t *pg,
+    const char *mode);
 static void portal_html_code_field(portal_buf_t *b, const portal_page_t *pg,
     int autofocus);
 
@@ -164,6 +166,33 @@ portal_html_hidden(portal_buf_t *b, const portal_page_t *pg)
 }
 
 
+/* "Use a security key instead", to /zt/webauthn/MODE?next=... */
+static void
+portal_html_key_link(portal_buf_t *b, const portal_page_t *pg,
+    const char *mode)
+{
+    char  enc[3 * PORTAL_NEXT_MAX + 1];
+
+    if (!pg->link_key) {
+        return;
+    }
+
+    portal_buf_add(b, "<p><a id=\"zt-use-key\" href=\"/zt/webauthn/");
+    portal_buf_add(b, mode);
+
+    if (pg->next != NULL
+        && portal_url_encode(pg->next, enc, sizeof(enc)) == 0)
+    {
+        portal_buf_add(b, "?next=");
+        portal_html_escape(b, enc);
+    }
+
+    portal_buf_add(b, "\">");
+    portal_html_str(b, pg, PORTAL_S_WA_USE_KEY);
+    portal_buf_add(b, "</a></p>\n");
+}
+
+
 static void
 portal_html_code_field(portal_buf_t *b, const portal_page_t *pg,
     int autofocus)
@@ -233,6 +262,7 @@ portal_html_page(portal_buf_t *b, const portal_page_t *pg)
         portal_buf_add(b, "<button type=\"submit\">");
         portal_html_str(b, pg, PORTAL_S_BUTTON_SIGN_IN);
         portal_buf_add(b, "</button>\n</form>\n");
+        portal_html_key_link(b, pg, "login");
         break;
 
     case PORTAL_PAGE_STEPUP:
@@ -253,6 +283,7 @@ portal_html_page(portal_buf_t *b, const portal_page_t *pg)
         portal_buf_add(b, "<button type=\"submit\">");
         portal_html_str(b, pg, PORTAL_S_BUTTON_VERIFY);
         portal_buf_add(b, "</button>\n</form>\n");
+        portal_html_key_link(b, pg, "step-up");
         break;
 
     case PORTAL_PAGE_LOGOUT:

@@ -123,6 +123,39 @@ static const char  *portal_strings[PORTAL_NSTRINGS][PORTAL_NLANGS] = {
     [PORTAL_S_ERR_HEADING] = {
         "Error",
         "錯誤" },
+    [PORTAL_S_WA_TITLE_REGISTER] = {
+        "Register a security key",
+        "註冊安全金鑰" },
+    [PORTAL_S_WA_TITLE_LOGIN] = {
+        "Sign in with a security key",
+        "使用安全金鑰登入" },
+    [PORTAL_S_WA_TITLE_STEPUP] = {
+        "Confirm with your security key",
+        "以安全金鑰確認身分" },
+    [PORTAL_S_WA_ACCOUNT] = {
+        "Account:",
+        "帳號：" },
+    [PORTAL_S_WA_KEY_NAME] = {
+        "Name for this key",
+        "此金鑰的名稱" },
+    [PORTAL_S_WA_DEFAULT_NAME] = {
+        "Security key",
+        "安全金鑰" },
+    [PORTAL_S_WA_BUTTON] = {
+        "Use security key",
+        "使用安全金鑰" },
+    [PORTAL_S_WA_USE_CODE] = {
+        "Sign in with an authenticator code instead",
+        "改用驗證器驗證碼登入" },
+    [PORTAL_S_WA_USE_KEY] = {
+        "Use a security key instead",
+        "改用安全金鑰" },
+    [PORTAL_S_WA_REGISTERED] = {
+        "Security key registered",
+        "安全金鑰已註冊" },
+    [PORTAL_S_WA_SIGN_IN_WITH_IT] = {
+        "Sign in with it",
+        "使用此金鑰登入" },
 };
 
 

@@ -302,3 +302,28 @@ def test_a_counter_regression_suspends_the_credential(wgw, browser):
 
     # a suspended key is not offered again
     assert "error" in str(ceremony(wgw, browser, "plain"))
+
+
+def test_the_code_pages_offer_the_key_and_the_key_pages_speak_chinese(wgw):
+    r = wgw.get("/zt/login?next=/private/doc",
+                headers={"Accept-Language": "zh-TW"})
+    body = r.body.decode()
+    assert r.status == 200
+    assert 'href="/zt/webauthn/login?next=%2Fprivate%2Fdoc"' in body
+    assert "改用安全金鑰" in body
+
+    r = wgw.get("/zt/webauthn/login?next=/private/doc",
+                headers={"Accept-Language": "zh-TW,en;q=0.5"})
+    body = r.body.decode()
+    assert r.status == 200
+    assert "使用安全金鑰登入" in body and "改用驗證器驗證碼登入" in body
+    assert 'lang="zh-TW"' in body
+
+    r = wgw.get("/zt/webauthn/login", headers={"Accept-Language": "en"})
+    assert "Sign in with a security key" in r.body.decode()
+
+
+def test_without_webauthn_configured_no_key_is_offered(make_gateway):
+    gw = make_gateway(policy=POLICY, identity=True)
+    r = gw.get("/zt/login")
+    assert r.status == 200 and "zt-use-key" not in r.body.decode()
