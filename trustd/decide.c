@@ -401,7 +401,8 @@ decide_assertion(const decide_conf_t *conf, const wire_req_t *req,
                            ctx->session.user, groups, ctx->user.ngroups,
                            ctx->session.sid,
                            ctx->session.has_device ? ctx->device.id : NULL,
-                           amr, namr, now, ttl, a->jwt, sizeof(a->jwt),
+                           amr, namr, pol_aal(ctx->session.methods), now,
+                           ttl, a->jwt, sizeof(a->jwt),
                            &ierr)
         != 0)
     {

@@ -19,6 +19,7 @@
 #include "id_internal.h"
 
 
+#define ID_ASSERTION_ACR_AAL    "http://idmanagement.gov/ns/assurance/aal/"
 #define ID_ASSERTION_TTL_MAX    3600
 #define ID_EC_COORD_LEN         32
 #define ID_ASSERTION_SIG_LEN    86      /* base64url chars of R || S */
@@ -97,11 +98,11 @@ int
 id_assertion_issue(const id_keys_t *keys, const char *aud,
     const char *user, const char *const *groups, size_t ngroups,
     const char *sid, const char *device_id, const char *const *amr,
-    size_t namr, int64_t now, int ttl, char *out, size_t size,
+    size_t namr, int aal, int64_t now, int ttl, char *out, size_t size,
     id_err_t *err)
 {
     int      rc, jrc;
-    char    *tok, *grants;
+    char    *tok, *grants, acr[64];
     size_t   len;
     jwt_t   *jwt;
     json_t  *obj, *ga, *aa;
@@ -155,6 +156,14 @@ id_assertion_issue(const id_keys_t *keys, const char *aud,
     {
         id_seterr(err, "assertion: device must be a UTF-8 string");
         goto done;
+    }
+
+    if (aal >= 1 && aal <= 3) {
+        snprintf(acr, sizeof(acr), "%s%d", ID_ASSERTION_ACR_AAL, aal);
+        if (json_object_set_new(obj, "acr", json_string(acr)) != 0) {
+            id_seterr(err, "assertion: out of memory");
+            goto done;
+        }
     }
 
     grants = json_dumps(obj, JSON_COMPACT);

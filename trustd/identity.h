@@ -258,12 +258,14 @@ int id_token_check(const id_keys_t *keys, id_token_cache_t *c,
 /*
  * A short-lived ES256 JWT for the upstream application, signed with
  * assertion.key: iss "ztgate", aud, sub (user), groups, sid, device (id or
- * absent), amr (methods), iat, exp = now + ttl.
+ * absent), amr (methods), acr (the NIST SP 800-63 authenticator assurance
+ * level aal 1..3 as "http://idmanagement.gov/ns/assurance/aal/N"; absent
+ * for 0), iat, exp = now + ttl.
  */
 int id_assertion_issue(const id_keys_t *keys, const char *aud,
     const char *user, const char *const *groups, size_t ngroups,
     const char *sid, const char *device_id, const char *const *amr,
-    size_t namr, int64_t now, int ttl, char *out, size_t size,
+    size_t namr, int aal, int64_t now, int ttl, char *out, size_t size,
     id_err_t *err);
 
 /* What a verified assertion says (id_assertion_verify()). */

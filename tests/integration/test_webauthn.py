@@ -230,6 +230,14 @@ def test_sign_in_with_the_key_reaches_the_app_at_aal3(wgw, browser):
     assert r.upstream_header("X-ZT-User") == ["alice"]
     assert keys_of(wgw)[0]["last_used"] > 0
 
+    # the signed assertion says so too (acr, amr)
+    import base64
+    payload = r.upstream_header("X-ZT-Assertion")[0].split(".")[1]
+    claims = json.loads(base64.urlsafe_b64decode(payload + "=" *
+                                                 (-len(payload) % 4)))
+    assert claims["acr"] == "http://idmanagement.gov/ns/assurance/aal/3"
+    assert "hwk" in claims["amr"]
+
 
 def test_totp_sign_in_is_aal2_and_cannot_pass_an_aal3_rule(wgw):
     from test_identity import signed_in

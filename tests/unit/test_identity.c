@@ -2287,7 +2287,8 @@ test_assertion_jwks(void **state)
         assert_int_equal(id_assertion_issue(env->hs, "app.example.com",
                                             "alice", groups, 2, TEST_SID,
                                             dev ? "urn:dev:1" : NULL, amr, 2,
-                                            env->now, 60, tok, sizeof(tok),
+                                            0, env->now, 60, tok,
+                                            sizeof(tok),
                                             &err),
                          0);
 
@@ -2337,27 +2338,30 @@ test_assertion_jwks(void **state)
 
     /* empty lists are empty arrays */
     assert_int_equal(id_assertion_issue(env->hs, "app", "alice", NULL, 0,
-                                        TEST_SID, NULL, NULL, 0, env->now,
-                                        60, tok, sizeof(tok), &err),
+                                        TEST_SID, NULL, NULL, 0, 3,
+                                        env->now, 60, tok, sizeof(tok),
+                                        &err),
                      0);
     assert_int_equal(jwt_decode(&jwt, tok, (unsigned char *) pem, (int) n),
                      0);
     pj = jwt_get_grants_json(jwt, "groups");
     assert_string_equal(pj, "[]");
+    assert_string_equal(jwt_get_grant(jwt, "acr"),
+                        "http://idmanagement.gov/ns/assurance/aal/3");
     free(pj);
     jwt_free(jwt);
 
     /* refusals */
     assert_int_equal(id_assertion_issue(env->hs, "app", "alice", groups, 2,
-                                        TEST_SID, NULL, amr, 2, env->now,
+                                        TEST_SID, NULL, amr, 2, 0, env->now,
                                         60, tok, 100, &err),
                      -1);
     assert_int_equal(id_assertion_issue(env->hs, "app", "alice", groups, 2,
-                                        TEST_SID, NULL, amr, 2, env->now, 0,
-                                        tok, sizeof(tok), &err),
+                                        TEST_SID, NULL, amr, 2, 0, env->now,
+                                        0, tok, sizeof(tok), &err),
                      -1);
     assert_int_equal(id_assertion_issue(env->hs, "", "alice", groups, 2,
-                                        TEST_SID, NULL, amr, 2, env->now,
+                                        TEST_SID, NULL, amr, 2, 0, env->now,
                                         60, tok, sizeof(tok), &err),
                      -1);
     assert_int_equal(id_jwks(env->hs, jwks, 20, &err), -1);
@@ -2500,8 +2504,9 @@ test_assertion_verify(void **state)
 
     assert_int_equal(id_assertion_issue(env->hs, "console.example", "sam",
                                         groups, 2, TEST_SID,
-                                        "urn:ztgate:device:1", amr, 3, now,
-                                        60, tok, sizeof(tok), &err), 0);
+                                        "urn:ztgate:device:1", amr, 3, 2,
+                                        now, 60, tok, sizeof(tok), &err),
+                     0);
 
     /* what it says; the audience is a host name: case does not matter */
     assert_int_equal(id_assertion_verify(env->hs, tok, strlen(tok),
@@ -2616,7 +2621,7 @@ test_assertion_verify_claims(void **state)
     };
 
     assert_int_equal(id_assertion_issue(env->hs, "c.example", "sam", groups,
-                                        1, TEST_SID, NULL, NULL, 0,
+                                        1, TEST_SID, NULL, NULL, 0, 0,
                                         env->now, 60, tok, sizeof(tok),
                                         &err), 0);
     test_kid(tok, kid, sizeof(kid));
