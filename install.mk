@@ -52,6 +52,7 @@ ZT_AGENT         := scripts/ztgate-posture-agent.sh
 # ztca and ztpolicy are also run by the CA operator and policy authors.
 ZT_INST_PROGS    := $(B)/trustd:$(SBINDIR)/trustd \
                     $(B)/ztctl:$(SBINDIR)/ztctl \
+                    $(B)/ztconsole:$(SBINDIR)/ztconsole \
                     $(B)/ztca:$(BINDIR)/ztca \
                     $(B)/ztpolicy:$(BINDIR)/ztpolicy \
                     $(ZT_AGENT):$(BINDIR)/ztgate-posture-agent
@@ -65,6 +66,7 @@ ZT_INST_DATA     := dist/sysusers.d/ztgate.conf:$(SYSUSERSDIR)/ztgate.conf \
                     $(foreach f,README.md $(wildcard docs/*.md), \
                         $(f):$(DOCDIR)/$(notdir $(f)))
 ZT_INST_CONFS    := config/trustd.conf:$(ZT_CONFDIR)/trustd.conf \
+                    config/console.conf:$(ZT_CONFDIR)/console.conf \
                     config/nginx-ztgate.conf:$(ZT_CONFDIR)/nginx-ztgate.conf \
                     $(foreach f,$(wildcard config/policy/*.policy), \
                         $(f):$(ZT_CONFDIR)/policy/$(notdir $(f))) \
@@ -74,9 +76,11 @@ ZT_INST_CONFS    := config/trustd.conf:$(ZT_CONFDIR)/trustd.conf \
 # dist/*.in get the paths chosen above.
 ZT_SUBST         = sed -e 's|@SBINDIR@|$(SBINDIR)|g' \
                        -e 's|@ZT_CONFDIR@|$(ZT_CONFDIR)|g' \
+                       -e 's|@DOCDIR@|$(DOCDIR)|g' \
                        -e 's|@NGX_MODULESDIR@|$(NGX_MODULESDIR)|g'
 ZT_SUBST_FILES   := \
     dist/systemd/trustd.service.in:$(SYSTEMDUNITDIR)/trustd.service \
+    dist/systemd/ztconsole.service.in:$(SYSTEMDUNITDIR)/ztconsole.service \
     dist/nginx/$(ZT_MOD_CONF).in:$(NGX_MODCONFDIR)/$(ZT_MOD_CONF)
 
 .PHONY: install uninstall

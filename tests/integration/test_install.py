@@ -22,15 +22,18 @@ from conftest import NGINX, ROOT, run
 MAKE = shutil.which("make") or "/usr/bin/make"
 SYSTEMD_ANALYZE = shutil.which("systemd-analyze")
 
-PROGRAMS = ["usr/sbin/trustd", "usr/sbin/ztctl", "usr/bin/ztca",
+PROGRAMS = ["usr/sbin/trustd", "usr/sbin/ztctl", "usr/sbin/ztconsole",
+            "usr/bin/ztca",
             "usr/bin/ztpolicy", "usr/bin/ztgate-posture-agent"]
 CONFIGS = ["etc/ztgate/trustd.conf", "etc/ztgate/nginx-ztgate.conf",
+           "etc/ztgate/console.conf",
            "etc/ztgate/policy/00-common.policy",
            "etc/ztgate/policy/hr.policy",
            "etc/ztgate/policy-tests/hr.cases"]
 DATA = ["usr/lib/nginx/modules/ngx_http_zt_module.so",
         "usr/share/nginx/modules-available/mod-http-zt.conf",
         "usr/lib/systemd/system/trustd.service",
+        "usr/lib/systemd/system/ztconsole.service",
         "usr/lib/sysusers.d/ztgate.conf",
         "usr/lib/tmpfiles.d/ztgate.conf",
         "usr/share/bash-completion/completions/ztctl",
@@ -283,23 +286,24 @@ def test_unit_matches_the_installed_configuration(destdir):
 @pytest.mark.skipif(SYSTEMD_ANALYZE is None,
                     reason="systemd-analyze is not installed (package "
                            "systemd): the unit file cannot be verified here")
-def test_installed_unit_passes_systemd_analyze(destdir, tmp_path):
+@pytest.mark.parametrize("name", ["trustd.service", "ztconsole.service"])
+def test_installed_unit_passes_systemd_analyze(destdir, tmp_path, name):
     # verify checks that ExecStart's binary exists on this system: point
     # the copy under test at the DESTDIR binaries, nothing else changed.
     # Documentation=man: pages are looked up in the DESTDIR's man tree.
-    unit = open(os.path.join(destdir,
-                             "usr/lib/systemd/system/trustd.service")).read()
-    (tmp_path / "trustd.service").write_text(
-        unit.replace("=/usr/sbin/", "=%s/usr/sbin/" % destdir))
+    unit = open(os.path.join(destdir, "usr/lib/systemd/system",
+                             name)).read()
+    (tmp_path / name).write_text(
+        unit.replace("=/usr/sbin/", "=%s/usr/sbin/" % destdir)
+        .replace("file:/usr/share/", "file:%s/usr/share/" % destdir))
     env = dict(os.environ, MANPATH=os.path.join(destdir, "usr/share/man"))
-    p = subprocess.run([SYSTEMD_ANALYZE, "verify",
-                        str(tmp_path / "trustd.service")],
+    p = subprocess.run([SYSTEMD_ANALYZE, "verify", str(tmp_path / name)],
                        capture_output=True, text=True, env=env)
     assert p.returncode == 0 and p.stdout + p.stderr == "", \
         "systemd-analyze verify:\n" + p.stdout + p.stderr
 
     # and the hardening keeps its "OK" exposure level (1.2 of 10 today)
     p = subprocess.run([SYSTEMD_ANALYZE, "security", "--offline=yes",
-                        "--threshold=20", str(tmp_path / "trustd.service")],
+                        "--threshold=20", str(tmp_path / name)],
                        capture_output=True, text=True, env=env)
     assert p.returncode == 0, p.stdout + p.stderr
