@@ -66,6 +66,8 @@ static int id_key_load_one(const char *dir, const char *name, int type,
     int create, int optional, uint8_t *raw, id_session_key_t *k,
     EVP_PKEY **pkey, struct stat *st, id_err_t *err);
 static void id_session_key_clear(id_session_key_t *k);
+static int id_key_keep_prev(const char *dir, const char *cur,
+    const char *prev, const char *prev_name, id_err_t *err);
 
 
 static uint64_t  id_keys_gen;
@@ -841,20 +843,55 @@ id_keys_free(id_keys_t *keys)
 }
 
 
+/*
+ * Give the key file cur the name prev, atomically, while cur keeps
+ * existing: a second name (a hard link under a temporary name) is renamed
+ * over prev.  The caller then replaces cur.  0 or -1.
+ */
+static int
+id_key_keep_prev(const char *dir, const char *cur, const char *prev,
+    const char *prev_name, id_err_t *err)
+{
+    char  tmp[PATH_MAX];
+    int   n;
+
+    n = snprintf(tmp, sizeof(tmp), "%s/.%s.%ld.tmp", dir, prev_name,
+                 (long) getpid());
+    if (n < 0 || (size_t) n >= sizeof(tmp)) {
+        id_seterr(err, "%s: path too long", dir);
+        return -1;
+    }
+
+    (void) unlink(tmp);
+
+    if (link(cur, tmp) != 0) {
+        id_seterr(err, "link %s to %s: %s", cur, tmp, strerror(errno));
+        return -1;
+    }
+
+    if (rename(tmp, prev) != 0) {
+        id_seterr(err, "rename %s to %s: %s", tmp, prev, strerror(errno));
+        (void) unlink(tmp);
+        return -1;
+    }
+
+    return 0;
+}
+
+
 int
 id_keys_rotate(const char *dir, id_alg_t alg, id_err_t *err)
 {
-    int             rc, n;
+    int             rc;
     mode_t          mask;
     size_t          glen;
-    char            cur[PATH_MAX], prev[PATH_MAX], tmp[PATH_MAX];
+    char            cur[PATH_MAX], prev[PATH_MAX];
     unsigned char  *gen;
     struct stat     st;
 
     rc = -1;
     gen = NULL;
     glen = 0;
-    tmp[0] = '\0';
 
     if (dir == NULL) {
         id_seterr(err, "id_keys_rotate: NULL argument");
@@ -888,29 +925,9 @@ id_keys_rotate(const char *dir, id_alg_t alg, id_err_t *err)
      * then is session.key atomically replaced by the new key.
      */
     if (lstat(cur, &st) == 0) {
-        n = snprintf(tmp, sizeof(tmp), "%s/.%s.%ld.tmp", dir, ID_PREV_FILE,
-                     (long) getpid());
-        if (n < 0 || (size_t) n >= sizeof(tmp)) {
-            id_seterr(err, "%s: path too long", dir);
-            tmp[0] = '\0';
+        if (id_key_keep_prev(dir, cur, prev, ID_PREV_FILE, err) != 0) {
             goto done;
         }
-
-        (void) unlink(tmp);
-
-        if (link(cur, tmp) != 0) {
-            id_seterr(err, "link %s to %s: %s", cur, tmp, strerror(errno));
-            tmp[0] = '\0';
-            goto done;
-        }
-
-        if (rename(tmp, prev) != 0) {
-            id_seterr(err, "rename %s to %s: %s", tmp, prev,
-                      strerror(errno));
-            goto done;
-        }
-
-        tmp[0] = '\0';
 
     } else if (errno != ENOENT) {
         id_seterr(err, "%s: %s", cur, strerror(errno));
@@ -924,10 +941,6 @@ id_keys_rotate(const char *dir, id_alg_t alg, id_err_t *err)
     rc = 0;
 
 done:
-
-    if (tmp[0] != '\0') {
-        (void) unlink(tmp);
-    }
 
     if (gen != NULL) {
         OPENSSL_clear_free(gen, glen);
@@ -949,17 +962,16 @@ id_keys_has_prev_secret(const id_keys_t *keys)
 int
 id_keys_rotate_secret(const char *dir, id_err_t *err)
 {
-    int             rc, n;
+    int             rc;
     mode_t          mask;
     size_t          glen;
-    char            cur[PATH_MAX], prev[PATH_MAX], tmp[PATH_MAX];
+    char            cur[PATH_MAX], prev[PATH_MAX];
     unsigned char  *gen;
     struct stat     st;
 
     rc = -1;
     gen = NULL;
     glen = 0;
-    tmp[0] = '\0';
 
     mask = umask(077);
 
@@ -991,28 +1003,9 @@ id_keys_rotate_secret(const char *dir, id_err_t *err)
     }
 
     /* as id_keys_rotate(): secret.key exists at every instant */
-    n = snprintf(tmp, sizeof(tmp), "%s/.%s.%ld.tmp", dir,
-                 ID_SECRET_PREV_FILE, (long) getpid());
-    if (n < 0 || (size_t) n >= sizeof(tmp)) {
-        id_seterr(err, "%s: path too long", dir);
-        tmp[0] = '\0';
+    if (id_key_keep_prev(dir, cur, prev, ID_SECRET_PREV_FILE, err) != 0) {
         goto done;
     }
-
-    (void) unlink(tmp);
-
-    if (link(cur, tmp) != 0) {
-        id_seterr(err, "link %s to %s: %s", cur, tmp, strerror(errno));
-        tmp[0] = '\0';
-        goto done;
-    }
-
-    if (rename(tmp, prev) != 0) {
-        id_seterr(err, "rename %s to %s: %s", tmp, prev, strerror(errno));
-        goto done;
-    }
-
-    tmp[0] = '\0';
 
     if (id_file_write(dir, ID_SECRET_FILE, gen, glen, 1, err) != 0) {
         goto done;
@@ -1021,10 +1014,6 @@ id_keys_rotate_secret(const char *dir, id_err_t *err)
     rc = 0;
 
 done:
-
-    if (tmp[0] != '\0') {
-        (void) unlink(tmp);
-    }
 
     if (gen != NULL) {
         OPENSSL_clear_free(gen, glen);

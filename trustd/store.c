@@ -188,6 +188,14 @@ struct store_devcache_s {
     uint64_t          misses;
 };
 
+/* What store_session_revoke_where() revokes: the sessions of one user,
+ * or those bound to one device of users other than keep_user. */
+typedef struct {
+    const char      *user;          /* NULL: any user ... */
+    const uint8_t   *fp;            /* ... bound to this device ... */
+    const char      *keep_user;     /* ... except this one's */
+} store_revoke_match_t;
+
 /* The end of the journal's hash chain. */
 typedef struct {
     uint64_t    seq;
@@ -308,6 +316,11 @@ static int store_session_read(store_t *st, MDB_txn *txn, const char *sid,
     store_session_t *s, store_err_t *err);
 static int store_session_put(store_t *st, MDB_txn *txn,
     const store_session_t *s, unsigned flags, const char *what,
+    store_err_t *err);
+static int store_revoke_matches(const store_revoke_match_t *m,
+    const store_session_t *s);
+static int store_session_revoke_where(store_t *st, MDB_txn *txn,
+    const store_revoke_match_t *m, int64_t now, unsigned *count,
     store_err_t *err);
 static int store_session_revoke_all(store_t *st, MDB_txn *txn,
     const char *user, int64_t now, unsigned *count, store_err_t *err);
@@ -4661,13 +4674,30 @@ store_session_put(store_t *st, MDB_txn *txn, const store_session_t *s,
 }
 
 
+static int
+store_revoke_matches(const store_revoke_match_t *m, const store_session_t *s)
+{
+    if (s->revoked) {
+        return 0;
+    }
+
+    if (m->user != NULL) {
+        return strcmp(s->user, m->user) == 0;
+    }
+
+    return s->has_device && memcmp(s->device_fp, m->fp, STORE_FP_LEN) == 0
+           && strcmp(s->user, m->keep_user) != 0;
+}
+
+
 /*
- * Revoke every session of user inside txn (a scan: sessions are keyed by
- * sid).  *count receives how many were revoked.
+ * Revoke inside txn every session m matches (a scan: sessions are keyed
+ * by sid).  *count receives how many were revoked.
  */
 static int
-store_session_revoke_all(store_t *st, MDB_txn *txn, const char *user,
-    int64_t now, unsigned *count, store_err_t *err)
+store_session_revoke_where(store_t *st, MDB_txn *txn,
+    const store_revoke_match_t *m, int64_t now, unsigned *count,
+    store_err_t *err)
 {
     store_session_t   s;
     MDB_cursor       *cur;
@@ -4678,6 +4708,10 @@ store_session_revoke_all(store_t *st, MDB_txn *txn, const char *user,
     MDB_cursor_op     op;
 
     *count = 0;
+
+    if (!st->identity) {
+        return 0;
+    }
 
     rc = mdb_cursor_open(txn, st->sessions, &cur);
     if (rc != MDB_SUCCESS) {
@@ -4700,7 +4734,7 @@ store_session_revoke_all(store_t *st, MDB_txn *txn, const char *user,
             goto failed;
         }
 
-        if (s.revoked || strcmp(s.user, user) != 0) {
+        if (!store_revoke_matches(m, &s)) {
             continue;
         }
 
@@ -4734,6 +4768,17 @@ failed:
     mdb_cursor_close(cur);
 
     return -1;
+}
+
+
+/* Revoke every session of user inside txn. */
+static int
+store_session_revoke_all(store_t *st, MDB_txn *txn, const char *user,
+    int64_t now, unsigned *count, store_err_t *err)
+{
+    store_revoke_match_t  m = { user, NULL, NULL };
+
+    return store_session_revoke_where(st, txn, &m, now, count, err);
 }
 
 
@@ -5676,78 +5721,9 @@ store_session_revoke_device(store_t *st, MDB_txn *txn,
     const uint8_t fp[STORE_FP_LEN], const char *keep_user, int64_t now,
     unsigned *count, store_err_t *err)
 {
-    store_session_t   s;
-    MDB_cursor       *cur;
-    MDB_val           key, val;
-    uint8_t           buf[STORE_REC_MAX];
-    size_t            len;
-    int               rc;
-    MDB_cursor_op     op;
+    store_revoke_match_t  m = { NULL, fp, keep_user };
 
-    *count = 0;
-
-    if (!st->identity) {
-        return 0;
-    }
-
-    rc = mdb_cursor_open(txn, st->sessions, &cur);
-    if (rc != MDB_SUCCESS) {
-        store_mdb_err(st, err, rc, "cannot read sessions");
-        return -1;
-    }
-
-    for (op = MDB_FIRST; ; op = MDB_NEXT) {
-        rc = mdb_cursor_get(cur, &key, &val, op);
-        if (rc == MDB_NOTFOUND) {
-            break;
-        }
-
-        if (rc != MDB_SUCCESS) {
-            store_mdb_err(st, err, rc, "cannot read sessions");
-            goto failed;
-        }
-
-        if (store_session_decode(&key, &val, &s, err) != 0) {
-            goto failed;
-        }
-
-        if (s.revoked || !s.has_device
-            || memcmp(s.device_fp, fp, STORE_FP_LEN) != 0
-            || strcmp(s.user, keep_user) == 0)
-        {
-            continue;
-        }
-
-        s.revoked = 1;
-        s.revoked_at = now;
-
-        len = store_session_encode(&s, buf, sizeof(buf));
-        if (len == 0) {
-            store_seterr(err, "session record too large");
-            goto failed;
-        }
-
-        val.mv_data = buf;
-        val.mv_size = len;
-
-        rc = mdb_cursor_put(cur, &key, &val, MDB_CURRENT);
-        if (rc != MDB_SUCCESS) {
-            store_mdb_err(st, err, rc, "cannot revoke session");
-            goto failed;
-        }
-
-        (*count)++;
-    }
-
-    mdb_cursor_close(cur);
-
-    return 0;
-
-failed:
-
-    mdb_cursor_close(cur);
-
-    return -1;
+    return store_session_revoke_where(st, txn, &m, now, count, err);
 }
 
 

@@ -347,7 +347,6 @@ ztctl_keys_rotate_secret(ztctl_t *ctl, const ztctl_cmd_t *cmd, int argc,
     char **argv)
 {
     config_t       cfg;
-    config_err_t   cerr;
     id_keys_t     *keys;
     id_err_t       ierr;
     store_err_t    err;
@@ -363,21 +362,9 @@ ztctl_keys_rotate_secret(ztctl_t *ctl, const ztctl_cmd_t *cmd, int argc,
         return ztctl_usage_error(ctl, cmd, "unexpected argument");
     }
 
-    if (ctl->store_dir != NULL) {
-        fprintf(stderr, "ztctl: keys rotate-secret needs trustd's "
-                "configuration (-c), which names the key directory\n");
-        return ZTCTL_USAGE;
-    }
-
-    if (config_load(ctl->config_path, &cfg, &cerr) != 0) {
-        fprintf(stderr, "ztctl: %s\n", cerr.msg);
-        return ZTCTL_FAILED;
-    }
-
-    if (cfg.identity_keys[0] == '\0') {
-        fprintf(stderr, "ztctl: %s has no identity_keys: identity is off\n",
-                ctl->config_path);
-        return ZTCTL_FAILED;
+    rc = ztctl_identity_conf(ctl, "keys rotate-secret", &cfg);
+    if (rc != ZTCTL_OK) {
+        return rc;
     }
 
     if (id_keys_load(cfg.identity_keys, (id_alg_t) cfg.token_alg,

@@ -3808,12 +3808,37 @@ ztctl_policy_status(ztctl_t *ctl, const ztctl_cmd_t *cmd, int argc,
 }
 
 
+int
+ztctl_identity_conf(const ztctl_t *ctl, const char *what, config_t *cfg)
+{
+    config_err_t  cerr;
+
+    if (ctl->store_dir != NULL) {
+        fprintf(stderr, "ztctl: %s needs trustd's configuration (-c), which "
+                "names the key directory\n", what);
+        return ZTCTL_USAGE;
+    }
+
+    if (config_load(ctl->config_path, cfg, &cerr) != 0) {
+        fprintf(stderr, "ztctl: %s\n", cerr.msg);
+        return ZTCTL_FAILED;
+    }
+
+    if (cfg->identity_keys[0] == '\0') {
+        fprintf(stderr, "ztctl: %s has no identity_keys: identity is off\n",
+                ctl->config_path);
+        return ZTCTL_FAILED;
+    }
+
+    return ZTCTL_OK;
+}
+
+
 static int
 ztctl_keys_rotate(ztctl_t *ctl, const ztctl_cmd_t *cmd, int argc,
     char **argv)
 {
     config_t      cfg;
-    config_err_t  cerr;
     id_err_t      ierr;
     int           rc;
 
@@ -3825,21 +3850,9 @@ ztctl_keys_rotate(ztctl_t *ctl, const ztctl_cmd_t *cmd, int argc,
         return ztctl_usage_error(ctl, cmd, "unexpected argument");
     }
 
-    if (ctl->store_dir != NULL) {
-        fprintf(stderr, "ztctl: keys rotate needs trustd's configuration "
-                "(-c), which names the key directory\n");
-        return ZTCTL_USAGE;
-    }
-
-    if (config_load(ctl->config_path, &cfg, &cerr) != 0) {
-        fprintf(stderr, "ztctl: %s\n", cerr.msg);
-        return ZTCTL_FAILED;
-    }
-
-    if (cfg.identity_keys[0] == '\0') {
-        fprintf(stderr, "ztctl: %s has no identity_keys: identity is off\n",
-                ctl->config_path);
-        return ZTCTL_FAILED;
+    rc = ztctl_identity_conf(ctl, "keys rotate", &cfg);
+    if (rc != ZTCTL_OK) {
+        return rc;
     }
 
     if (id_keys_rotate(cfg.identity_keys, (id_alg_t) cfg.token_alg, &ierr)

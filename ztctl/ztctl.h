@@ -125,6 +125,14 @@ int ztctl_other_opt(const ztctl_t *ctl, const ztctl_cmd_t *cmd, int ch);
 int ztctl_simple_opts(const ztctl_t *ctl, const ztctl_cmd_t *cmd, int argc,
     char **argv, int *json, int *status);
 
+/*
+ * trustd's configuration (-c) for a command that needs its identity keys
+ * (what names the command in messages): refused with -s, or without
+ * identity_keys.  A ZTCTL_* status, reported.
+ */
+int ztctl_identity_conf(const ztctl_t *ctl, const char *what,
+    config_t *cfg);
+
 /* Report a failed store call; returns ZTCTL_FAILED. */
 int ztctl_store_failed(const store_err_t *err);
 
