@@ -170,6 +170,11 @@ static enum MHD_Result portal_jwks(portal_req_t *rq,
 static enum MHD_Result portal_page(portal_req_t *rq,
     struct MHD_Connection *c, unsigned status, const portal_page_t *pg);
 static int portal_wa_enabled(const portal_req_t *rq);
+static enum MHD_Result portal_wa_keys_page(portal_req_t *rq,
+    struct MHD_Connection *c);
+static enum MHD_Result portal_wa_keys_remove(portal_req_t *rq,
+    struct MHD_Connection *c);
+static int portal_wa_keys_cb(const store_webauthn_t *cr, void *arg);
 static enum MHD_Result portal_form_page(portal_req_t *rq,
     struct MHD_Connection *c, unsigned status, portal_page_kind_t kind,
     const char *user, const char *error);
@@ -3321,6 +3326,10 @@ portal_wa_dispatch(portal_req_t *rq, struct MHD_Connection *c,
             return portal_wa_page(rq, c, PORTAL_WA_STEPUP, s.user, NULL);
         }
 
+        if (strcmp(url, "/zt/webauthn/keys") == 0) {
+            return portal_wa_keys_page(rq, c);
+        }
+
         if (strcmp(url, "/zt/webauthn/register") == 0) {
             if (portal_lookup_arg(c, "token", token, sizeof(token)) != 0
                 || portal_wa_token_hash(token, hash, hex, sizeof(hex)) != 0
@@ -3353,6 +3362,10 @@ portal_wa_dispatch(portal_req_t *rq, struct MHD_Connection *c,
     if (!portal_rate_ok(rq)) {
         return portal_wa_refuse(rq, c, MHD_HTTP_TOO_MANY_REQUESTS,
                                 "too many attempts");
+    }
+
+    if (strcmp(url, "/zt/webauthn/keys/remove") == 0) {
+        return portal_wa_keys_remove(rq, c);
     }
 
     if (strcmp(url, "/zt/webauthn/register/begin") == 0) {
@@ -3410,4 +3423,211 @@ portal_wa_dispatch(portal_req_t *rq, struct MHD_Connection *c,
 
     return portal_message(rq, c, MHD_HTTP_NOT_FOUND, PORTAL_S_TITLE_ERROR,
                           PORTAL_S_ERR_NOT_FOUND, 0);
+}
+
+
+/* ---- the user's own security keys ------------------------------------ */
+
+#define PORTAL_WA_KEYS_MFA_AGE  (15 * 60)   /* removal needs a fresh 2FA */
+
+typedef struct {
+    portal_buf_t    *b;
+    portal_req_t    *rq;
+    unsigned         n;
+} portal_wa_keys_t;
+
+
+/*
+ * GET /zt/webauthn/keys: the signed-in user's keys, each with a form to
+ * remove it.  Without a session: to the sign-in page and back.
+ */
+static enum MHD_Result
+portal_wa_keys_page(portal_req_t *rq, struct MHD_Connection *c)
+{
+    portal_wa_keys_t   k;
+    portal_buf_t       b;
+    store_session_t    s;
+    store_err_t        se;
+    id_claims_t        cl;
+    const char        *title;
+
+    snprintf(rq->next, sizeof(rq->next), "/zt/webauthn/keys");
+
+    if (portal_session(rq, c, &cl, &s) != 0) {
+        return portal_to_login(rq, c);
+    }
+
+    b.p = malloc(PORTAL_PAGE_SIZE);
+    if (b.p == NULL) {
+        return MHD_NO;
+    }
+    b.cap = PORTAL_PAGE_SIZE;
+    b.len = 0;
+    b.overflow = 0;
+
+    title = portal_str(rq->lang, PORTAL_S_WA_KEYS_TITLE);
+    portal_buf_add(&b, "<!DOCTYPE html>\n<html lang=\"");
+    portal_buf_add(&b, portal_lang_tag(rq->lang));
+    portal_buf_add(&b, "\"><head><meta charset=\"utf-8\"><meta name=\""
+                   "viewport\" content=\"width=device-width\"><title>");
+    portal_html_escape(&b, title);
+    portal_buf_add(&b, "</title></head><body><h1>");
+    portal_html_escape(&b, title);
+    portal_buf_add(&b, "</h1><p>");
+    portal_html_escape(&b, portal_str(rq->lang, PORTAL_S_SIGNED_IN_AS));
+    portal_buf_add(&b, " <b>");
+    portal_html_escape(&b, s.user);
+    portal_buf_add(&b, "</b></p><ul id=\"zt-keys\">");
+
+    k.b = &b;
+    k.rq = rq;
+    k.n = 0;
+
+    if (store_webauthn_list(rq->p->st, s.user, portal_wa_keys_cb, &k, &se)
+        != 0)
+    {
+        log_error("portal: security keys of %s: %s", s.user, se.msg);
+        free(b.p);
+        return portal_message(rq, c, MHD_HTTP_INTERNAL_SERVER_ERROR,
+                              PORTAL_S_TITLE_ERROR, PORTAL_S_ERR_INTERNAL,
+                              0);
+    }
+
+    portal_buf_add(&b, "</ul>");
+
+    if (k.n == 0) {
+        portal_buf_add(&b, "<p id=\"zt-no-keys\">");
+        portal_html_escape(&b, portal_str(rq->lang, PORTAL_S_WA_KEYS_NONE));
+        portal_buf_add(&b, "</p>");
+    }
+
+    portal_buf_add(&b, "</body></html>\n");
+
+    if (b.overflow) {
+        log_error("portal: the security keys page does not fit");
+        free(b.p);
+        return MHD_NO;
+    }
+
+    return portal_wa_send(rq, c, MHD_HTTP_OK, b.p, b.len,
+                          "text/html; charset=utf-8");
+}
+
+
+static int
+portal_wa_keys_cb(const store_webauthn_t *cr, void *arg)
+{
+    portal_wa_keys_t  *k = arg;
+    portal_buf_t      *b = k->b;
+    char               id[2 * STORE_WA_ID_MAX], when[32];
+    struct tm          tm;
+    time_t             t;
+
+    if (id_webauthn_b64_encode(cr->id, cr->id_len, id, sizeof(id)) < 0) {
+        return 0;
+    }
+
+    portal_buf_add(b, "<li><form method=\"post\" action=\""
+                   "/zt/webauthn/keys/remove\"><b>");
+    portal_html_escape(b, cr->name[0] != '\0' ? cr->name : "-");
+    portal_buf_add(b, "</b> (");
+    portal_buf_add(b, id_webauthn_alg_name(cr->alg));
+    portal_buf_add(b, ", ");
+
+    if (cr->last_used == 0) {
+        portal_html_escape(b, portal_str(k->rq->lang, PORTAL_S_WA_KEYS_NEVER));
+    } else {
+        t = (time_t) cr->last_used;
+        if (gmtime_r(&t, &tm) != NULL
+            && strftime(when, sizeof(when), "%Y-%m-%d %H:%M UTC", &tm) > 0)
+        {
+            portal_html_escape(b, portal_str(k->rq->lang,
+                                             PORTAL_S_WA_KEYS_LAST_USED));
+            portal_buf_add(b, " ");
+            portal_buf_add(b, when);
+        }
+    }
+
+    portal_buf_add(b, ")");
+
+    if (cr->suspended) {
+        portal_buf_add(b, " <strong class=\"suspended\">");
+        portal_html_escape(b, portal_str(k->rq->lang,
+                                         PORTAL_S_WA_KEYS_SUSPENDED));
+        portal_buf_add(b, "</strong>");
+    }
+
+    portal_buf_add(b, "<input type=\"hidden\" name=\"csrf\" value=\"");
+    portal_html_escape(b, k->rq->csrf);
+    portal_buf_add(b, "\"><input type=\"hidden\" name=\"id\" value=\"");
+    portal_html_escape(b, id);
+    portal_buf_add(b, "\">");
+    portal_buf_add(b, " <button type=\"submit\">");
+    portal_html_escape(b, portal_str(k->rq->lang, PORTAL_S_WA_KEYS_REMOVE));
+    portal_buf_add(b, "</button></form></li>");
+
+    k->n++;
+
+    return 0;
+}
+
+
+/*
+ * POST /zt/webauthn/keys/remove: the signed-in user removes one of their
+ * own keys.  A second factor proved in the last 15 minutes is required
+ * (else to step-up and back), and the removal is audited with the user
+ * as actor.
+ */
+static enum MHD_Result
+portal_wa_keys_remove(portal_req_t *rq, struct MHD_Connection *c)
+{
+    store_session_t   s;
+    store_err_t       se;
+    id_claims_t       cl;
+    uint8_t           id[STORE_WA_ID_MAX];
+    char              b64[2 * STORE_WA_ID_MAX];
+    int               n, rc;
+
+    snprintf(rq->next, sizeof(rq->next), "/zt/webauthn/keys");
+
+    if (portal_session(rq, c, &cl, &s) != 0) {
+        return portal_to_login(rq, c);
+    }
+
+    if (s.mfa_at + PORTAL_WA_KEYS_MFA_AGE < rq->now) {
+        return portal_redirect(rq, c, "/zt/step-up?next=%2Fzt%2Fwebauthn"
+                               "%2Fkeys");
+    }
+
+    if (portal_form_get(rq->body, rq->len, "id", b64, sizeof(b64))
+        != PORTAL_FOUND
+        || (n = id_webauthn_b64_decode(b64, id, sizeof(id))) <= 0)
+    {
+        return portal_message(rq, c, MHD_HTTP_BAD_REQUEST,
+                              PORTAL_S_TITLE_ERROR, PORTAL_S_ERR_BAD_REQUEST,
+                              0);
+    }
+
+    rc = store_webauthn_remove(rq->p->st, s.user, id, (size_t) n, s.user,
+                               &se);
+    if (rc == STORE_NOTFOUND) {
+        log_warn("portal: %s tried to remove a security key that is not "
+                 "theirs (source %s)", s.user, rq->source);
+        return portal_message(rq, c, MHD_HTTP_NOT_FOUND,
+                              PORTAL_S_TITLE_ERROR, PORTAL_S_ERR_NOT_FOUND,
+                              0);
+    }
+
+    if (rc != 0) {
+        log_error("portal: removing a security key of %s: %s", s.user,
+                  se.msg);
+        return portal_message(rq, c, MHD_HTTP_INTERNAL_SERVER_ERROR,
+                              PORTAL_S_TITLE_ERROR, PORTAL_S_ERR_INTERNAL,
+                              0);
+    }
+
+    log_info("portal: %s removed a security key (source %s)", s.user,
+             rq->source);
+
+    return portal_redirect(rq, c, "/zt/webauthn/keys");
 }

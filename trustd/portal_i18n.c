@@ -153,6 +153,24 @@ static const char  *portal_strings[PORTAL_NSTRINGS][PORTAL_NLANGS] = {
     [PORTAL_S_WA_REGISTERED] = {
         "Security key registered",
         "安全金鑰已註冊" },
+    [PORTAL_S_WA_KEYS_TITLE] = {
+        "Your security keys",
+        "您的安全金鑰" },
+    [PORTAL_S_WA_KEYS_NONE] = {
+        "You have no security key.",
+        "您沒有任何安全金鑰。" },
+    [PORTAL_S_WA_KEYS_REMOVE] = {
+        "Remove",
+        "移除" },
+    [PORTAL_S_WA_KEYS_SUSPENDED] = {
+        "suspended: it may have been copied; remove it and ask for a new one",
+        "已停用：可能遭複製，請移除後申請新的金鑰" },
+    [PORTAL_S_WA_KEYS_LAST_USED] = {
+        "last used",
+        "上次使用" },
+    [PORTAL_S_WA_KEYS_NEVER] = {
+        "never used",
+        "尚未使用" },
     [PORTAL_S_WA_SIGN_IN_WITH_IT] = {
         "Sign in with it",
         "使用此金鑰登入" },

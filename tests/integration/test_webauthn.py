@@ -335,3 +335,41 @@ def test_without_webauthn_configured_no_key_is_offered(make_gateway):
     gw = make_gateway(policy=POLICY, identity=True)
     r = gw.get("/zt/login")
     assert r.status == 200 and "zt-use-key" not in r.body.decode()
+
+
+def test_a_user_lists_and_removes_their_own_key(wgw, browser):
+    register(wgw, browser, name="Old key")
+    sign_in(wgw, browser)
+
+    browser.get(wgw.origin + "/zt/webauthn/keys")
+    page = browser.find_element(By.ID, "zt-keys").text
+    assert "Old key" in page and "ES256" in page
+    browser.find_element(By.CSS_SELECTOR, "#zt-keys button").click()
+    wait_for(lambda: browser.find_elements(By.ID, "zt-no-keys"),
+             timeout=10, what="the key to be removed")
+    assert keys_of(wgw) == []
+
+    audit = wgw.ztctl("audit", "search", "--action", "webauthn.remove",
+                      "--json").stdout
+    rec = json.loads(audit.splitlines()[-1])
+    assert rec["actor"] == "alice"
+
+
+def test_a_user_cannot_remove_another_users_key(wgw, browser):
+    register(wgw, browser, name="Alice key")
+    sign_in(wgw, browser)
+    alice_key = keys_of(wgw)[0]["id"]
+
+    # bob, signed in with his code, posts alice's key id
+    from test_identity import Browser, enroll_user, totp, avoid_step_edge
+    bob_secret = enroll_user(wgw, "bob")
+    avoid_step_edge()
+    b = Browser(wgw)
+    status, _, _ = b.login("bob", PASSWORD, totp(bob_secret, time.time()),
+                           "/")
+    assert status == 303
+    form = b.form("/zt/webauthn/login")
+    status, _, _ = b.request("POST", "/zt/webauthn/keys/remove",
+                             {"csrf": form["csrf"], "id": alice_key})
+    assert status == 404
+    assert len(keys_of(wgw)) == 1
