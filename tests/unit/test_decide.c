@@ -14,6 +14,8 @@
 #include <time.h>
 #include <cmocka.h>
 
+#include "tests/unit/tmpdir.h"
+
 #include "trustd/decide.h"
 #include "trustd/log.h"
 #include "trustd/store.h"
@@ -30,8 +32,6 @@ typedef struct {
 
 static int test_setup(void **state);
 static int test_teardown(void **state);
-static int test_rm(const char *path, const struct stat *sb, int flag,
-    struct FTW *ftw);
 static void test_device(test_env_t *env, store_device_t *dev, unsigned i,
     store_device_status_t status, int64_t expires);
 static void test_req(wire_req_t *req, uint8_t verify, const uint8_t *fp);
@@ -50,16 +50,6 @@ static void test_allow_without_expiry(void **state);
 static void test_store_error(void **state);
 static void test_revocation_seen_next_decision(void **state);
 
-
-static int
-test_rm(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
-{
-    (void) sb;
-    (void) flag;
-    (void) ftw;
-
-    return remove(path);
-}
 
 
 static void
@@ -97,7 +87,6 @@ test_setup(void **state)
     test_env_t   *env;
     store_err_t   err;
     char          path[300];
-    const char   *tmp;
     int64_t       now;
 
     env = calloc(1, sizeof(*env));
@@ -105,11 +94,7 @@ test_setup(void **state)
         return -1;
     }
 
-    tmp = getenv("TMPDIR");
-    snprintf(env->dir, sizeof(env->dir), "%s/ztdecide.XXXXXX",
-             tmp != NULL ? tmp : "/tmp");
-
-    if (mkdtemp(env->dir) == NULL) {
+    if (test_tmpdir_make(env->dir, sizeof(env->dir), "ztdecide") != 0) {
         free(env);
         return -1;
     }
@@ -145,7 +130,7 @@ test_teardown(void **state)
 
     decide_ctx_free(&env->ctx);
     store_close(env->st);
-    nftw(env->dir, test_rm, 16, FTW_DEPTH | FTW_PHYS);
+    test_tmpdir_remove(env->dir);
     free(env);
 
     return 0;

@@ -17,6 +17,8 @@
 #include <time.h>
 #include <cmocka.h>
 
+#include "tests/unit/tmpdir.h"
+
 #include "trustd/enroll.h"
 
 
@@ -33,8 +35,6 @@ typedef struct {
 } test_audit_t;
 
 
-static int test_rm(const char *path, const struct stat *sb, int flag,
-    struct FTW *ftw);
 static int test_setup(void **state);
 static int test_teardown(void **state);
 static void test_user(test_env_t *env, const char *name);
@@ -51,16 +51,6 @@ static void test_code_normalize(void **state);
 static void test_device_record(void **state);
 
 
-static int
-test_rm(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
-{
-    (void) sb;
-    (void) flag;
-    (void) ftw;
-
-    return remove(path);
-}
-
 
 static int
 test_setup(void **state)
@@ -69,17 +59,13 @@ test_setup(void **state)
     store_err_t   se;
     id_err_t      ie;
     char          path[300];
-    const char   *tmp;
 
     env = calloc(1, sizeof(*env));
     if (env == NULL) {
         return -1;
     }
 
-    tmp = getenv("TMPDIR");
-    snprintf(env->dir, sizeof(env->dir), "%s/ztenroll.XXXXXX",
-             tmp != NULL ? tmp : "/tmp");
-    if (mkdtemp(env->dir) == NULL) {
+    if (test_tmpdir_make(env->dir, sizeof(env->dir), "ztenroll") != 0) {
         free(env);
         return -1;
     }
@@ -110,7 +96,7 @@ test_teardown(void **state)
 
     store_close(env->st);
     id_keys_free(env->keys);
-    nftw(env->dir, test_rm, 16, FTW_DEPTH | FTW_PHYS);
+    test_tmpdir_remove(env->dir);
     free(env);
 
     return 0;

@@ -20,6 +20,8 @@
 #include <unistd.h>
 #include <cmocka.h>
 
+#include "tests/unit/tmpdir.h"
+
 #include <jansson.h>
 #include <jwt.h>
 #include <liboath/oath.h>
@@ -53,8 +55,6 @@ typedef struct {
 
 static int test_setup(void **state);
 static int test_teardown(void **state);
-static int test_rm(const char *path, const struct stat *sb, int flag,
-    struct FTW *ftw);
 static void test_b64url(const void *in, size_t len, char *out, size_t size);
 static void test_make_jws(const char *header, const char *payload,
     const char *sig, char *out, size_t size);
@@ -127,22 +127,11 @@ static const test_vector_t  test_vectors[] = {
 };
 
 
-static int
-test_rm(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
-{
-    (void) sb;
-    (void) flag;
-    (void) ftw;
-
-    return remove(path);
-}
-
 
 static int
 test_setup(void **state)
 {
     test_env_t  *env;
-    const char  *tmp;
     id_err_t     err;
 
     env = calloc(1, sizeof(*env));
@@ -150,11 +139,7 @@ test_setup(void **state)
         return -1;
     }
 
-    tmp = getenv("TMPDIR");
-    snprintf(env->dir, sizeof(env->dir), "%s/ztid.XXXXXX",
-             tmp != NULL ? tmp : "/tmp");
-
-    if (mkdtemp(env->dir) == NULL) {
+    if (test_tmpdir_make(env->dir, sizeof(env->dir), "ztid") != 0) {
         free(env);
         return -1;
     }
@@ -187,7 +172,7 @@ test_teardown(void **state)
 
     id_keys_free(env->hs);
     id_keys_free(env->es);
-    nftw(env->dir, test_rm, 16, FTW_DEPTH | FTW_PHYS);
+    test_tmpdir_remove(env->dir);
     free(env);
 
     return 0;

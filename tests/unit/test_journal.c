@@ -17,6 +17,8 @@
 #include <unistd.h>
 #include <cmocka.h>
 
+#include "tests/unit/tmpdir.h"
+
 #include "trustd/store.h"
 #include "trustd/journal.h"
 #include "trustd/journal_fmt.h"
@@ -38,8 +40,6 @@ typedef struct {
 
 static int test_setup(void **state);
 static int test_teardown(void **state);
-static int test_rm(const char *path, const struct stat *sb, int flag,
-    struct FTW *ftw);
 static void test_decision(store_audit_t *rec, unsigned i, int64_t ms);
 static void test_actions(store_t *st, unsigned n);
 static int test_collect(const store_audit_t *rec, void *arg);
@@ -50,18 +50,13 @@ static int
 test_setup(void **state)
 {
     test_env_t  *env;
-    const char  *tmp;
 
     env = calloc(1, sizeof(*env));
     if (env == NULL) {
         return -1;
     }
 
-    tmp = getenv("TMPDIR");
-    snprintf(env->dir, sizeof(env->dir), "%s/ztjournal.XXXXXX",
-             tmp != NULL ? tmp : "/tmp");
-
-    if (mkdtemp(env->dir) == NULL) {
+    if (test_tmpdir_make(env->dir, sizeof(env->dir), "ztjournal") != 0) {
         free(env);
         return -1;
     }
@@ -80,22 +75,12 @@ test_teardown(void **state)
     test_env_t  *env = *state;
 
     store_close(env->st);
-    (void) nftw(env->dir, test_rm, 8, FTW_DEPTH | FTW_PHYS);
+    test_tmpdir_remove(env->dir);
     free(env);
 
     return 0;
 }
 
-
-static int
-test_rm(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
-{
-    (void) sb;
-    (void) flag;
-    (void) ftw;
-
-    return remove(path);
-}
 
 
 static void

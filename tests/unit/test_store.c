@@ -15,6 +15,8 @@
 #include <unistd.h>
 #include <cmocka.h>
 
+#include "tests/unit/tmpdir.h"
+
 #include "trustd/store.h"
 
 
@@ -45,8 +47,6 @@ typedef struct {
 
 static int test_setup(void **state);
 static int test_teardown(void **state);
-static int test_rm(const char *path, const struct stat *sb, int flag,
-    struct FTW *ftw);
 static void test_make_device(store_device_t *dev, unsigned i);
 static int test_list_cb(const store_device_t *dev, void *arg);
 static int test_audit_cb(const store_audit_t *rec, void *arg);
@@ -91,33 +91,18 @@ static void test_posture_corrupt(void **state);
 static void test_device_set_owner(void **state);
 
 
-static int
-test_rm(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
-{
-    (void) sb;
-    (void) flag;
-    (void) ftw;
-
-    return remove(path);
-}
-
 
 static int
 test_setup(void **state)
 {
     test_env_t  *env;
-    const char  *tmp;
 
     env = calloc(1, sizeof(*env));
     if (env == NULL) {
         return -1;
     }
 
-    tmp = getenv("TMPDIR");
-    snprintf(env->dir, sizeof(env->dir), "%s/ztstore.XXXXXX",
-             tmp != NULL ? tmp : "/tmp");
-
-    if (mkdtemp(env->dir) == NULL) {
+    if (test_tmpdir_make(env->dir, sizeof(env->dir), "ztstore") != 0) {
         free(env);
         return -1;
     }
@@ -137,7 +122,7 @@ test_teardown(void **state)
     test_env_t  *env = *state;
 
     store_close(env->st);
-    nftw(env->dir, test_rm, 16, FTW_DEPTH | FTW_PHYS);
+    test_tmpdir_remove(env->dir);
     free(env);
 
     return 0;
