@@ -11,7 +11,8 @@ CONSOLE_OB        := $(B)/console-obj
 CONSOLE_PURE_OBJS := $(CONSOLE_OB)/console_i18n.o $(CONSOLE_OB)/console_html.o \
                      $(CONSOLE_OB)/console_conf.o
 CONSOLE_OBJS      := $(CONSOLE_OB)/main.o $(CONSOLE_OB)/console.o \
-                     $(CONSOLE_OB)/console_pages.o $(CONSOLE_PURE_OBJS)
+                     $(CONSOLE_OB)/console_pages.o $(CONSOLE_PURE_OBJS) \
+                     $(TRUSTD_OB)/mhd_util.o
 CONSOLE_LIBS      := -lmicrohttpd -lpthread
 
 $(CONSOLE_OB)/%.o: console/%.c

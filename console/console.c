@@ -42,6 +42,7 @@
 
 #include "console.h"
 #include "trustd/log.h"
+#include "trustd/mhd_util.h"
 #include "trustd/sock.h"
 
 
@@ -67,7 +68,6 @@ typedef struct {
 
 static void console_seterr(char *err, size_t errsize, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
-static void console_mhd_log(void *cls, const char *fmt, va_list ap);
 static enum MHD_Result console_access(void *cls, struct MHD_Connection *conn,
     const char *url, const char *method, const char *version,
     const char *upload_data, size_t *upload_data_size, void **con_cls);
@@ -113,24 +113,6 @@ console_seterr(char *err, size_t errsize, const char *fmt, ...)
     va_end(ap);
 }
 
-
-static void
-console_mhd_log(void *cls, const char *fmt, va_list ap)
-{
-    char    buf[512];
-    size_t  n;
-
-    (void) cls;
-
-    vsnprintf(buf, sizeof(buf), fmt, ap);
-
-    n = strlen(buf);
-    while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == '\r')) {
-        buf[--n] = '\0';
-    }
-
-    log_warn("console: libmicrohttpd: %s", buf);
-}
 
 
 int
@@ -181,7 +163,7 @@ console_start(console_t **out, const console_conf_t *cf,
     c->daemon = MHD_start_daemon(
         MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ERROR_LOG,
         0, NULL, NULL, console_access, c,
-        MHD_OPTION_EXTERNAL_LOGGER, console_mhd_log, c,
+        MHD_OPTION_EXTERNAL_LOGGER, zt_mhd_log, (void *) (uintptr_t) "console",
         MHD_OPTION_LISTEN_SOCKET, (MHD_socket) fd,
         MHD_OPTION_CONNECTION_LIMIT, (unsigned int) CONSOLE_CONN_LIMIT,
         MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int) CONSOLE_CONN_TIMEOUT,
@@ -265,22 +247,10 @@ console_stop(console_t *c)
 static int
 console_peer_ok(console_t *c, struct MHD_Connection *conn)
 {
-    const union MHD_ConnectionInfo  *ci;
-    struct ucred                     uc;
-    socklen_t                        len;
-    size_t                           i;
+    struct ucred  uc;
+    size_t  i;
 
-    ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
-    if (ci == NULL) {
-        log_warn("console: cannot get the connection's socket");
-        return 0;
-    }
-
-    len = sizeof(uc);
-    if (getsockopt(ci->connect_fd, SOL_SOCKET, SO_PEERCRED, &uc, &len)
-        == -1)
-    {
-        log_warn("console: SO_PEERCRED: %s", strerror(errno));
+    if (zt_mhd_peer(conn, "console", &uc) != 0) {
         return 0;
     }
 

@@ -73,7 +73,8 @@ $(B)/tests/unit/test_log: $(B)/tests/unit/test_log.o $(TRUSTD_OB)/log.o
 	$(CC) $(LDFLAGS) -o $@ $^ -lcmocka
 
 $(B)/tests/unit/test_metrics: $(B)/tests/unit/test_metrics.o \
-    $(TRUSTD_OB)/metrics.o $(TRUSTD_OB)/config.o $(TRUSTD_OB)/sock.o \
+    $(TRUSTD_OB)/metrics.o $(TRUSTD_OB)/mhd_util.o $(TRUSTD_OB)/config.o \
+    $(TRUSTD_OB)/sock.o \
     $(TRUSTD_OB)/log.o $(TRUSTD_OB)/score.o $(TRUSTD_OB)/blocklist.o
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ -lcmocka -lmicrohttpd -lpthread

@@ -21,6 +21,7 @@
 #include "zt_wire.h"
 #include "config.h"
 #include "log.h"
+#include "mhd_util.h"
 #include "metrics.h"
 #include "sock.h"
 
@@ -66,7 +67,6 @@ static void metrics_render_journal(metrics_buf_t *b,
     const journal_stats_t *js);
 static int metrics_listen_inet(const char *where, int *fdp, char *err,
     size_t errsize);
-static void metrics_mhd_log(void *cls, const char *fmt, va_list ap);
 static enum MHD_Result metrics_access(void *cls, struct MHD_Connection *c,
     const char *url, const char *method, const char *version,
     const char *upload_data, size_t *upload_data_size, void **con_cls);
@@ -554,24 +554,6 @@ metrics_render(const metrics_snapshot_t *s, size_t *len)
 /* ---- the HTTP endpoint ---------------------------------------------- */
 
 
-static void
-metrics_mhd_log(void *cls, const char *fmt, va_list ap)
-{
-    char    buf[512];
-    size_t  n;
-
-    (void) cls;
-
-    vsnprintf(buf, sizeof(buf), fmt, ap);
-
-    n = strlen(buf);
-    while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == '\r')) {
-        buf[--n] = '\0';
-    }
-
-    log_warn("metrics: libmicrohttpd: %s", buf);
-}
-
 
 /* A listening TCP socket on a loopback ADDR:PORT. */
 static int
@@ -655,7 +637,7 @@ metrics_start(metrics_t **out, const char *where, char *err,
     m->daemon = MHD_start_daemon(
         MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ERROR_LOG,
         0, NULL, NULL, metrics_access, m,
-        MHD_OPTION_EXTERNAL_LOGGER, metrics_mhd_log, m,
+        MHD_OPTION_EXTERNAL_LOGGER, zt_mhd_log, (void *) (uintptr_t) "metrics",
         MHD_OPTION_LISTEN_SOCKET, (MHD_socket) fd,
         MHD_OPTION_CONNECTION_LIMIT, (unsigned int) METRICS_CONN_LIMIT,
         MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int) METRICS_CONN_TIMEOUT,

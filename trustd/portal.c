@@ -38,6 +38,7 @@
 
 #include "policy/policy.h"
 #include "log.h"
+#include "mhd_util.h"
 #include "metrics.h"
 #include "portal.h"
 #include "sock.h"
@@ -134,7 +135,6 @@ typedef struct {
 static void portal_seterr(char *err, size_t errsize, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 static void portal_conf_copy(portal_conf_t *pc, const config_t *cfg);
-static void portal_mhd_log(void *cls, const char *fmt, va_list ap);
 static enum MHD_Result portal_access(void *cls, struct MHD_Connection *c,
     const char *url, const char *method, const char *version,
     const char *upload_data, size_t *upload_data_size, void **con_cls);
@@ -274,24 +274,6 @@ portal_conf_copy(portal_conf_t *pc, const config_t *cfg)
 }
 
 
-static void
-portal_mhd_log(void *cls, const char *fmt, va_list ap)
-{
-    char    buf[512];
-    size_t  n;
-
-    (void) cls;
-
-    vsnprintf(buf, sizeof(buf), fmt, ap);
-
-    n = strlen(buf);
-    while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == '\r')) {
-        buf[--n] = '\0';
-    }
-
-    log_warn("portal: libmicrohttpd: %s", buf);
-}
-
 
 int
 portal_start(portal_t **out, const config_t *cfg, store_t *st,
@@ -372,7 +354,7 @@ portal_start(portal_t **out, const config_t *cfg, store_t *st,
     p->daemon = MHD_start_daemon(
         MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ERROR_LOG,
         0, NULL, NULL, portal_access, p,
-        MHD_OPTION_EXTERNAL_LOGGER, portal_mhd_log, p,
+        MHD_OPTION_EXTERNAL_LOGGER, zt_mhd_log, (void *) (uintptr_t) "portal",
         MHD_OPTION_LISTEN_SOCKET, (MHD_socket) fd,
         MHD_OPTION_THREAD_POOL_SIZE, (unsigned int) PORTAL_THREADS,
         MHD_OPTION_CONNECTION_LIMIT, (unsigned int) PORTAL_CONN_LIMIT,
@@ -462,23 +444,11 @@ portal_stop(portal_t *p)
 static int
 portal_peer_ok(portal_t *p, struct MHD_Connection *c)
 {
-    const union MHD_ConnectionInfo  *ci;
-    struct ucred                     uc;
-    socklen_t                        len;
-    size_t                           i;
-    int                              ok;
+    struct ucred  uc;
+    size_t  i;
+    int     ok;
 
-    ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
-    if (ci == NULL) {
-        log_warn("portal: cannot get the connection's socket");
-        return 0;
-    }
-
-    len = sizeof(uc);
-    if (getsockopt(ci->connect_fd, SOL_SOCKET, SO_PEERCRED, &uc, &len)
-        == -1)
-    {
-        log_warn("portal: SO_PEERCRED: %s", strerror(errno));
+    if (zt_mhd_peer(c, "portal", &uc) != 0) {
         return 0;
     }
 

@@ -9,7 +9,8 @@
 
 PORTAL_PURE_OBJS := $(TRUSTD_OB)/portal_util.o $(TRUSTD_OB)/portal_i18n.o \
                     $(TRUSTD_OB)/portal_html.o
-PORTAL_OBJS      := $(TRUSTD_OB)/portal.o $(PORTAL_PURE_OBJS)
+PORTAL_OBJS      := $(TRUSTD_OB)/portal.o $(TRUSTD_OB)/mhd_util.o \
+                    $(PORTAL_PURE_OBJS)
 PORTAL_LIBS      := -lmicrohttpd -ljansson -lpthread
 
 $(B)/tests/unit/test_portal: $(B)/tests/unit/test_portal.o \

@@ -1,0 +1,29 @@
+/*
+ * What the three libmicrohttpd servers (the sign-in portal, the metrics
+ * endpoint, ztconsole) share: their messages in trustd's log, and who is
+ * at the other end of a Unix-socket connection.
+ */
+
+#ifndef ZT_MHD_UTIL_H
+#define ZT_MHD_UTIL_H
+
+#include <stdarg.h>
+#include <sys/socket.h>
+
+#include <microhttpd.h>
+
+/*
+ * MHD_OPTION_EXTERNAL_LOGGER: a libmicrohttpd message as a warning in
+ * trustd's log, cls being the server's name ("portal"), without the
+ * message's trailing newline.
+ */
+void zt_mhd_log(void *cls, const char *fmt, va_list ap);
+
+/*
+ * The credentials (SO_PEERCRED) of the process at the other end of c, a
+ * Unix-socket connection.  0, or -1 (logged, prefixed with who).
+ */
+int zt_mhd_peer(struct MHD_Connection *c, const char *who,
+    struct ucred *uc);
+
+#endif /* ZT_MHD_UTIL_H */
