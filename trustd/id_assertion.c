@@ -507,19 +507,8 @@ id_assertion_verify(const id_keys_t *keys, const char *token, size_t len,
         return -1;
     }
 
-    if (len > ID_TOKEN_MAX) {
-        id_seterr(err, "assertion longer than %d bytes", ID_TOKEN_MAX);
-        goto done;
-    }
-
-    if (id_jws_split(token, len, &jws) != 0) {
-        id_seterr(err, "assertion is not three base64url parts");
-        goto done;
-    }
-
-    head = id_json_part(jws.part[0], jws.len[0]);
+    head = id_jws_open(token, len, "assertion", &jws, err);
     if (head == NULL) {
-        id_seterr(err, "assertion header is not a JSON object");
         goto done;
     }
 

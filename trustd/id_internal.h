@@ -95,6 +95,15 @@ int id_jws_split(const char *token, size_t len, id_jws_t *jws);
  */
 json_t *id_json_part(const char *p, size_t len);
 
+/*
+ * The first steps of reading a JWS named what ("token", "assertion"): at
+ * most ID_TOKEN_MAX bytes, split (id_jws_split()), and its header decoded
+ * (id_json_part()).  Returns the header (a new reference) with *jws set,
+ * or NULL with the reason in err.
+ */
+json_t *id_jws_open(const char *token, size_t len, const char *what,
+    id_jws_t *jws, id_err_t *err);
+
 /* Claim syntax shared by issue and verify. */
 int id_sid_ok(const char *sid);
 int id_sub_ok(const char *sub);

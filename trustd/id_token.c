@@ -385,19 +385,8 @@ id_token_verify_until(const id_keys_t *keys, const char *token,
     memset(&c, 0, sizeof(c));
     memset(claims, 0, sizeof(*claims));
 
-    if (len > ID_TOKEN_MAX) {
-        id_seterr(err, "token longer than %d bytes", ID_TOKEN_MAX);
-        goto done;
-    }
-
-    if (id_jws_split(token, len, &jws) != 0) {
-        id_seterr(err, "token is not three base64url parts");
-        goto done;
-    }
-
-    head = id_json_part(jws.part[0], jws.len[0]);
+    head = id_jws_open(token, len, "token", &jws, err);
     if (head == NULL) {
-        id_seterr(err, "token header is not a JSON object");
         goto done;
     }
 
@@ -522,4 +511,30 @@ id_token_verify(const id_keys_t *keys, const char *token, size_t len,
 
     return id_token_verify_until(keys, token, len, now, claims, &until,
                                  err);
+}
+
+
+json_t *
+id_jws_open(const char *token, size_t len, const char *what, id_jws_t *jws,
+    id_err_t *err)
+{
+    json_t  *head;
+
+    if (len > ID_TOKEN_MAX) {
+        id_seterr(err, "%s longer than %d bytes", what, ID_TOKEN_MAX);
+        return NULL;
+    }
+
+    if (id_jws_split(token, len, jws) != 0) {
+        id_seterr(err, "%s is not three base64url parts", what);
+        return NULL;
+    }
+
+    head = id_json_part(jws->part[0], jws->len[0]);
+    if (head == NULL) {
+        id_seterr(err, "%s header is not a JSON object", what);
+        return NULL;
+    }
+
+    return head;
 }
