@@ -411,6 +411,13 @@ static const ztctl_cmd_t  ztctl_device_cmds[] = {
     { NULL, NULL, NULL, NULL, NULL }
 };
 
+static const struct option  policy_tool_opts[] = {
+    { "policy", required_argument, NULL, 'p' },
+    { "case", required_argument, NULL, 'C' },
+    ZTCTL_OPT_HELP,
+    ZTCTL_OPT_END
+};
+
 static const ztctl_cmd_t  ztctl_policy_cmds[] = {
     { "reload", ztctl_policy_reload, ztctl_opts_help, "",
       "Ask the running trustd to reload its configuration and policy.\n"
@@ -421,6 +428,18 @@ static const ztctl_cmd_t  ztctl_policy_cmds[] = {
       "Show the running trustd's pid, loaded policy version and\n"
       "connections.  Needs admin_listen in trustd.conf (-c).  --json\n"
       "prints an object: pid, policy, connections." },
+    { "check", ztctl_policy_check, policy_tool_opts, "[--policy PATH]",
+      "Check the policy (trustd.conf's, -c, or PATH) without loading it:\n"
+      "every error and warning as file:line:col (ztpolicy check).  Exit\n"
+      "0 clean, 1 errors." },
+    { "test", ztctl_policy_test, policy_tool_opts,
+      "[--policy PATH] CASES...",
+      "Run the expected-decision cases in CASES against the policy\n"
+      "(ztpolicy test, docs/policy.md section 12).  Exit 0 all pass." },
+    { "explain", ztctl_policy_explain, policy_tool_opts,
+      "[--policy PATH] CASEFILE [--case NAME]",
+      "Show how the policy decides each case: every rule tried and why\n"
+      "it matched or not (ztpolicy explain)." },
     { NULL, NULL, NULL, NULL, NULL }
 };
 

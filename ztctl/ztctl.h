@@ -86,6 +86,14 @@ extern const struct option   ztctl_opts_json[];
 /* The audit group's commands (audit.c). */
 extern const ztctl_cmd_t  ztctl_audit_cmds[];
 
+/* ztctl policy check|test|explain, through ztpolicy (policy_tools.c). */
+int ztctl_policy_check(ztctl_t *ctl, const ztctl_cmd_t *cmd, int argc,
+    char **argv);
+int ztctl_policy_test(ztctl_t *ctl, const ztctl_cmd_t *cmd, int argc,
+    char **argv);
+int ztctl_policy_explain(ztctl_t *ctl, const ztctl_cmd_t *cmd, int argc,
+    char **argv);
+
 /* The store group's commands, backup and restore (maint.c). */
 extern const ztctl_cmd_t  ztctl_store_cmds[];
 

@@ -440,3 +440,32 @@ def test_completion_offers_every_option_a_command_documents():
         documented -= {"--decision", "--request"}   # explain's commands
         assert documented <= offered, (g, c, documented - offered)
         assert "--help" in offered, (g, c)
+
+
+def test_policy_check_test_and_explain_use_the_configured_policy(
+        make_gateway, tmp_path):
+    from conftest import ZTCTL, run
+    gw = make_gateway(policy="""
+app "gateway" {
+    host "localhost"
+    rule "open" { path prefix "/open" allow }
+}
+""")
+    out = run(ZTCTL, "-c", gw.trustd_conf, "policy", "check").stdout
+    assert "1 apps, 1 rules, 0 errors" in out
+
+    cases = tmp_path / "gw.cases"
+    cases.write_text('case "open is open" {\n    request GET '
+                     '"https://localhost/open/x"\n    expect allow\n}\n')
+    out = run(ZTCTL, "-c", gw.trustd_conf, "policy", "test",
+              str(cases)).stdout
+    assert "1 passed, 0 failed" in out
+    out = run(ZTCTL, "-c", gw.trustd_conf, "policy", "explain",
+              str(cases)).stdout
+    assert 'rule "open"' in out
+
+    bad = tmp_path / "bad.policy"
+    bad.write_text("app {\n")
+    r = run(ZTCTL, "-c", gw.trustd_conf, "policy", "check", "--policy",
+            str(bad), check=False)
+    assert r.returncode == 1 and "bad.policy:" in r.stderr
