@@ -230,88 +230,19 @@ done:
 }
 
 
-/*
- * Split a line into keyword and value.  Returns 1 with both set, 0 for a
- * blank or comment line, -1 on a syntax error.
- */
+/* A line of console.conf: config_split_line() with its error reported. */
 static int
 console_conf_line(console_parse_t *cp, char *line, char **kw, char **value)
 {
-    char  *p, *q;
+    char  msg[300];
+    int   rc;
 
-    p = line;
-
-    while (*p == ' ' || *p == '\t' || *p == '\r') {
-        p++;
+    rc = config_split_line(line, NULL, kw, value, msg, sizeof(msg));
+    if (rc < 0) {
+        console_conf_error(cp, "%s", msg);
     }
 
-    if (*p == '\0' || *p == '#') {
-        return 0;
-    }
-
-    *kw = p;
-
-    while (*p != '\0' && !isspace((unsigned char) *p) && *p != '#') {
-        p++;
-    }
-
-    if (*p == '#' || *p == '\0') {
-        *p = '\0';
-        console_conf_error(cp, "keyword \"%s\" needs a value", *kw);
-        return -1;
-    }
-
-    *p++ = '\0';
-
-    while (*p == ' ' || *p == '\t') {
-        p++;
-    }
-
-    if (*p == '\0' || *p == '#' || *p == '\r') {
-        console_conf_error(cp, "keyword \"%s\" needs a value", *kw);
-        return -1;
-    }
-
-    if (*p == '"') {
-        *value = ++p;
-        q = strchr(p, '"');
-        if (q == NULL) {
-            console_conf_error(cp, "unterminated quoted value for \"%s\"",
-                               *kw);
-            return -1;
-        }
-
-        *q = '\0';
-        p = q + 1;
-
-    } else {
-        *value = p;
-
-        while (*p != '\0' && !isspace((unsigned char) *p) && *p != '#') {
-            p++;
-        }
-
-        if (*p == '#') {
-            *p = '\0';
-            return 1;
-        }
-
-        if (*p != '\0') {
-            *p++ = '\0';
-        }
-    }
-
-    while (*p == ' ' || *p == '\t' || *p == '\r') {
-        p++;
-    }
-
-    if (*p != '\0' && *p != '#') {
-        console_conf_error(cp, "\"%s\" takes one value; quote a value with "
-                           "spaces", *kw);
-        return -1;
-    }
-
-    return 1;
+    return rc;
 }
 
 

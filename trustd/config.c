@@ -311,12 +311,26 @@ done:
 }
 
 
-/*
- * Split a line into keyword and value.  Returns 1 with both set, 0 for a
- * blank or comment line, -1 on error (reported).
- */
+/* A line of trustd.conf: config_split_line() with its error reported. */
 static int
 config_parse_line(config_parse_t *cp, char *line, char **kw, char **value)
+{
+    char  msg[300];
+    int   rc;
+
+    rc = config_split_line(line, config_multiword, kw, value, msg,
+                           sizeof(msg));
+    if (rc < 0) {
+        config_error(cp, "%s", msg);
+    }
+
+    return rc;
+}
+
+
+int
+config_split_line(char *line, int (*multiword)(const char *kw), char **kw,
+    char **value, char *msg, size_t size)
 {
     char  *p, *q;
 
@@ -338,7 +352,7 @@ config_parse_line(config_parse_t *cp, char *line, char **kw, char **value)
 
     if (*p == '#' || *p == '\0') {
         *p = '\0';
-        config_error(cp, "keyword \"%s\" needs a value", *kw);
+        snprintf(msg, size, "keyword \"%.64s\" needs a value", *kw);
         return -1;
     }
 
@@ -349,12 +363,12 @@ config_parse_line(config_parse_t *cp, char *line, char **kw, char **value)
     }
 
     if (*p == '\0' || *p == '#' || *p == '\r') {
-        config_error(cp, "keyword \"%s\" needs a value", *kw);
+        snprintf(msg, size, "keyword \"%.64s\" needs a value", *kw);
         return -1;
     }
 
     /* keywords whose value is several words: the rest of the line */
-    if (config_multiword(*kw)) {
+    if (multiword != NULL && multiword(*kw)) {
         *value = p;
         q = p + strcspn(p, "#");
         while (q > p && isspace((unsigned char) q[-1])) {
@@ -368,7 +382,8 @@ config_parse_line(config_parse_t *cp, char *line, char **kw, char **value)
         *value = ++p;
         q = strchr(p, '"');
         if (q == NULL) {
-            config_error(cp, "unterminated quoted value for \"%s\"", *kw);
+            snprintf(msg, size, "unterminated quoted value for \"%.64s\"",
+                     *kw);
             return -1;
         }
 
@@ -397,8 +412,8 @@ config_parse_line(config_parse_t *cp, char *line, char **kw, char **value)
     }
 
     if (*p != '\0' && *p != '#') {
-        config_error(cp, "unexpected \"%s\" after the value of \"%s\"", p,
-                     *kw);
+        snprintf(msg, size, "\"%.64s\" takes one value; unexpected \"%.64s\" "
+                 "after it (quote a value with spaces)", *kw, p);
         return -1;
     }
 

@@ -141,4 +141,14 @@ int config_peer_allowed(const config_t *cfg, uid_t uid);
 /* 1 if uid may use the admin socket: root, trustd's own user, admin_user. */
 int config_admin_allowed(const config_t *cfg, uid_t uid);
 
+/*
+ * Split one line of a keyword-value file (trustd.conf, ztconsole's
+ * console.conf) in place: the keyword, then one value (quoted when it
+ * has spaces) or, for a keyword multiword() accepts, the rest of the
+ * line; "#" starts a comment.  Returns 1 with *kw and *value set, 0 for a
+ * blank or comment line, or -1 with the reason in msg.
+ */
+int config_split_line(char *line, int (*multiword)(const char *kw),
+    char **kw, char **value, char *msg, size_t size);
+
 #endif /* ZT_CONFIG_H */
