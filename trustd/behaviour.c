@@ -468,3 +468,17 @@ behaviour_flush(behaviour_t *b, store_t *st)
 
     return rc;
 }
+
+
+void
+behaviour_flush_with(behaviour_t *b,
+    void (*write)(void *arg, const store_history_t *rows, size_t n),
+    void *arg)
+{
+    if (b == NULL || b->npending == 0) {
+        return;
+    }
+
+    write(arg, b->pending, b->npending);
+    b->npending = 0;
+}

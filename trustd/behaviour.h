@@ -91,4 +91,10 @@ void behaviour_seen(behaviour_t *b, const char *user,
 /* Write the pending histories in one transaction.  0 or -1 (logged). */
 int behaviour_flush(behaviour_t *b, store_t *st);
 
+/* The same, handing the rows to write(arg, rows, n) instead (cluster
+ * mode: the follower thread records them). */
+void behaviour_flush_with(behaviour_t *b,
+    void (*write)(void *arg, const store_history_t *rows, size_t n),
+    void *arg);
+
 #endif /* ZT_BEHAVIOUR_H */

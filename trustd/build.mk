@@ -7,11 +7,13 @@
 TRUSTD_LIB_OBJS := $(TRUSTD_OB)/store.o $(TRUSTD_OB)/config.o \
                    $(TRUSTD_OB)/sock.o $(TRUSTD_OB)/journal_fmt.o \
                    $(TRUSTD_OB)/log.o $(TRUSTD_OB)/decide.o \
-                   $(TRUSTD_OB)/enroll.o
+                   $(TRUSTD_OB)/enroll.o $(TRUSTD_OB)/cluster.o
 TRUSTD_LIB      := $(B)/libtrustd.a
 TRUSTD_OBJS     := $(TRUSTD_OB)/main.o $(TRUSTD_OB)/server.o \
                    $(TRUSTD_OB)/journal.o $(TRUSTD_OB)/metrics.o
 LMDB_LIBS       := -llmdb -lcrypto
+# Cluster mode (cluster.c): libpq, and the follower's thread.
+CLUSTER_LIBS    := -lpq -lpthread
 # What store.o needs besides LMDB: the journal's canonical form (which
 # names signals and outcomes) for the hash chain.
 STORE_DEPS      := $(TRUSTD_OB)/journal_fmt.o $(TRUSTD_OB)/score.o \
@@ -28,7 +30,7 @@ $(B)/trustd: $(TRUSTD_OBJS) $(PORTAL_OBJS) $(TRUSTD_LIB) $(POLICY_LIB) \
     $(IDENTITY_LIB) $(WIRE_LIB)
 	$(CC) $(LDFLAGS) -o $@ $(TRUSTD_OBJS) $(PORTAL_OBJS) $(TRUSTD_LIB) \
 	    $(POLICY_LIB) $(IDENTITY_LIB) $(WIRE_LIB) $(LMDB_LIBS) \
-	    $(PORTAL_LIBS) $(IDENTITY_LIBS)
+	    $(PORTAL_LIBS) $(IDENTITY_LIBS) $(CLUSTER_LIBS)
 
 BINS += $(B)/trustd
 

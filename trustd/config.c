@@ -108,6 +108,17 @@ static int config_set_blocklist(config_parse_t *cp, const char *value);
 static int config_multiword(const char *kw);
 static int config_set_journal_flush(config_parse_t *cp, const char *value);
 static int config_set_device_cache(config_parse_t *cp, const char *value);
+static int config_set_cluster(config_parse_t *cp, const char *value);
+static int config_set_cluster_database(config_parse_t *cp,
+    const char *value);
+static int config_set_cluster_node(config_parse_t *cp, const char *value);
+static int config_set_cluster_staleness(config_parse_t *cp,
+    const char *value);
+static int config_set_cluster_poll(config_parse_t *cp, const char *value);
+static int config_set_cluster_timeout(config_parse_t *cp,
+    const char *value);
+static int config_set_cluster_retention(config_parse_t *cp,
+    const char *value);
 static int config_set_journal_queue(config_parse_t *cp, const char *value);
 static int config_set_journal_retention(config_parse_t *cp,
     const char *value);
@@ -160,6 +171,13 @@ static const config_keyword_t  config_keywords[] = {
     { "journal_retention", config_set_journal_retention, 0, 0 },
     { "journal_failure",  config_set_journal_failure,  0, 0 },
     { "device_cache",     config_set_device_cache,     0, 0 },
+    { "cluster",          config_set_cluster,          0, 0 },
+    { "cluster_database", config_set_cluster_database, 0, 0 },
+    { "cluster_node",     config_set_cluster_node,     0, 0 },
+    { "cluster_max_staleness", config_set_cluster_staleness, 0, 0 },
+    { "cluster_poll_interval", config_set_cluster_poll, 0, 0 },
+    { "cluster_timeout",  config_set_cluster_timeout,  0, 0 },
+    { "cluster_changes_retention", config_set_cluster_retention, 0, 0 },
     { NULL, NULL, 0, 0 }
 };
 
@@ -220,6 +238,10 @@ config_load(const char *path, config_t *cfg, config_err_t *err)
     cfg->journal_retention_ms = JOURNAL_DEFAULT_RETENTION;
     cfg->journal_fail_open = 0;
     cfg->device_cache = CONFIG_DEVICE_CACHE;
+    cfg->cluster_max_staleness_ms = CONFIG_CLUSTER_STALENESS_MS;
+    cfg->cluster_poll_ms = 1000;
+    cfg->cluster_timeout_ms = 5000;
+    cfg->cluster_retention_ms = 7u * 86400 * 1000;
     cfg->shutdown_timeout_ms = 2000;
 
     cp.file = path;
@@ -300,6 +322,20 @@ config_load(const char *path, config_t *cfg, config_err_t *err)
             goto done;
         }
     }
+
+    if (cfg->cluster && cfg->cluster_database[0] == '\0') {
+        snprintf(err->msg, sizeof(err->msg), "%s: cluster on needs "
+                 "cluster_database (a PostgreSQL connection string)", path);
+        goto done;
+    }
+
+    if (cfg->cluster_node[0] == '\0'
+        && (gethostname(cfg->cluster_node, sizeof(cfg->cluster_node)) != 0
+            || cfg->cluster_node[0] == '\0'))
+    {
+        snprintf(cfg->cluster_node, sizeof(cfg->cluster_node), "node");
+    }
+    cfg->cluster_node[sizeof(cfg->cluster_node) - 1] = '\0';
 
     ret = 0;
 
@@ -1522,4 +1558,105 @@ static int
 config_set_device_cache(config_parse_t *cp, const char *value)
 {
     return config_number(cp, value, 0, 1u << 24, &cp->cfg->device_cache);
+}
+
+
+/* Cluster mode: on or off (the default: this node's LMDB alone). */
+static int
+config_set_cluster(config_parse_t *cp, const char *value)
+{
+    if (strcmp(value, "on") == 0) {
+        cp->cfg->cluster = 1;
+    } else if (strcmp(value, "off") == 0) {
+        cp->cfg->cluster = 0;
+    } else {
+        config_error(cp, "cluster \"%s\": expected on or off", value);
+        return -1;
+    }
+
+    return 0;
+}
+
+
+static int
+config_set_cluster_database(config_parse_t *cp, const char *value)
+{
+    if (strlen(value) >= sizeof(cp->cfg->cluster_database)
+        || value[0] == '\0')
+    {
+        config_error(cp, "cluster_database: expected a PostgreSQL "
+                     "connection string of at most %zu bytes",
+                     sizeof(cp->cfg->cluster_database) - 1);
+        return -1;
+    }
+
+    memcpy(cp->cfg->cluster_database, value, strlen(value) + 1);
+
+    return 0;
+}
+
+
+/* A node name: letters, digits, '.', '-', '_' (it names the node in the
+ * change log and in status). */
+static int
+config_set_cluster_node(config_parse_t *cp, const char *value)
+{
+    size_t  i, len;
+
+    len = strlen(value);
+
+    for (i = 0; i < len; i++) {
+        if (!((value[i] >= 'a' && value[i] <= 'z')
+              || (value[i] >= 'A' && value[i] <= 'Z')
+              || (value[i] >= '0' && value[i] <= '9')
+              || value[i] == '.' || value[i] == '-' || value[i] == '_'))
+        {
+            break;
+        }
+    }
+
+    if (len == 0 || len >= sizeof(cp->cfg->cluster_node) || i != len) {
+        config_error(cp, "cluster_node \"%s\": expected up to %zu letters, "
+                     "digits, '.', '-' or '_'", value,
+                     sizeof(cp->cfg->cluster_node) - 1);
+        return -1;
+    }
+
+    memcpy(cp->cfg->cluster_node, value, len + 1);
+
+    return 0;
+}
+
+
+/* From 1 s to a day. */
+static int
+config_set_cluster_staleness(config_parse_t *cp, const char *value)
+{
+    return config_duration(cp, value, 1000, 86400u * 1000,
+                           &cp->cfg->cluster_max_staleness_ms);
+}
+
+
+static int
+config_set_cluster_poll(config_parse_t *cp, const char *value)
+{
+    return config_duration(cp, value, 100, 60u * 1000,
+                           &cp->cfg->cluster_poll_ms);
+}
+
+
+static int
+config_set_cluster_timeout(config_parse_t *cp, const char *value)
+{
+    return config_duration(cp, value, 500, 120u * 1000,
+                           &cp->cfg->cluster_timeout_ms);
+}
+
+
+/* From an hour to 30 days. */
+static int
+config_set_cluster_retention(config_parse_t *cp, const char *value)
+{
+    return config_duration(cp, value, 3600u * 1000, 30u * 86400 * 1000,
+                           &cp->cfg->cluster_retention_ms);
 }

@@ -26,6 +26,7 @@
 #define CONFIG_MAX_NETWORKS     32
 
 #define CONFIG_METRICS_INTERVAL_MS  5000    /* metrics_interval default */
+#define CONFIG_CLUSTER_STALENESS_MS 60000   /* cluster_max_staleness */
 
 #define CONFIG_LOG_TARGET_DEFAULT   0   /* stderr with -f, else syslog */
 #define CONFIG_LOG_TARGET_STDERR    1
@@ -100,6 +101,15 @@ typedef struct {
     /* Prometheus metrics: "" = no endpoint; a socket path or ADDR:PORT */
     char        metrics_listen[CONFIG_LISTEN_MAX];
     uint32_t    metrics_interval_ms;        /* snapshot period */
+
+    /* cluster mode (docs/cluster.md): off unless cluster on */
+    int         cluster;
+    char        cluster_database[1024];     /* libpq connection string */
+    char        cluster_node[64];           /* default: the host name */
+    uint32_t    cluster_max_staleness_ms;   /* fail closed after this */
+    uint32_t    cluster_poll_ms;            /* change-log poll fallback */
+    uint32_t    cluster_timeout_ms;         /* connect and statements */
+    uint32_t    cluster_retention_ms;       /* change-log entries kept */
 } config_t;
 
 typedef struct {

@@ -479,11 +479,29 @@ decide_seen(decide_ctx_t *ctx, int64_t now)
 }
 
 
+static void
+decide_touch_store(void *arg, const char *const *sids, size_t n)
+{
+    store_err_t  err;
+
+    if (store_session_touch(arg, sids, n, (int64_t) time(NULL), &err) != 0) {
+        log_error("cannot record session activity: %s", err.msg);
+    }
+}
+
+
 void
 decide_touch(store_t *st, decide_ctx_t *ctx)
 {
+    decide_touch_with(ctx, decide_touch_store, st);
+}
+
+
+void
+decide_touch_with(decide_ctx_t *ctx,
+    void (*write)(void *arg, const char *const *sids, size_t n), void *arg)
+{
     const char   *sids[DECIDE_TOUCH_MAX];
-    store_err_t   err;
     unsigned      i;
 
     if (ctx->ntouch == 0) {
@@ -494,12 +512,7 @@ decide_touch(store_t *st, decide_ctx_t *ctx)
         sids[i] = ctx->touch[i];
     }
 
-    if (store_session_touch(st, sids, ctx->ntouch, (int64_t) time(NULL),
-                            &err)
-        != 0)
-    {
-        log_error("cannot record session activity: %s", err.msg);
-    }
+    write(arg, sids, ctx->ntouch);
 
     ctx->ntouch = 0;
 }

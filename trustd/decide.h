@@ -141,4 +141,9 @@ void decide_ctx_free(decide_ctx_t *ctx);
  */
 void decide_touch(store_t *st, decide_ctx_t *ctx);
 
+/* The same, handing the session ids to write(arg, sids, n) instead (cluster
+ * mode: the follower thread records them). */
+void decide_touch_with(decide_ctx_t *ctx,
+    void (*write)(void *arg, const char *const *sids, size_t n), void *arg);
+
 #endif /* ZT_DECIDE_H */

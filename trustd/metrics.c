@@ -63,6 +63,8 @@ static void metrics_rule_sample(metrics_buf_t *b, const char *app,
     const char *rule, uint64_t n);
 static void metrics_render_decisions(metrics_buf_t *b,
     const metrics_decisions_t *md);
+static void metrics_render_cluster(metrics_buf_t *b,
+    const cluster_stats_t *cs);
 static void metrics_render_journal(metrics_buf_t *b,
     const journal_stats_t *js);
 static int metrics_listen_inet(const char *where, int *fdp, char *err,
@@ -397,6 +399,64 @@ metrics_render_decisions(metrics_buf_t *b, const metrics_decisions_t *md)
 }
 
 
+/* Cluster mode: how far behind this node is, and the writes it made. */
+static void
+metrics_render_cluster(metrics_buf_t *b, const cluster_stats_t *cs)
+{
+    metrics_family(b, "ztgate_cluster_position", "gauge",
+                   "The last change-log entry applied to this node's store.");
+    metrics_printf(b, "ztgate_cluster_position %llu\n",
+                   (unsigned long long) cs->position);
+
+    metrics_family(b, "ztgate_cluster_lag_changes", "gauge",
+                   "Changes in the cluster database not yet applied here.");
+    metrics_printf(b, "ztgate_cluster_lag_changes %llu\n",
+                   (unsigned long long) (cs->head - cs->position));
+
+    metrics_family(b, "ztgate_cluster_feed_connected", "gauge",
+                   "1 while the change feed from PostgreSQL is connected.");
+    metrics_printf(b, "ztgate_cluster_feed_connected %d\n", cs->connected);
+
+    metrics_family(b, "ztgate_cluster_feed_age_seconds", "gauge",
+                   "Since the change feed last answered (-1: never).");
+    metrics_printf(b, "ztgate_cluster_feed_age_seconds %.3f\n",
+                   cs->feed_age_ms < 0 ? -1.0
+                   : (double) cs->feed_age_ms / 1000.0);
+
+    metrics_family(b, "ztgate_cluster_stale", "gauge",
+                   "1 while decisions fail closed: the feed has been away "
+                   "longer than cluster_max_staleness.");
+    metrics_printf(b, "ztgate_cluster_stale %d\n", cs->stale);
+
+    metrics_family(b, "ztgate_cluster_changes_applied_total", "counter",
+                   "Change-log entries from other writers applied here.");
+    metrics_printf(b, "ztgate_cluster_changes_applied_total %llu\n",
+                   (unsigned long long) cs->applied);
+
+    metrics_family(b, "ztgate_cluster_writes_total", "counter",
+                   "Writes by this trustd, by result.");
+    metrics_printf(b, "ztgate_cluster_writes_total{result=\"committed\"} "
+                   "%llu\n", (unsigned long long) cs->commits);
+    metrics_printf(b, "ztgate_cluster_writes_total{result=\"refused\"} "
+                   "%llu\n", (unsigned long long) cs->refused);
+
+    metrics_family(b, "ztgate_cluster_bootstraps_total", "counter",
+                   "Times this node loaded the whole state from PostgreSQL.");
+    metrics_printf(b, "ztgate_cluster_bootstraps_total %llu\n",
+                   (unsigned long long) cs->bootstraps);
+
+    metrics_family(b, "ztgate_cluster_propagation_seconds", "summary",
+                   "From a change's commit elsewhere to its application "
+                   "here (last 1024 changes).");
+    metrics_printf(b, "ztgate_cluster_propagation_seconds{quantile=\"0.5\"}"
+                   " %.4f\n", cs->lat_p50_ms / 1000.0);
+    metrics_printf(b, "ztgate_cluster_propagation_seconds{quantile=\"0.99\"}"
+                   " %.4f\n", cs->lat_p99_ms / 1000.0);
+    metrics_printf(b, "ztgate_cluster_propagation_seconds_count %llu\n",
+                   (unsigned long long) cs->lat_count);
+}
+
+
 static void
 metrics_render_journal(metrics_buf_t *b, const journal_stats_t *js)
 {
@@ -524,6 +584,10 @@ metrics_render(const metrics_snapshot_t *s, size_t *len)
 
     if (s->has_journal) {
         metrics_render_journal(&b, &s->journal);
+    }
+
+    if (s->has_cluster) {
+        metrics_render_cluster(&b, &s->cluster);
     }
 
     metrics_family(&b, "ztgate_nginx_connections", "gauge",

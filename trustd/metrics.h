@@ -25,6 +25,7 @@
 #include <stdint.h>
 
 #include "journal.h"
+#include "cluster.h"
 #include "policy/policy.h"
 
 #define METRICS_OUTCOMES        5   /* index: enum wire_decision; 0 unused */
@@ -89,6 +90,8 @@ typedef struct {
     uint64_t                    portal[METRICS_PORTAL_EVENTS];
     uint64_t                    reloads_ok;
     uint64_t                    reloads_failed;
+    int                         has_cluster;
+    cluster_stats_t             cluster;
     const char                 *policy_version; /* "built-in": none */
     unsigned                    policy_rules;
     int64_t                     store_file_bytes;   /* -1: unknown */

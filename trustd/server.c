@@ -29,6 +29,7 @@
 #include "zt_wire.h"
 #include "decide.h"
 #include "journal.h"
+#include "cluster.h"
 #include "identity.h"
 #include "log.h"
 #include "metrics.h"
@@ -129,6 +130,7 @@ struct server_s {
     portal_t        *portal;        /* NULL: no sign-in portal here */
     behaviour_t     *behaviour;     /* trust inference state */
     journal_t       *journal;       /* the decision journal's writer */
+    cluster_t       *cluster;       /* cluster mode, or NULL */
     store_audit_t    jrec;          /* the journal record being built */
     blocklist_t     *blocklist;     /* feeds and staff entries */
     blocklist_t     *trusted;       /* trusted_network */
@@ -221,6 +223,14 @@ static void server_signal(server_t *srv);
 static void server_timer(server_t *srv);
 static void server_load_trust(server_t *srv, const config_t *cfg);
 static int server_blocklist_cb(const store_blocklist_t *e, void *arg);
+static void server_fail_closed(wire_resp_t *resp, const char *why);
+static int server_cluster_attach(server_t *srv, store_t *st,
+    server_err_t *err);
+static void server_cluster_touch(void *arg, const char *const *sids,
+    size_t n);
+static void server_cluster_history(void *arg, const store_history_t *rows,
+    size_t n);
+static void server_cluster_status(server_t *srv);
 static void server_explain(server_t *srv, const char *command);
 static int server_reload(server_t *srv);
 static void server_shutdown(server_t *srv);
@@ -588,8 +598,23 @@ server_timer(server_t *srv)
         return;
     }
 
-    decide_touch(srv->store, &srv->dctx);
-    (void) behaviour_flush(srv->behaviour, srv->store);
+    if (srv->cluster != NULL) {
+        /* writes go to the cluster from the follower's thread: this one
+         * never waits for the database */
+        decide_touch_with(&srv->dctx, server_cluster_touch, srv->cluster);
+        behaviour_flush_with(srv->behaviour, server_cluster_history,
+                             srv->cluster);
+
+        if (cluster_take_touched(srv->cluster) & STORE_TOUCHED_BLOCKLIST) {
+            log_info("cluster: staff blocklist entries changed; reloading "
+                     "them");
+            server_load_trust(srv, &srv->cfg);
+        }
+
+    } else {
+        decide_touch(srv->store, &srv->dctx);
+        (void) behaviour_flush(srv->behaviour, srv->store);
+    }
 
     /* the posture census runs on its own thread (server_census_main()) */
     if (srv->census_started) {
@@ -601,7 +626,11 @@ server_timer(server_t *srv)
      * Every tenth tick: drop sessions that ended (expired or revoked)
      * more than a day ago; until then staff can still see them.
      */
-    if (srv->keys != NULL && ++srv->ticks % 10 == 0) {
+    if (srv->keys != NULL && ++srv->ticks % 10 == 0 && srv->cluster != NULL)
+    {
+        cluster_defer_purge(srv->cluster, (int64_t) time(NULL) - 86400);
+
+    } else if (srv->keys != NULL && srv->ticks % 10 == 0) {
         if (store_session_purge(srv->store, (int64_t) time(NULL) - 86400,
                                 &purged, &err)
             != 0)
@@ -777,6 +806,12 @@ server_reload(server_t *srv)
     server_reload_keys(srv);
     server_identity_conf(srv);
     portal_reconfigure(srv->portal, cur);
+
+    if (srv->cluster != NULL) {
+        cluster_set_policy(srv->cluster, srv->policy
+                                         ? pol_version(srv->policy)
+                                         : "built-in");
+    }
 
     /* the policy version as a field, for log pipelines to follow */
     log_fields(LOG_LEVEL_INFO,
@@ -1147,6 +1182,9 @@ server_conn_answer(server_t *srv, server_conn_t *c, const wire_frame_t *f)
 
     clock_gettime(CLOCK_MONOTONIC, &t0);
     decide(srv->store, &srv->dconf, &req, &resp, &srv->dctx);
+    if (srv->cluster != NULL && cluster_stale(srv->cluster)) {
+        server_fail_closed(&resp, "cluster state stale");
+    }
     server_journal_decision(srv, &req, &resp);
     clock_gettime(CLOCK_MONOTONIC, &t1);
     server_count(srv, resp.decision,
@@ -1431,7 +1469,13 @@ server_shutdown(server_t *srv)
     }
 
     /* the store may be closed once server_run() has returned */
-    (void) behaviour_flush(srv->behaviour, srv->store);
+    if (srv->cluster != NULL) {
+        decide_touch_with(&srv->dctx, server_cluster_touch, srv->cluster);
+        behaviour_flush_with(srv->behaviour, server_cluster_history,
+                             srv->cluster);
+    } else {
+        (void) behaviour_flush(srv->behaviour, srv->store);
+    }
     server_census_stop(srv);
     journal_stop(srv->journal);
     srv->journal = NULL;
@@ -1454,6 +1498,8 @@ server_free(server_t *srv)
 
     portal_stop(srv->portal);
     srv->portal = NULL;
+    cluster_free(srv->cluster);
+    srv->cluster = NULL;
     metrics_stop(srv->metrics);
     srv->metrics = NULL;
     decide_ctx_free(&srv->dctx);
@@ -1703,6 +1749,9 @@ server_admin_command(server_t *srv, server_admin_t *a, const char *cmd)
     } else if (strcmp(cmd, "journal") == 0) {
         server_journal_status(srv);
 
+    } else if (strcmp(cmd, "cluster") == 0) {
+        server_cluster_status(srv);
+
     } else if (strcmp(cmd, "journal-flush") == 0) {
         journal_kick(srv->journal);
         snprintf(srv->reply, sizeof(srv->reply), "ok journal-flush\n");
@@ -1714,8 +1763,8 @@ server_admin_command(server_t *srv, server_admin_t *a, const char *cmd)
     } else {
         snprintf(srv->reply, sizeof(srv->reply),
                  "error unknown command (expected reload, status, stats, "
-                 "stats-reset, journal, journal-flush, metrics or "
-                 "explain)\n");
+                 "stats-reset, journal, journal-flush, cluster, metrics "
+                 "or explain)\n");
     }
 
     len = strlen(srv->reply);
@@ -1755,6 +1804,10 @@ server_attach_store(server_t *srv, store_t *st, server_err_t *err)
     char  msg[512];
 
     srv->store = st;
+
+    if (srv->cfg.cluster && server_cluster_attach(srv, st, err) != 0) {
+        return -1;
+    }
 
     if (srv->cfg.metrics_listen[0] != '\0') {
         if (metrics_start(&srv->metrics, srv->cfg.metrics_listen, msg,
@@ -2190,12 +2243,7 @@ server_journal_decision(server_t *srv, const wire_req_t *req,
     }
 
     if (journal_blocked(srv->journal)) {
-        memset(resp, 0, sizeof(*resp));
-        resp->decision = WIRE_DENY;
-        resp->status = 503;
-        resp->reason_code = WIRE_R_INTERNAL;
-        resp->reason.data = why;
-        resp->reason.len = sizeof(why) - 1;
+        server_fail_closed(resp, why);
     }
 
     clock_gettime(CLOCK_REALTIME, &now);
@@ -2308,6 +2356,11 @@ server_metrics_text(server_t *srv, size_t *len)
     if (srv->journal != NULL) {
         s.has_journal = 1;
         journal_stats(srv->journal, &s.journal);
+    }
+
+    if (srv->cluster != NULL) {
+        s.has_cluster = 1;
+        cluster_stats(srv->cluster, &s.cluster);
     }
 
     return metrics_render(&s, len);
@@ -2526,4 +2579,106 @@ server_census_cb(const store_device_t *dev, void *arg)
     }
 
     return 0;
+}
+
+
+/* The fail-closed answer: deny with 503 and why. */
+static void
+server_fail_closed(wire_resp_t *resp, const char *why)
+{
+    memset(resp, 0, sizeof(*resp));
+    resp->decision = WIRE_DENY;
+    resp->status = 503;
+    resp->reason_code = WIRE_R_INTERNAL;
+    resp->reason.data = why;
+    resp->reason.len = strlen(why);
+}
+
+
+/*
+ * Cluster mode: attach the store to the cluster database (bootstrapping
+ * or seeding as needed) and start the follower, before the portal starts
+ * writing.
+ */
+static int
+server_cluster_attach(server_t *srv, store_t *st, server_err_t *err)
+{
+    cluster_conf_t  cc;
+    char            msg[512];
+
+    memset(&cc, 0, sizeof(cc));
+    cc.conninfo = srv->cfg.cluster_database;
+    cc.node = srv->cfg.cluster_node;
+    cc.program = "trustd";
+    cc.max_stale_ms = srv->cfg.cluster_max_staleness_ms;
+    cc.poll_ms = srv->cfg.cluster_poll_ms;
+    cc.timeout_ms = srv->cfg.cluster_timeout_ms;
+    cc.retention_ms = srv->cfg.cluster_retention_ms;
+    cc.may_start_offline = 1;
+
+    if (cluster_attach(&srv->cluster, &cc, st, msg, sizeof(msg)) != 0) {
+        server_seterr(err, "cluster: %s", msg);
+        return -1;
+    }
+
+    cluster_set_policy(srv->cluster, srv->policy ? pol_version(srv->policy)
+                                                 : "built-in");
+
+    if (cluster_start(srv->cluster, msg, sizeof(msg)) != 0) {
+        server_seterr(err, "%s", msg);
+        return -1;
+    }
+
+    log_info("cluster mode: node %s, store follows the cluster database "
+             "(fail closed after %u ms without the change feed)",
+             srv->cfg.cluster_node, srv->cfg.cluster_max_staleness_ms);
+
+    return 0;
+}
+
+
+static void
+server_cluster_touch(void *arg, const char *const *sids, size_t n)
+{
+    cluster_defer_touch(arg, sids, n);
+}
+
+
+static void
+server_cluster_history(void *arg, const store_history_t *rows, size_t n)
+{
+    cluster_defer_history(arg, rows, n);
+}
+
+
+/* Admin "cluster": where this node stands. */
+static void
+server_cluster_status(server_t *srv)
+{
+    cluster_stats_t  cs;
+
+    if (srv->cluster == NULL) {
+        snprintf(srv->reply, sizeof(srv->reply), "ok cluster off\n");
+        return;
+    }
+
+    cluster_stats(srv->cluster, &cs);
+
+    snprintf(srv->reply, sizeof(srv->reply),
+             "ok cluster on id %s node %s position %llu head %llu lag %llu "
+             "connected %d feed_age_ms %lld stale %d max_staleness_ms %u "
+             "applied %llu commits %llu refused %llu bootstraps %llu "
+             "dropped %llu propagation_samples %llu propagation_p50_ms %.1f "
+             "propagation_p99_ms %.1f\n",
+             cs.cluster_id, srv->cfg.cluster_node,
+             (unsigned long long) cs.position, (unsigned long long) cs.head,
+             (unsigned long long) (cs.head - cs.position), cs.connected,
+             (long long) cs.feed_age_ms, cs.stale,
+             srv->cfg.cluster_max_staleness_ms,
+             (unsigned long long) cs.applied, (unsigned long long) cs.commits,
+             (unsigned long long) cs.refused,
+             (unsigned long long) cs.bootstraps,
+             (unsigned long long) cs.deferred_dropped,
+             (unsigned long long) cs.lat_count, cs.lat_p50_ms,
+             cs.lat_p99_ms);
 }

@@ -61,6 +61,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -94,6 +95,17 @@
 #define STORE_SESSION_REVOKED     0x02
 #define STORE_LOGIN_ACTOR       "portal"
 #define STORE_SYSTEM_ACTOR      "system"
+#define STORE_CLUSTER_ID_KEY    "cluster_id"
+#define STORE_CLUSTER_POS_KEY   "cluster_pos"
+#define STORE_RC_REPL           (-31000)    /* the replicator failed */
+
+
+/* A key changed by the replicated write transaction (store_cap()). */
+typedef struct {
+    MDB_dbi     dbi;
+    uint32_t    len;
+    size_t      off;                /* into the capture arena */
+} store_cap_t;
 
 
 struct store_s {
@@ -113,6 +125,19 @@ struct store_s {
     int          identity;      /* users and sessions are open */
     int          has_posture;   /* the posture database is open */
     unsigned     flags;
+
+    /* cluster mode: see store.h */
+    const store_repl_t  *repl;
+    void                *repl_ctx;
+    MDB_txn             *wtxn;      /* the replicated write, if any */
+    store_cap_t         *cap;       /* keys it changed */
+    size_t               ncap;
+    size_t               capsize;
+    uint8_t             *capbuf;    /* their bytes */
+    size_t               caplen;
+    size_t               capbufsize;
+    store_change_info_t  cinfo;
+    char                 repl_msg[256];
 };
 
 struct store_view_s {
@@ -387,6 +412,12 @@ store_mdb_err(store_t *st, store_err_t *err, int rc, const char *what)
         return;
     }
 
+    if (rc == STORE_RC_REPL) {
+        store_seterr(err, "%s: %s", what,
+                     st != NULL ? st->repl_msg : "cluster write failed");
+        return;
+    }
+
     store_seterr(err, "%s: %s", what, mdb_strerror(rc));
 }
 
@@ -418,6 +449,511 @@ store_txn_begin(store_t *st, unsigned flags, MDB_txn **txn,
     }
 
     return 0;
+}
+
+
+/* ---- the replicated write transaction (cluster mode, store.h) ---- */
+
+static MDB_dbi
+store_db_dbi(store_t *st, const char *db, int *ok)
+{
+    static const struct { const char *name; size_t off; } dbs[] = {
+        { "devices", offsetof(store_t, devices) },
+        { "users", offsetof(store_t, users) },
+        { "sessions", offsetof(store_t, sessions) },
+        { "posture", offsetof(store_t, posture) },
+        { "history", offsetof(store_t, history) },
+        { "blocklist", offsetof(store_t, blocklist) },
+        { "webauthn", offsetof(store_t, webauthn) },
+        { "wa_codes", offsetof(store_t, wa_codes) },
+    };
+    size_t  i;
+
+    *ok = 0;
+
+    for (i = 0; i < sizeof(dbs) / sizeof(dbs[0]); i++) {
+        if (db != NULL && strcmp(db, dbs[i].name) == 0) {
+            if (st == NULL) {
+                *ok = 1;
+                return 0;
+            }
+
+            *ok = st->identity && st->has_posture && st->has_trust
+                  && st->has_webauthn;
+            return *(MDB_dbi *) ((char *) st + dbs[i].off);
+        }
+    }
+
+    return 0;
+}
+
+
+static const char *
+store_dbi_name(const store_t *st, MDB_dbi dbi)
+{
+    if (dbi == st->devices) {
+        return "devices";
+    }
+    if (dbi == st->users) {
+        return "users";
+    }
+    if (dbi == st->sessions) {
+        return "sessions";
+    }
+    if (dbi == st->posture) {
+        return "posture";
+    }
+    if (dbi == st->history) {
+        return "history";
+    }
+    if (dbi == st->blocklist) {
+        return "blocklist";
+    }
+    if (dbi == st->webauthn) {
+        return "webauthn";
+    }
+    if (dbi == st->wa_codes) {
+        return "wa_codes";
+    }
+
+    return NULL;
+}
+
+
+int
+store_db_replicated(const char *db)
+{
+    int  ok;
+
+    (void) store_db_dbi(NULL, db, &ok);
+
+    return ok;
+}
+
+
+void
+store_set_repl(store_t *st, const store_repl_t *repl, void *ctx)
+{
+    st->repl = repl;
+    st->repl_ctx = ctx;
+}
+
+
+static int
+store_meta_u64(store_t *st, MDB_txn *txn, const char *name, uint64_t *v)
+{
+    MDB_val  key, val;
+    int      rc;
+
+    key.mv_data = (void *) (uintptr_t) name;
+    key.mv_size = strlen(name);
+
+    rc = mdb_get(txn, st->meta, &key, &val);
+    if (rc == MDB_NOTFOUND) {
+        *v = 0;
+        return MDB_SUCCESS;
+    }
+
+    if (rc == MDB_SUCCESS) {
+        *v = val.mv_size == 8 ? store_get_be64(val.mv_data) : 0;
+    }
+
+    return rc;
+}
+
+
+static int
+store_meta_put(store_t *st, MDB_txn *txn, const char *name,
+    const void *data, size_t len)
+{
+    MDB_val  key, val;
+
+    key.mv_data = (void *) (uintptr_t) name;
+    key.mv_size = strlen(name);
+    val.mv_data = (void *) (uintptr_t) data;
+    val.mv_size = len;
+
+    return mdb_put(txn, st->meta, &key, &val, 0);
+}
+
+
+static int
+store_pos_put(store_t *st, MDB_txn *txn, uint64_t pos)
+{
+    uint8_t  buf[8];
+
+    store_be64(buf, pos);
+
+    return store_meta_put(st, txn, STORE_CLUSTER_POS_KEY, buf, sizeof(buf));
+}
+
+
+/* Record that the replicated write changed key of dbi. */
+static int
+store_cap(store_t *st, MDB_txn *txn, MDB_dbi dbi, const MDB_val *key)
+{
+    store_cap_t  *cap;
+    uint8_t      *buf;
+    size_t        size;
+
+    if (st->wtxn != txn || st->repl == NULL) {
+        return MDB_SUCCESS;
+    }
+
+    if (st->ncap == st->capsize) {
+        size = st->capsize ? 2 * st->capsize : 16;
+        cap = realloc(st->cap, size * sizeof(*cap));
+        if (cap == NULL) {
+            return ENOMEM;
+        }
+        st->cap = cap;
+        st->capsize = size;
+    }
+
+    if (st->caplen + key->mv_size > st->capbufsize) {
+        size = st->capbufsize ? 2 * st->capbufsize : 1024;
+        while (size < st->caplen + key->mv_size) {
+            size *= 2;
+        }
+        buf = realloc(st->capbuf, size);
+        if (buf == NULL) {
+            return ENOMEM;
+        }
+        st->capbuf = buf;
+        st->capbufsize = size;
+    }
+
+    memcpy(st->capbuf + st->caplen, key->mv_data, key->mv_size);
+    st->cap[st->ncap].dbi = dbi;
+    st->cap[st->ncap].len = (uint32_t) key->mv_size;
+    st->cap[st->ncap].off = st->caplen;
+    st->ncap++;
+    st->caplen += key->mv_size;
+
+    return MDB_SUCCESS;
+}
+
+
+static int
+store_put(store_t *st, MDB_txn *txn, MDB_dbi dbi, MDB_val *key,
+    MDB_val *val, unsigned flags)
+{
+    int  rc;
+
+    rc = mdb_put(txn, dbi, key, val, flags);
+
+    return rc == MDB_SUCCESS ? store_cap(st, txn, dbi, key) : rc;
+}
+
+
+static int
+store_del(store_t *st, MDB_txn *txn, MDB_dbi dbi, MDB_val *key,
+    MDB_val *val)
+{
+    int  rc;
+
+    rc = mdb_del(txn, dbi, key, val);
+
+    return rc == MDB_SUCCESS ? store_cap(st, txn, dbi, key) : rc;
+}
+
+
+/* Where store_apply_one() applies changes. */
+typedef struct {
+    store_t     *st;
+    MDB_txn     *txn;
+    uint64_t     pos;
+    unsigned     touched;
+} store_applying_t;
+
+
+static int
+store_apply_one(void *arg, const store_change_t *chg, store_err_t *err)
+{
+    store_applying_t  *a = arg;
+    store_t           *st = a->st;
+    MDB_val            key, val;
+    MDB_dbi            dbi;
+    unsigned           touched;
+    size_t             i;
+    int                rc, ok;
+
+    if (chg->seq <= a->pos) {
+        return 0;
+    }
+
+    if (chg->seq != a->pos + 1) {
+        store_seterr(err, "change %llu is missing from the change log "
+                     "(next available: %llu)",
+                     (unsigned long long) a->pos + 1,
+                     (unsigned long long) chg->seq);
+        return STORE_GAP;
+    }
+
+    touched = 0;
+
+    for (i = 0; i < chg->nops; i++) {
+        dbi = store_db_dbi(st, chg->ops[i].db, &ok);
+        if (!ok) {
+            store_seterr(err, "change %llu names an unknown database",
+                         (unsigned long long) chg->seq);
+            return -1;
+        }
+
+        key.mv_data = (void *) (uintptr_t) chg->ops[i].key;
+        key.mv_size = chg->ops[i].klen;
+
+        if (key.mv_size == 0 || key.mv_size > 511) {
+            store_seterr(err, "change %llu has an invalid key",
+                         (unsigned long long) chg->seq);
+            return -1;
+        }
+
+        if (chg->ops[i].val != NULL) {
+            val.mv_data = (void *) (uintptr_t) chg->ops[i].val;
+            val.mv_size = chg->ops[i].vlen;
+            rc = mdb_put(a->txn, dbi, &key, &val, 0);
+
+        } else {
+            rc = mdb_del(a->txn, dbi, &key, NULL);
+            if (rc == MDB_NOTFOUND) {
+                rc = MDB_SUCCESS;
+            }
+        }
+
+        if (rc != MDB_SUCCESS) {
+            store_mdb_err(st, err, rc, "cannot apply a cluster change");
+            return -1;
+        }
+
+        touched |= dbi == st->devices ? STORE_TOUCHED_DEVICES
+                   : dbi == st->blocklist ? STORE_TOUCHED_BLOCKLIST
+                   : dbi == st->users ? STORE_TOUCHED_USERS
+                   : dbi == st->sessions ? STORE_TOUCHED_SESSIONS : 0;
+    }
+
+    if ((touched & STORE_TOUCHED_DEVICES)
+        && store_devices_bump(st, a->txn, err) != 0)
+    {
+        return -1;
+    }
+
+    rc = store_pos_put(st, a->txn, chg->seq);
+    if (rc != MDB_SUCCESS) {
+        store_mdb_err(st, err, rc, "cannot record the cluster position");
+        return -1;
+    }
+
+    a->pos = chg->seq;
+    a->touched |= touched;
+
+    return 0;
+}
+
+
+/*
+ * Begin a write transaction that changes replicated databases.  Without
+ * a replicator, a plain write transaction.  With one: the cluster lock,
+ * then the LMDB write lock, then the changes this node has not applied
+ * yet, so that what the caller reads is the cluster's current state.
+ */
+static int
+store_wbegin(store_t *st, MDB_txn **txn, store_err_t *err)
+{
+    store_applying_t  a;
+    uint64_t          head, pos;
+    int               rc;
+
+    if (st->repl == NULL) {
+        return store_txn_begin(st, 0, txn, err);
+    }
+
+    if (st->repl->lock(st->repl_ctx, &head, err) != 0) {
+        return -1;
+    }
+
+    if (store_txn_begin(st, 0, txn, err) != 0) {
+        st->repl->unlock(st->repl_ctx);
+        return -1;
+    }
+
+    rc = store_meta_u64(st, *txn, STORE_CLUSTER_POS_KEY, &pos);
+    if (rc != MDB_SUCCESS) {
+        store_mdb_err(st, err, rc, "cannot read the cluster position");
+        goto failed;
+    }
+
+    if (pos > head) {
+        store_seterr(err, "this node's store has applied change %llu but "
+                     "the cluster database ends at %llu (was the database "
+                     "restored?): bootstrap this node again "
+                     "(docs/cluster.md)", (unsigned long long) pos,
+                     (unsigned long long) head);
+        goto failed;
+    }
+
+    if (pos < head) {
+        a.st = st;
+        a.txn = *txn;
+        a.pos = pos;
+        a.touched = 0;
+
+        if (st->repl->fetch(st->repl_ctx, pos, head, store_apply_one, &a,
+                            err)
+            != 0)
+        {
+            goto failed;
+        }
+
+        if (a.pos != head) {
+            store_seterr(err, "the change log ends at %llu, not at %llu",
+                         (unsigned long long) a.pos,
+                         (unsigned long long) head);
+            goto failed;
+        }
+    }
+
+    __atomic_store_n(&st->wtxn, *txn, __ATOMIC_RELAXED);
+    st->ncap = 0;
+    st->caplen = 0;
+    memset(&st->cinfo, 0, sizeof(st->cinfo));
+
+    return 0;
+
+failed:
+
+    mdb_txn_abort(*txn);
+    st->repl->unlock(st->repl_ctx);
+
+    return -1;
+}
+
+
+static int
+store_cap_cmp(const void *a, const void *b, void *arg)
+{
+    const store_cap_t  *x = a, *y = b;
+    const uint8_t      *buf = arg;
+    int                 c;
+
+    if (x->dbi != y->dbi) {
+        return x->dbi < y->dbi ? -1 : 1;
+    }
+
+    if (x->len != y->len) {
+        return x->len < y->len ? -1 : 1;
+    }
+
+    c = memcmp(buf + x->off, buf + y->off, x->len);
+
+    return c != 0 ? c : (x->off < y->off ? -1 : x->off > y->off);
+}
+
+
+/*
+ * Commit a transaction.  A replicated write sends the final value of
+ * every key it changed to the cluster first and commits locally only if
+ * the cluster took it.  Returns an LMDB code, or STORE_RC_REPL with the
+ * reason in st->repl_msg.
+ */
+static int
+store_commit(store_t *st, MDB_txn *txn)
+{
+    store_op_t  *ops;
+    store_err_t  e;
+    MDB_val      key, val;
+    uint64_t     seq;
+    size_t       i, n;
+    int          rc;
+
+    if (st->repl == NULL
+        || __atomic_load_n(&st->wtxn, __ATOMIC_RELAXED) != txn)
+    {
+        return mdb_txn_commit(txn);
+    }
+
+    __atomic_store_n(&st->wtxn, NULL, __ATOMIC_RELAXED);
+
+    if (st->ncap == 0) {
+        st->repl->unlock(st->repl_ctx);
+        return mdb_txn_commit(txn);
+    }
+
+    qsort_r(st->cap, st->ncap, sizeof(store_cap_t), store_cap_cmp,
+            st->capbuf);
+
+    ops = calloc(st->ncap, sizeof(*ops));
+    if (ops == NULL) {
+        mdb_txn_abort(txn);
+        st->repl->unlock(st->repl_ctx);
+        return ENOMEM;
+    }
+
+    n = 0;
+
+    for (i = 0; i < st->ncap; i++) {
+        if (i > 0 && st->cap[i].dbi == st->cap[i - 1].dbi
+            && st->cap[i].len == st->cap[i - 1].len
+            && memcmp(st->capbuf + st->cap[i].off,
+                      st->capbuf + st->cap[i - 1].off, st->cap[i].len) == 0)
+        {
+            continue;
+        }
+
+        key.mv_data = st->capbuf + st->cap[i].off;
+        key.mv_size = st->cap[i].len;
+
+        rc = mdb_get(txn, st->cap[i].dbi, &key, &val);
+        if (rc != MDB_SUCCESS && rc != MDB_NOTFOUND) {
+            free(ops);
+            mdb_txn_abort(txn);
+            st->repl->unlock(st->repl_ctx);
+            return rc;
+        }
+
+        ops[n].db = store_dbi_name(st, st->cap[i].dbi);
+        ops[n].key = key.mv_data;
+        ops[n].klen = key.mv_size;
+        ops[n].val = rc == MDB_SUCCESS ? val.mv_data : NULL;
+        ops[n].vlen = rc == MDB_SUCCESS ? val.mv_size : 0;
+        n++;
+    }
+
+    /* the replicator releases the cluster lock, committed or not */
+    if (st->repl->commit(st->repl_ctx, ops, n, &st->cinfo, &seq, &e) != 0) {
+        free(ops);
+        mdb_txn_abort(txn);
+        snprintf(st->repl_msg, sizeof(st->repl_msg), "%s", e.msg);
+        return STORE_RC_REPL;
+    }
+
+    free(ops);
+
+    rc = store_pos_put(st, txn, seq);
+    if (rc != MDB_SUCCESS) {
+        mdb_txn_abort(txn);
+        return rc;
+    }
+
+    /* if this fails, the change is in the cluster and arrives by the
+     * change log like any other */
+    return mdb_txn_commit(txn);
+}
+
+
+static void
+store_abort(store_t *st, MDB_txn *txn)
+{
+    if (st->repl != NULL && __atomic_load_n(&st->wtxn, __ATOMIC_RELAXED)
+                            == txn)
+    {
+        __atomic_store_n(&st->wtxn, NULL, __ATOMIC_RELAXED);
+        mdb_txn_abort(txn);
+        st->repl->unlock(st->repl_ctx);
+        return;
+    }
+
+    mdb_txn_abort(txn);
 }
 
 
@@ -687,7 +1223,7 @@ store_open_dbs(store_t *st, store_err_t *err)
     }
 
     /* committing (even a read-only txn) keeps the dbi handles open */
-    rc = mdb_txn_commit(txn);
+    rc = store_commit(st, txn);
     if (rc != MDB_SUCCESS) {
         st->identity = 0;
         st->has_posture = 0;
@@ -705,7 +1241,7 @@ failed:
     st->has_posture = 0;
     st->has_trust = 0;
     st->has_webauthn = 0;
-    mdb_txn_abort(txn);
+    store_abort(st, txn);
 
     return -1;
 }
@@ -993,6 +1529,8 @@ store_close(store_t *st)
     }
 
     mdb_env_close(st->env);
+    free(st->cap);
+    free(st->capbuf);
     free(st);
 }
 
@@ -1781,6 +2319,13 @@ store_audit_append(store_t *st, MDB_txn *txn, const char *actor,
     snprintf(rec.detail, sizeof(rec.detail), "%s",
              detail != NULL ? detail : "");
 
+    if (st->wtxn == txn) {
+        memcpy(st->cinfo.actor, rec.actor, sizeof(st->cinfo.actor));
+        memcpy(st->cinfo.action, rec.action, sizeof(st->cinfo.action));
+        snprintf(st->cinfo.subject, sizeof(st->cinfo.subject), "%s",
+                 rec.subject);
+    }
+
     if (store_chain_tail(st, txn, &tail, err) != 0) {
         return -1;
     }
@@ -1804,11 +2349,11 @@ store_audit_commit(store_t *st, MDB_txn *txn, const char *actor,
     if (store_audit_append(st, txn, actor, action, subject, detail, now, err)
         != 0)
     {
-        mdb_txn_abort(txn);
+        store_abort(st, txn);
         return -1;
     }
 
-    rc = mdb_txn_commit(txn);
+    rc = store_commit(st, txn);
     if (rc != MDB_SUCCESS) {
         store_mdb_err(st, err, rc, what);
         return -1;
@@ -1902,7 +2447,7 @@ store_read_walk(store_t *st, MDB_dbi dbi, const char *what,
 
     rc = store_walk(st, txn, dbi, what, visit, arg, err);
 
-    mdb_txn_abort(txn);
+    store_abort(st, txn);
 
     return rc;
 }
@@ -2002,7 +2547,7 @@ store_device_rewrite(store_t *st, MDB_txn *txn, const store_device_t *dev,
     val.mv_data = buf;
     val.mv_size = len;
 
-    rc = mdb_put(txn, st->devices, &key, &val, 0);
+    rc = store_put(st, txn, st->devices, &key, &val, 0);
     if (rc != MDB_SUCCESS) {
         store_mdb_err(st, err, rc, "cannot update device");
         return -1;
@@ -2556,7 +3101,7 @@ store_device_enroll(store_t *st, const store_device_t *dev,
 
     store_fp_hex(rec.fp, hex);
 
-    if (store_txn_begin(st, 0, &txn, err) != 0) {
+    if (store_wbegin(st, &txn, err) != 0) {
         return -1;
     }
 
@@ -2590,7 +3135,7 @@ store_device_enroll(store_t *st, const store_device_t *dev,
     val.mv_data = buf;
     val.mv_size = len;
 
-    rc = mdb_put(txn, st->devices, &key, &val, MDB_NOOVERWRITE);
+    rc = store_put(st, txn, st->devices, &key, &val, MDB_NOOVERWRITE);
     if (rc == MDB_KEYEXIST) {
         store_seterr(err, "a device with fingerprint %s is already "
                      "enrolled", hex);
@@ -2615,7 +3160,7 @@ store_device_enroll(store_t *st, const store_device_t *dev,
 
 failed:
 
-    mdb_txn_abort(txn);
+    store_abort(st, txn);
 
     return -1;
 }
@@ -2720,7 +3265,7 @@ store_device_enroll_batch(store_t *st, const store_device_t *devs,
     who = actor != NULL && actor[0] != '\0' ? actor : "unknown";
     set.slots = NULL;
 
-    if (store_txn_begin(st, 0, &txn, err) != 0) {
+    if (store_wbegin(st, &txn, err) != 0) {
         return -1;
     }
 
@@ -2775,7 +3320,7 @@ store_device_enroll_batch(store_t *st, const store_device_t *devs,
         val.mv_data = buf;
         val.mv_size = len;
 
-        rc = mdb_put(txn, st->devices, &key, &val, MDB_NOOVERWRITE);
+        rc = store_put(st, txn, st->devices, &key, &val, MDB_NOOVERWRITE);
         if (rc == MDB_KEYEXIST) {
             store_fp_hex(rec.fp, hex);
             store_seterr(err, "device %zu: a device with fingerprint %s is "
@@ -2802,7 +3347,7 @@ store_device_enroll_batch(store_t *st, const store_device_t *devs,
 failed:
 
     free(set.slots);
-    mdb_txn_abort(txn);
+    store_abort(st, txn);
 
     return -1;
 }
@@ -2841,13 +3386,13 @@ store_device_set_status(store_t *st, const uint8_t fp[STORE_FP_LEN],
 
     now = (int64_t) time(NULL);
 
-    if (store_txn_begin(st, 0, &txn, err) != 0) {
+    if (store_wbegin(st, &txn, err) != 0) {
         return -1;
     }
 
     rc = store_device_read(st, txn, fp, &dev, err);
     if (rc == STORE_NOTFOUND) {
-        mdb_txn_abort(txn);
+        store_abort(st, txn);
         return STORE_NOTFOUND;
     }
 
@@ -2873,7 +3418,7 @@ store_device_set_status(store_t *st, const uint8_t fp[STORE_FP_LEN],
 
 failed:
 
-    mdb_txn_abort(txn);
+    store_abort(st, txn);
 
     return -1;
 }
@@ -2897,7 +3442,7 @@ store_device_find_id(store_t *st, const char *id, store_device_t *out,
 
     rc = store_device_iterate(st, txn, store_find_id_cb, &f, err);
 
-    mdb_txn_abort(txn);
+    store_abort(st, txn);
 
     if (rc != 0) {
         return -1;
@@ -2980,7 +3525,7 @@ close:
 
 done:
 
-    mdb_txn_abort(txn);
+    store_abort(st, txn);
 
     return ret;
 }
@@ -3026,7 +3571,7 @@ store_audit_last_seq(store_t *st, uint64_t *seq, store_err_t *err)
 
 done:
 
-    mdb_txn_abort(txn);
+    store_abort(st, txn);
 
     return ret;
 }
@@ -3053,7 +3598,7 @@ store_audit_get(store_t *st, uint64_t seq, store_audit_t *rec,
         rc = store_audit_decode(&key, &val, rec, err);
     }
 
-    mdb_txn_abort(txn);
+    store_abort(st, txn);
 
     return rc;
 }
@@ -3092,7 +3637,7 @@ store_journal_append(store_t *st, const store_audit_t *recs, size_t n,
         }
     }
 
-    rc = mdb_txn_commit(txn);
+    rc = store_commit(st, txn);
     if (rc != MDB_SUCCESS) {
         store_mdb_err(st, err, rc, "cannot write the decision journal");
         return -1;
@@ -3102,7 +3647,7 @@ store_journal_append(store_t *st, const store_audit_t *recs, size_t n,
 
 failed:
 
-    mdb_txn_abort(txn);
+    store_abort(st, txn);
 
     return -1;
 }
@@ -3174,7 +3719,7 @@ store_journal_purge(store_t *st, int64_t before_ms, size_t max,
     mdb_cursor_close(cur);
 
     if (n == 0) {
-        mdb_txn_abort(txn);
+        store_abort(st, txn);
         return 0;
     }
 
@@ -3209,7 +3754,7 @@ store_journal_purge(store_t *st, int64_t before_ms, size_t max,
 
 failed:
 
-    mdb_txn_abort(txn);
+    store_abort(st, txn);
 
     return -1;
 }
@@ -3324,7 +3869,7 @@ close:
 
 done:
 
-    mdb_txn_abort(txn);
+    store_abort(st, txn);
 
     return ret;
 }
@@ -3854,7 +4399,7 @@ store_user_put(store_t *st, MDB_txn *txn, const store_user_t *u,
     val.mv_data = buf;
     val.mv_size = len;
 
-    rc = mdb_put(txn, st->users, &key, &val, flags);
+    rc = store_put(st, txn, st->users, &key, &val, flags);
     if (rc == MDB_KEYEXIST) {
         store_seterr(err, "user %s already exists", u->name);
         return -1;
@@ -3903,7 +4448,7 @@ store_user_find(store_t *st, const char *name, store_user_t *out,
 
     rc = store_user_read(st, txn, name, out, err);
 
-    mdb_txn_abort(txn);
+    store_abort(st, txn);
 
     return rc;
 }
@@ -3946,7 +4491,7 @@ store_user_create(store_t *st, const store_user_t *u, const char *actor,
         snprintf(detail, sizeof(detail), "no groups");
     }
 
-    if (store_txn_begin(st, 0, &txn, err) != 0) {
+    if (store_wbegin(st, &txn, err) != 0) {
         return -1;
     }
 
@@ -3954,7 +4499,7 @@ store_user_create(store_t *st, const store_user_t *u, const char *actor,
                        err)
         != 0)
     {
-        mdb_txn_abort(txn);
+        store_abort(st, txn);
         return -1;
     }
 
@@ -3997,13 +4542,13 @@ store_user_write(store_t *st, const store_user_t *u, const char *actor,
 
     now = (int64_t) time(NULL);
 
-    if (store_txn_begin(st, 0, &txn, err) != 0) {
+    if (store_wbegin(st, &txn, err) != 0) {
         return -1;
     }
 
     rc = store_user_read(st, txn, rec.name, &old, err);
     if (rc != 0) {
-        mdb_txn_abort(txn);
+        store_abort(st, txn);
         return rc;
     }
 
@@ -4046,7 +4591,7 @@ store_user_write(store_t *st, const store_user_t *u, const char *actor,
 
 failed:
 
-    mdb_txn_abort(txn);
+    store_abort(st, txn);
 
     return -1;
 }
@@ -4087,20 +4632,20 @@ store_user_delete(store_t *st, const char *name, const char *actor,
 
     now = (int64_t) time(NULL);
 
-    if (store_txn_begin(st, 0, &txn, err) != 0) {
+    if (store_wbegin(st, &txn, err) != 0) {
         return -1;
     }
 
     rc = store_user_read(st, txn, name, &u, err);
     if (rc != 0) {
-        mdb_txn_abort(txn);
+        store_abort(st, txn);
         return rc;
     }
 
     key.mv_data = u.name;
     key.mv_size = strlen(u.name);
 
-    rc = mdb_del(txn, st->users, &key, NULL);
+    rc = store_del(st, txn, st->users, &key, NULL);
     if (rc != MDB_SUCCESS) {
         store_mdb_err(st, err, rc, "cannot delete user");
         goto failed;
@@ -4117,7 +4662,7 @@ store_user_delete(store_t *st, const char *name, const char *actor,
 
 failed:
 
-    mdb_txn_abort(txn);
+    store_abort(st, txn);
 
     return -1;
 }
@@ -4196,7 +4741,7 @@ store_user_reseal(store_t *st, store_reseal_cb cb, void *arg,
     char            msg[200], detail[64];
 
     if (store_writable(st, err) != 0 || !store_identity_ready(st, err)
-        || store_txn_begin(st, 0, &txn, err) != 0)
+        || store_wbegin(st, &txn, err) != 0)
     {
         return -1;
     }
@@ -4261,7 +4806,7 @@ store_user_reseal(store_t *st, store_reseal_cb cb, void *arg,
 failed:
 
     free(nl.names);
-    mdb_txn_abort(txn);
+    store_abort(st, txn);
 
     return -1;
 }
@@ -4289,7 +4834,7 @@ store_login_failed(store_t *st, const char *name, int64_t now,
     store_clean(src, sizeof(src), source);
     store_clean(reason, sizeof(reason), why);
 
-    if (store_txn_begin(st, 0, &txn, err) != 0) {
+    if (store_wbegin(st, &txn, err) != 0) {
         return -1;
     }
 
@@ -4364,7 +4909,7 @@ store_login_failed(store_t *st, const char *name, int64_t now,
 
 failed:
 
-    mdb_txn_abort(txn);
+    store_abort(st, txn);
 
     return -1;
 }
@@ -4389,13 +4934,13 @@ store_login_succeeded(store_t *st, const char *name, uint64_t counter,
 
     store_clean(src, sizeof(src), source);
 
-    if (store_txn_begin(st, 0, &txn, err) != 0) {
+    if (store_wbegin(st, &txn, err) != 0) {
         return -1;
     }
 
     rc = store_user_read(st, txn, name, &u, err);
     if (rc != 0) {
-        mdb_txn_abort(txn);
+        store_abort(st, txn);
         return rc;
     }
 
@@ -4411,7 +4956,7 @@ store_login_succeeded(store_t *st, const char *name, uint64_t counter,
 
     /* the check that makes one code good for one sign-in only */
     if (counter != 0 && counter <= u.totp_last_counter) {
-        mdb_txn_abort(txn);
+        store_abort(st, txn);
         store_seterr(err, "user %s: TOTP code already used", u.name);
         return STORE_REPLAY;
     }
@@ -4439,7 +4984,7 @@ store_login_succeeded(store_t *st, const char *name, uint64_t counter,
 
 failed:
 
-    mdb_txn_abort(txn);
+    store_abort(st, txn);
 
     return -1;
 }
@@ -4658,7 +5203,7 @@ store_session_put(store_t *st, MDB_txn *txn, const store_session_t *s,
     val.mv_data = buf;
     val.mv_size = len;
 
-    rc = mdb_put(txn, st->sessions, &key, &val, flags);
+    rc = store_put(st, txn, st->sessions, &key, &val, flags);
     if (rc == MDB_KEYEXIST) {
         store_seterr(err, "session %.*s already exists",
                      STORE_SID_AUDIT_LEN, s->sid);
@@ -4750,7 +5295,10 @@ store_session_revoke_where(store_t *st, MDB_txn *txn,
         val.mv_data = buf;
         val.mv_size = len;
 
-        rc = mdb_cursor_put(cur, &key, &val, MDB_CURRENT);
+        rc = store_cap(st, txn, st->sessions, &key);
+        if (rc == MDB_SUCCESS) {
+            rc = mdb_cursor_put(cur, &key, &val, MDB_CURRENT);
+        }
         if (rc != MDB_SUCCESS) {
             store_mdb_err(st, err, rc, "cannot revoke session");
             goto failed;
@@ -4820,7 +5368,7 @@ store_session_create(store_t *st, const store_session_t *s,
         memset(rec.device_fp, 0, sizeof(rec.device_fp));
     }
 
-    if (store_txn_begin(st, 0, &txn, err) != 0) {
+    if (store_wbegin(st, &txn, err) != 0) {
         return -1;
     }
 
@@ -4865,7 +5413,7 @@ store_session_create(store_t *st, const store_session_t *s,
 
 failed:
 
-    mdb_txn_abort(txn);
+    store_abort(st, txn);
 
     return -1;
 }
@@ -4905,7 +5453,7 @@ store_session_find(store_t *st, const char *sid, store_session_t *out,
 
     rc = store_session_read(st, txn, sid, out, err);
 
-    mdb_txn_abort(txn);
+    store_abort(st, txn);
 
     return rc;
 }
@@ -4928,13 +5476,13 @@ store_session_mfa(store_t *st, const char *sid, unsigned methods,
         return -1;
     }
 
-    if (store_txn_begin(st, 0, &txn, err) != 0) {
+    if (store_wbegin(st, &txn, err) != 0) {
         return -1;
     }
 
     rc = store_session_read(st, txn, sid, &s, err);
     if (rc != 0) {
-        mdb_txn_abort(txn);
+        store_abort(st, txn);
         return rc;
     }
 
@@ -4961,7 +5509,7 @@ store_session_mfa(store_t *st, const char *sid, unsigned methods,
 
 failed:
 
-    mdb_txn_abort(txn);
+    store_abort(st, txn);
 
     return -1;
 }
@@ -4985,7 +5533,7 @@ store_session_touch(store_t *st, const char *const *sids, size_t n,
         return 0;
     }
 
-    if (store_txn_begin(st, 0, &txn, err) != 0) {
+    if (store_wbegin(st, &txn, err) != 0) {
         return -1;
     }
 
@@ -5021,11 +5569,11 @@ store_session_touch(store_t *st, const char *const *sids, size_t n,
     }
 
     if (changed == 0) {
-        mdb_txn_abort(txn);
+        store_abort(st, txn);
         return 0;
     }
 
-    rc = mdb_txn_commit(txn);
+    rc = store_commit(st, txn);
     if (rc != MDB_SUCCESS) {
         store_mdb_err(st, err, rc, "cannot update sessions");
         return -1;
@@ -5035,7 +5583,7 @@ store_session_touch(store_t *st, const char *const *sids, size_t n,
 
 failed:
 
-    mdb_txn_abort(txn);
+    store_abort(st, txn);
 
     return -1;
 }
@@ -5061,13 +5609,13 @@ store_session_revoke(store_t *st, const char *sid, const char *actor,
 
     now = (int64_t) time(NULL);
 
-    if (store_txn_begin(st, 0, &txn, err) != 0) {
+    if (store_wbegin(st, &txn, err) != 0) {
         return -1;
     }
 
     rc = store_session_read(st, txn, sid, &s, err);
     if (rc != 0 || s.revoked) {
-        mdb_txn_abort(txn);
+        store_abort(st, txn);
         return rc;
     }
 
@@ -5077,7 +5625,7 @@ store_session_revoke(store_t *st, const char *sid, const char *actor,
     if (store_session_put(st, txn, &s, 0, "cannot revoke session", err)
         != 0)
     {
-        mdb_txn_abort(txn);
+        store_abort(st, txn);
         return -1;
     }
 
@@ -5112,17 +5660,17 @@ store_session_revoke_user(store_t *st, const char *user, const char *actor,
 
     now = (int64_t) time(NULL);
 
-    if (store_txn_begin(st, 0, &txn, err) != 0) {
+    if (store_wbegin(st, &txn, err) != 0) {
         return -1;
     }
 
     if (store_session_revoke_all(st, txn, user, now, &n, err) != 0) {
-        mdb_txn_abort(txn);
+        store_abort(st, txn);
         return -1;
     }
 
     if (n == 0) {
-        mdb_txn_abort(txn);
+        store_abort(st, txn);
         return 0;
     }
 
@@ -5188,7 +5736,7 @@ store_session_purge(store_t *st, int64_t before, unsigned *count,
         return 0;
     }
 
-    if (store_txn_begin(st, 0, &txn, err) != 0) {
+    if (store_wbegin(st, &txn, err) != 0) {
         return -1;
     }
 
@@ -5221,7 +5769,10 @@ store_session_purge(store_t *st, int64_t before, unsigned *count,
             continue;
         }
 
-        rc = mdb_cursor_del(cur, 0);
+        rc = store_cap(st, txn, st->sessions, &key);
+        if (rc == MDB_SUCCESS) {
+            rc = mdb_cursor_del(cur, 0);
+        }
         if (rc != MDB_SUCCESS) {
             store_mdb_err(st, err, rc, "cannot purge sessions");
             goto close;
@@ -5233,7 +5784,7 @@ store_session_purge(store_t *st, int64_t before, unsigned *count,
     mdb_cursor_close(cur);
 
     if (n == 0) {
-        mdb_txn_abort(txn);
+        store_abort(st, txn);
         return 0;
     }
 
@@ -5259,7 +5810,7 @@ close:
 
 failed:
 
-    mdb_txn_abort(txn);
+    store_abort(st, txn);
 
     return -1;
 }
@@ -5547,7 +6098,7 @@ store_posture_find(store_t *st, const uint8_t fp[STORE_FP_LEN],
 
     rc = store_posture_read(st, txn, fp, out, err);
 
-    mdb_txn_abort(txn);
+    store_abort(st, txn);
 
     return rc;
 }
@@ -5609,7 +6160,7 @@ store_posture_write(store_t *st, MDB_txn *txn, const store_posture_t *p,
     val.mv_data = buf;
     val.mv_size = len;
 
-    rc = mdb_put(txn, st->posture, &key, &val, 0);
+    rc = store_put(st, txn, st->posture, &key, &val, 0);
     if (rc != MDB_SUCCESS) {
         store_mdb_err(st, err, rc, "cannot store posture");
         return -1;
@@ -5648,17 +6199,17 @@ store_posture_put(store_t *st, const uint8_t fp[STORE_FP_LEN],
     memcpy(rec.fp, fp, STORE_FP_LEN);
     now = (int64_t) time(NULL);
 
-    if (store_txn_begin(st, 0, &txn, err) != 0) {
+    if (store_wbegin(st, &txn, err) != 0) {
         return -1;
     }
 
     rc = store_posture_write(st, txn, &rec, actor, now, &dev, err);
     if (rc != 0) {
-        mdb_txn_abort(txn);
+        store_abort(st, txn);
         return rc;
     }
 
-    rc = mdb_txn_commit(txn);
+    rc = store_commit(st, txn);
     if (rc != MDB_SUCCESS) {
         store_mdb_err(st, err, rc, "cannot store posture");
         return -1;
@@ -5689,20 +6240,20 @@ store_posture_import(store_t *st, const store_posture_t *rows, size_t n,
 
     now = (int64_t) time(NULL);
 
-    if (store_txn_begin(st, 0, &txn, err) != 0) {
+    if (store_wbegin(st, &txn, err) != 0) {
         return -1;
     }
 
     for (i = 0; i < n; i++) {
         rc = store_posture_write(st, txn, &rows[i], actor, now, &dev, &rerr);
         if (rc != 0) {
-            mdb_txn_abort(txn);
+            store_abort(st, txn);
             store_seterr(err, "row %zu: %s", i + 1, rerr.msg);
             return -1;
         }
     }
 
-    rc = mdb_txn_commit(txn);
+    rc = store_commit(st, txn);
     if (rc != MDB_SUCCESS) {
         store_mdb_err(st, err, rc, "cannot import posture");
         return -1;
@@ -5753,13 +6304,13 @@ store_device_set_owner(store_t *st, const uint8_t fp[STORE_FP_LEN],
 
     now = (int64_t) time(NULL);
 
-    if (store_txn_begin(st, 0, &txn, err) != 0) {
+    if (store_wbegin(st, &txn, err) != 0) {
         return -1;
     }
 
     rc = store_device_read(st, txn, fp, &dev, err);
     if (rc == STORE_NOTFOUND) {
-        mdb_txn_abort(txn);
+        store_abort(st, txn);
         return STORE_NOTFOUND;
     }
 
@@ -5790,7 +6341,7 @@ store_device_set_owner(store_t *st, const uint8_t fp[STORE_FP_LEN],
 
 failed:
 
-    mdb_txn_abort(txn);
+    store_abort(st, txn);
 
     return -1;
 }
@@ -5975,7 +6526,7 @@ store_history_put_batch(store_t *st, const store_history_t *rows, size_t n,
         return -1;
     }
 
-    if (store_txn_begin(st, 0, &txn, err) != 0) {
+    if (store_wbegin(st, &txn, err) != 0) {
         return -1;
     }
 
@@ -6027,14 +6578,14 @@ store_history_put_batch(store_t *st, const store_history_t *rows, size_t n,
         val.mv_data = buf;
         val.mv_size = (size_t) (w.p - buf);
 
-        rc = mdb_put(txn, st->history, &key, &val, 0);
+        rc = store_put(st, txn, st->history, &key, &val, 0);
         if (rc != MDB_SUCCESS) {
             store_mdb_err(st, err, rc, "cannot write history");
             goto failed;
         }
     }
 
-    rc = mdb_txn_commit(txn);
+    rc = store_commit(st, txn);
     if (rc != MDB_SUCCESS) {
         store_mdb_err(st, err, rc, "cannot write history");
         return -1;
@@ -6044,7 +6595,7 @@ store_history_put_batch(store_t *st, const store_history_t *rows, size_t n,
 
 failed:
 
-    mdb_txn_abort(txn);
+    store_abort(st, txn);
 
     return -1;
 }
@@ -6115,13 +6666,13 @@ store_blocklist_add(store_t *st, const store_blocklist_t *e,
     val.mv_data = buf;
     val.mv_size = (size_t) (w.p - buf);
 
-    if (store_txn_begin(st, 0, &txn, err) != 0) {
+    if (store_wbegin(st, &txn, err) != 0) {
         return -1;
     }
 
-    rc = mdb_put(txn, st->blocklist, &key, &val, 0);
+    rc = store_put(st, txn, st->blocklist, &key, &val, 0);
     if (rc != MDB_SUCCESS) {
-        mdb_txn_abort(txn);
+        store_abort(st, txn);
         store_mdb_err(st, err, rc, "cannot write blocklist");
         return -1;
     }
@@ -6150,19 +6701,19 @@ store_blocklist_remove(store_t *st, const char *feed, const char *cidr,
         return -1;
     }
 
-    if (store_txn_begin(st, 0, &txn, err) != 0) {
+    if (store_wbegin(st, &txn, err) != 0) {
         return -1;
     }
 
-    rc = mdb_del(txn, st->blocklist, &key, NULL);
+    rc = store_del(st, txn, st->blocklist, &key, NULL);
     if (rc == MDB_NOTFOUND) {
-        mdb_txn_abort(txn);
+        store_abort(st, txn);
         store_seterr(err, "no entry %s in blocklist %s", cidr, feed);
         return STORE_NOTFOUND;
     }
 
     if (rc != MDB_SUCCESS) {
-        mdb_txn_abort(txn);
+        store_abort(st, txn);
         store_mdb_err(st, err, rc, "cannot write blocklist");
         return -1;
     }
@@ -6200,7 +6751,7 @@ store_blocklist_list(store_t *st, store_blocklist_cb cb, void *arg,
 
     rc = mdb_cursor_open(txn, st->blocklist, &cur);
     if (rc != MDB_SUCCESS) {
-        mdb_txn_abort(txn);
+        store_abort(st, txn);
         store_mdb_err(st, err, rc, "cannot read blocklist");
         return -1;
     }
@@ -6249,7 +6800,7 @@ store_blocklist_list(store_t *st, store_blocklist_cb cb, void *arg,
     }
 
     mdb_cursor_close(cur);
-    mdb_txn_abort(txn);
+    store_abort(st, txn);
 
     return ret;
 
@@ -6257,7 +6808,7 @@ corrupt:
 
     store_seterr(err, "blocklist record is corrupt");
     mdb_cursor_close(cur);
-    mdb_txn_abort(txn);
+    store_abort(st, txn);
 
     return -1;
 }
@@ -6477,7 +7028,7 @@ store_wa_put(store_t *st, MDB_txn *txn, const store_webauthn_t *c,
     val.mv_data = buf;
     val.mv_size = n;
 
-    rc = mdb_put(txn, st->webauthn, &key, &val, flags);
+    rc = store_put(st, txn, st->webauthn, &key, &val, flags);
     if (rc == MDB_KEYEXIST) {
         store_seterr(err, "credential already registered");
         return -1;
@@ -6512,13 +7063,13 @@ store_webauthn_code_add(store_t *st, const char *user,
 
     now = (int64_t) time(NULL);
 
-    if (store_txn_begin(st, 0, &txn, err) != 0) {
+    if (store_wbegin(st, &txn, err) != 0) {
         return -1;
     }
 
     rc = store_user_read(st, txn, user, &u, err);
     if (rc != 0) {
-        mdb_txn_abort(txn);
+        store_abort(st, txn);
         return rc;
     }
 
@@ -6541,7 +7092,7 @@ store_webauthn_code_add(store_t *st, const char *user,
     val.mv_data = buf;
     val.mv_size = (size_t) (w.p - buf);
 
-    rc = mdb_put(txn, st->wa_codes, &key, &val, 0);
+    rc = store_put(st, txn, st->wa_codes, &key, &val, 0);
     if (rc != MDB_SUCCESS) {
         store_mdb_err(st, err, rc, "cannot write enrollment code");
         goto failed;
@@ -6556,7 +7107,7 @@ store_webauthn_code_add(store_t *st, const char *user,
 
 failed:
 
-    mdb_txn_abort(txn);
+    store_abort(st, txn);
 
     return -1;
 }
@@ -6631,7 +7182,7 @@ store_webauthn_code_user(store_t *st, const uint8_t hash[STORE_WA_TOKEN_LEN],
     }
 
     rc = store_wa_code_read(st, txn, hash, now, user, size, err);
-    mdb_txn_abort(txn);
+    store_abort(st, txn);
 
     return rc;
 }
@@ -6664,25 +7215,25 @@ store_webauthn_add(store_t *st, const store_webauthn_t *c,
 
     now = (int64_t) time(NULL);
 
-    if (store_txn_begin(st, 0, &txn, err) != 0) {
+    if (store_wbegin(st, &txn, err) != 0) {
         return -1;
     }
 
     rc = store_wa_code_read(st, txn, hash, now, who, sizeof(who), err);
     if (rc != 0) {
-        mdb_txn_abort(txn);
+        store_abort(st, txn);
         return rc;
     }
 
     if (strcmp(who, c->user) != 0) {
         store_seterr(err, "enrollment code was issued for another user");
-        mdb_txn_abort(txn);
+        store_abort(st, txn);
         return STORE_NOTFOUND;
     }
 
     rc = store_user_read(st, txn, c->user, &u, err);
     if (rc != 0) {
-        mdb_txn_abort(txn);
+        store_abort(st, txn);
         return rc;
     }
 
@@ -6698,7 +7249,7 @@ store_webauthn_add(store_t *st, const store_webauthn_t *c,
     key.mv_data = (void *) (uintptr_t) hash;
     key.mv_size = STORE_WA_TOKEN_LEN;
 
-    rc = mdb_del(txn, st->wa_codes, &key, NULL);
+    rc = store_del(st, txn, st->wa_codes, &key, NULL);
     if (rc != MDB_SUCCESS) {
         store_mdb_err(st, err, rc, "cannot consume enrollment code");
         goto failed;
@@ -6714,7 +7265,7 @@ store_webauthn_add(store_t *st, const store_webauthn_t *c,
 
 failed:
 
-    mdb_txn_abort(txn);
+    store_abort(st, txn);
 
     return -1;
 }
@@ -6736,7 +7287,7 @@ store_webauthn_get(store_t *st, const uint8_t *id, size_t len,
     }
 
     rc = store_wa_read(st, txn, id, len, out, err);
-    mdb_txn_abort(txn);
+    store_abort(st, txn);
 
     return rc;
 }
@@ -6797,7 +7348,7 @@ store_webauthn_remove(store_t *st, const char *user, const uint8_t *id,
 
     now = (int64_t) time(NULL);
 
-    if (store_txn_begin(st, 0, &txn, err) != 0) {
+    if (store_wbegin(st, &txn, err) != 0) {
         return -1;
     }
 
@@ -6808,17 +7359,17 @@ store_webauthn_remove(store_t *st, const char *user, const uint8_t *id,
     }
 
     if (rc != 0) {
-        mdb_txn_abort(txn);
+        store_abort(st, txn);
         return rc;
     }
 
     key.mv_data = c.id;
     key.mv_size = c.id_len;
 
-    rc = mdb_del(txn, st->webauthn, &key, NULL);
+    rc = store_del(st, txn, st->webauthn, &key, NULL);
     if (rc != MDB_SUCCESS) {
         store_mdb_err(st, err, rc, "cannot remove credential");
-        mdb_txn_abort(txn);
+        store_abort(st, txn);
         return -1;
     }
 
@@ -6846,20 +7397,20 @@ store_webauthn_suspend(store_t *st, const uint8_t *id, size_t len,
     store_clean(src, sizeof(src), source);
     now = (int64_t) time(NULL);
 
-    if (store_txn_begin(st, 0, &txn, err) != 0) {
+    if (store_wbegin(st, &txn, err) != 0) {
         return -1;
     }
 
     rc = store_wa_read(st, txn, id, len, &c, err);
     if (rc != 0) {
-        mdb_txn_abort(txn);
+        store_abort(st, txn);
         return rc;
     }
 
     c.suspended = 1;
 
     if (store_wa_put(st, txn, &c, 0, err) != 0) {
-        mdb_txn_abort(txn);
+        store_abort(st, txn);
         return -1;
     }
 
@@ -6889,26 +7440,26 @@ store_webauthn_used(store_t *st, const uint8_t *id, size_t len,
 
     store_clean(src, sizeof(src), source);
 
-    if (store_txn_begin(st, 0, &txn, err) != 0) {
+    if (store_wbegin(st, &txn, err) != 0) {
         return -1;
     }
 
     rc = store_wa_read(st, txn, id, len, &c, err);
     if (rc != 0) {
-        mdb_txn_abort(txn);
+        store_abort(st, txn);
         return rc;
     }
 
     if (c.suspended) {
         store_seterr(err, "credential is suspended");
-        mdb_txn_abort(txn);
+        store_abort(st, txn);
         return STORE_REPLAY;
     }
 
     if ((count != 0 || c.sign_count != 0) && count <= c.sign_count) {
         store_seterr(err, "sign count %u not greater than %u", count,
                      c.sign_count);
-        mdb_txn_abort(txn);
+        store_abort(st, txn);
         return STORE_REPLAY;
     }
 
@@ -6916,7 +7467,7 @@ store_webauthn_used(store_t *st, const uint8_t *id, size_t len,
     c.last_used = now;
 
     if (store_wa_put(st, txn, &c, 0, err) != 0) {
-        mdb_txn_abort(txn);
+        store_abort(st, txn);
         return -1;
     }
 
@@ -6927,6 +7478,335 @@ store_webauthn_used(store_t *st, const uint8_t *id, size_t len,
     return store_audit_commit(st, txn, STORE_LOGIN_ACTOR, "webauthn.use",
                               subject, detail, now,
                               "cannot record credential use", err);
+}
+
+
+/* ---- cluster mode: following the change log (store.h) ---- */
+
+static const char  *store_repl_dbs[] = {
+    "devices", "users", "sessions", "posture", "history", "blocklist",
+    "webauthn", "wa_codes"
+};
+
+#define STORE_NREPL_DBS  (sizeof(store_repl_dbs) / sizeof(store_repl_dbs[0]))
+
+
+static int
+store_cluster_ready(store_t *st, store_err_t *err)
+{
+    int  ok;
+
+    if (store_writable(st, err) != 0) {
+        return -1;
+    }
+
+    (void) store_db_dbi(st, "devices", &ok);
+    if (!ok) {
+        store_seterr(err, "cluster mode needs a store of schema %u",
+                     STORE_SCHEMA_VERSION);
+        return -1;
+    }
+
+    return 0;
+}
+
+
+int
+store_cluster_state(store_t *st, char id[STORE_CLUSTER_ID_LEN],
+    uint64_t *pos, store_err_t *err)
+{
+    MDB_txn  *txn;
+    MDB_val   key, val;
+    int       rc;
+
+    if (store_txn_begin(st, MDB_RDONLY, &txn, err) != 0) {
+        return -1;
+    }
+
+    key.mv_data = (void *) STORE_CLUSTER_ID_KEY;
+    key.mv_size = sizeof(STORE_CLUSTER_ID_KEY) - 1;
+
+    rc = mdb_get(txn, st->meta, &key, &val);
+    if (rc == MDB_SUCCESS) {
+        if (val.mv_size == 0 || val.mv_size >= STORE_CLUSTER_ID_LEN) {
+            mdb_txn_abort(txn);
+            store_seterr(err, "the store's cluster id is invalid");
+            return -1;
+        }
+
+        memcpy(id, val.mv_data, val.mv_size);
+        id[val.mv_size] = '\0';
+        rc = store_meta_u64(st, txn, STORE_CLUSTER_POS_KEY, pos);
+    }
+
+    mdb_txn_abort(txn);
+
+    if (rc == MDB_NOTFOUND) {
+        id[0] = '\0';
+        *pos = 0;
+        return STORE_NOTFOUND;
+    }
+
+    if (rc != MDB_SUCCESS) {
+        store_mdb_err(st, err, rc, "cannot read the cluster state");
+        return -1;
+    }
+
+    return 0;
+}
+
+
+int
+store_cluster_join(store_t *st, const char *id, uint64_t pos,
+    store_err_t *err)
+{
+    MDB_txn  *txn;
+    int       rc;
+
+    if (store_cluster_ready(st, err) != 0) {
+        return -1;
+    }
+
+    if (strlen(id) == 0 || strlen(id) >= STORE_CLUSTER_ID_LEN) {
+        store_seterr(err, "invalid cluster id");
+        return -1;
+    }
+
+    if (store_txn_begin(st, 0, &txn, err) != 0) {
+        return -1;
+    }
+
+    rc = store_meta_put(st, txn, STORE_CLUSTER_ID_KEY, id, strlen(id));
+    if (rc == MDB_SUCCESS) {
+        rc = store_pos_put(st, txn, pos);
+    }
+
+    if (rc != MDB_SUCCESS) {
+        mdb_txn_abort(txn);
+        store_mdb_err(st, err, rc, "cannot record the cluster state");
+        return -1;
+    }
+
+    rc = mdb_txn_commit(txn);
+    if (rc != MDB_SUCCESS) {
+        store_mdb_err(st, err, rc, "cannot record the cluster state");
+        return -1;
+    }
+
+    return 0;
+}
+
+
+int
+store_apply(store_t *st, const store_change_t *chg, size_t n,
+    unsigned *touched, store_err_t *err)
+{
+    store_applying_t  a;
+    size_t            i;
+    int               rc;
+
+    if (touched != NULL) {
+        *touched = 0;
+    }
+
+    if (store_cluster_ready(st, err) != 0) {
+        return -1;
+    }
+
+    a.st = st;
+    a.touched = 0;
+
+    if (store_txn_begin(st, 0, &a.txn, err) != 0) {
+        return -1;
+    }
+
+    rc = store_meta_u64(st, a.txn, STORE_CLUSTER_POS_KEY, &a.pos);
+    if (rc != MDB_SUCCESS) {
+        mdb_txn_abort(a.txn);
+        store_mdb_err(st, err, rc, "cannot read the cluster position");
+        return -1;
+    }
+
+    for (i = 0; i < n; i++) {
+        rc = store_apply_one(&a, &chg[i], err);
+        if (rc != 0) {
+            mdb_txn_abort(a.txn);
+            return rc;
+        }
+    }
+
+    rc = mdb_txn_commit(a.txn);
+    if (rc != MDB_SUCCESS) {
+        store_mdb_err(st, err, rc, "cannot apply cluster changes");
+        return -1;
+    }
+
+    if (touched != NULL) {
+        *touched = a.touched;
+    }
+
+    return 0;
+}
+
+
+int
+store_bootstrap(store_t *st, const char *id, uint64_t pos,
+    int (*next)(void *arg, store_op_t *op, store_err_t *err), void *arg,
+    store_err_t *err)
+{
+    store_op_t  op;
+    MDB_txn    *txn;
+    MDB_val     key, val;
+    MDB_dbi     dbi;
+    size_t      i;
+    int         rc, ok;
+
+    if (store_cluster_ready(st, err) != 0) {
+        return -1;
+    }
+
+    if (strlen(id) == 0 || strlen(id) >= STORE_CLUSTER_ID_LEN) {
+        store_seterr(err, "invalid cluster id");
+        return -1;
+    }
+
+    if (store_txn_begin(st, 0, &txn, err) != 0) {
+        return -1;
+    }
+
+    for (i = 0; i < STORE_NREPL_DBS; i++) {
+        dbi = store_db_dbi(st, store_repl_dbs[i], &ok);
+        rc = mdb_drop(txn, dbi, 0);
+        if (rc != MDB_SUCCESS) {
+            store_mdb_err(st, err, rc, "cannot empty the store");
+            goto failed;
+        }
+    }
+
+    for ( ;; ) {
+        rc = next(arg, &op, err);
+        if (rc == 0) {
+            break;
+        }
+
+        if (rc < 0) {
+            goto failed;
+        }
+
+        dbi = store_db_dbi(st, op.db, &ok);
+        if (!ok || op.val == NULL || op.klen == 0 || op.klen > 511) {
+            store_seterr(err, "the cluster database has an invalid row");
+            goto failed;
+        }
+
+        key.mv_data = (void *) (uintptr_t) op.key;
+        key.mv_size = op.klen;
+        val.mv_data = (void *) (uintptr_t) op.val;
+        val.mv_size = op.vlen;
+
+        rc = mdb_put(txn, dbi, &key, &val, 0);
+        if (rc != MDB_SUCCESS) {
+            store_mdb_err(st, err, rc, "cannot load the cluster's state");
+            goto failed;
+        }
+    }
+
+    rc = store_meta_put(st, txn, STORE_CLUSTER_ID_KEY, id, strlen(id));
+    if (rc == MDB_SUCCESS) {
+        rc = store_pos_put(st, txn, pos);
+    }
+
+    if (rc != MDB_SUCCESS) {
+        store_mdb_err(st, err, rc, "cannot record the cluster state");
+        goto failed;
+    }
+
+    if (store_devices_bump(st, txn, err) != 0) {
+        goto failed;
+    }
+
+    rc = mdb_txn_commit(txn);
+    if (rc != MDB_SUCCESS) {
+        store_mdb_err(st, err, rc, "cannot load the cluster's state");
+        return -1;
+    }
+
+    return 0;
+
+failed:
+
+    mdb_txn_abort(txn);
+
+    return -1;
+}
+
+
+int
+store_export(store_t *st,
+    int (*cb)(void *arg, const store_op_t *op, store_err_t *err), void *arg,
+    store_err_t *err)
+{
+    store_op_t   op;
+    MDB_cursor  *cur;
+    MDB_txn     *txn;
+    MDB_val      key, val;
+    MDB_dbi      dbi;
+    size_t       i;
+    int          rc, ok;
+
+    (void) store_db_dbi(st, "devices", &ok);
+    if (!ok) {
+        store_seterr(err, "cluster mode needs a store of schema %u",
+                     STORE_SCHEMA_VERSION);
+        return -1;
+    }
+
+    if (store_txn_begin(st, MDB_RDONLY, &txn, err) != 0) {
+        return -1;
+    }
+
+    for (i = 0; i < STORE_NREPL_DBS; i++) {
+        dbi = store_db_dbi(st, store_repl_dbs[i], &ok);
+
+        rc = mdb_cursor_open(txn, dbi, &cur);
+        if (rc != MDB_SUCCESS) {
+            store_mdb_err(st, err, rc, "cannot read the store");
+            goto failed;
+        }
+
+        for (rc = mdb_cursor_get(cur, &key, &val, MDB_FIRST);
+             rc == MDB_SUCCESS;
+             rc = mdb_cursor_get(cur, &key, &val, MDB_NEXT))
+        {
+            op.db = store_repl_dbs[i];
+            op.key = key.mv_data;
+            op.klen = key.mv_size;
+            op.val = val.mv_data;
+            op.vlen = val.mv_size;
+
+            if (cb(arg, &op, err) != 0) {
+                mdb_cursor_close(cur);
+                goto failed;
+            }
+        }
+
+        mdb_cursor_close(cur);
+
+        if (rc != MDB_NOTFOUND) {
+            store_mdb_err(st, err, rc, "cannot read the store");
+            goto failed;
+        }
+    }
+
+    mdb_txn_abort(txn);
+
+    return 0;
+
+failed:
+
+    mdb_txn_abort(txn);
+
+    return -1;
 }
 
 
@@ -6976,16 +7856,16 @@ store_test_put_raw(store_t *st, const char *db, const void *key,
     if (rc == MDB_SUCCESS && dbi == st->devices
         && store_devices_bump(st, txn, err) != 0)
     {
-        mdb_txn_abort(txn);
+        store_abort(st, txn);
         return -1;
     }
     if (rc != MDB_SUCCESS) {
-        mdb_txn_abort(txn);
+        store_abort(st, txn);
         store_mdb_err(st, err, rc, "test put");
         return -1;
     }
 
-    rc = mdb_txn_commit(txn);
+    rc = store_commit(st, txn);
     if (rc != MDB_SUCCESS) {
         store_mdb_err(st, err, rc, "test put");
         return -1;
@@ -7038,7 +7918,7 @@ store_test_make_v1(store_t *st, store_err_t *err)
     }
 
     if (rc != MDB_SUCCESS) {
-        mdb_txn_abort(txn);
+        store_abort(st, txn);
         store_mdb_err(st, err, rc, "test make v1");
         return -1;
     }
@@ -7047,11 +7927,11 @@ store_test_make_v1(store_t *st, store_err_t *err)
     st->has_posture = 0;
 
     if (store_schema_write(st, txn, 1, err) != 0) {
-        mdb_txn_abort(txn);
+        store_abort(st, txn);
         return -1;
     }
 
-    rc = mdb_txn_commit(txn);
+    rc = store_commit(st, txn);
     if (rc != MDB_SUCCESS) {
         store_mdb_err(st, err, rc, "test make v1");
         return -1;
@@ -7077,7 +7957,7 @@ store_test_make_v2(store_t *st, store_err_t *err)
 
     rc = mdb_drop(txn, st->posture, 1);
     if (rc != MDB_SUCCESS) {
-        mdb_txn_abort(txn);
+        store_abort(st, txn);
         store_mdb_err(st, err, rc, "test make v2");
         return -1;
     }
@@ -7085,11 +7965,11 @@ store_test_make_v2(store_t *st, store_err_t *err)
     st->has_posture = 0;
 
     if (store_schema_write(st, txn, 2, err) != 0) {
-        mdb_txn_abort(txn);
+        store_abort(st, txn);
         return -1;
     }
 
-    rc = mdb_txn_commit(txn);
+    rc = store_commit(st, txn);
     if (rc != MDB_SUCCESS) {
         store_mdb_err(st, err, rc, "test make v2");
         return -1;

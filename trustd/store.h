@@ -832,4 +832,122 @@ int store_webauthn_suspend(store_t *st, const uint8_t *id, size_t len,
 int store_webauthn_used(store_t *st, const uint8_t *id, size_t len,
     uint32_t count, int64_t now, const char *source, store_err_t *err);
 
+/*
+ * Cluster mode (docs/cluster.md).  PostgreSQL is the system of record and
+ * this store the node's local copy.  The replicated databases are
+ * devices, users, sessions, posture, history, blocklist, webauthn and
+ * wa_codes; meta and the journal stay the node's own.
+ *
+ * With a replicator installed (store_set_repl()), every write function
+ * that changes a replicated database runs as:
+ *   lock()    take the cluster's write lock and learn the change-log head;
+ *   fetch()   apply, inside the same write transaction, the changes this
+ *             node has not applied yet (so it decides on the cluster's
+ *             current state, never on a stale copy);
+ *   ...       the function's own reads and writes, recorded by key;
+ *   commit()  write the changed keys' final values, as one change-log
+ *             entry, to PostgreSQL in one transaction, and release the
+ *             lock; only then does the LMDB transaction commit, with the
+ *             entry's position in meta.
+ * If any step fails, nothing is written anywhere and the function fails
+ * with the replicator's message: a write is never applied to one node
+ * only.  The lock serializes writers across the cluster, so replay
+ * refusal, lockout counters, WebAuthn sign counts and single-use codes
+ * are decided once for the whole cluster.
+ *
+ * Changes made elsewhere arrive through store_apply(), in order.
+ */
+#define STORE_GAP               3       /* store_apply(): a change missing */
+#define STORE_CLUSTER_ID_LEN    64
+
+typedef struct {
+    const char  *db;                    /* a replicated database's name */
+    const void  *key;
+    size_t       klen;
+    const void  *val;                   /* NULL: the key was deleted */
+    size_t       vlen;
+} store_op_t;
+
+typedef struct {
+    uint64_t           seq;             /* change-log position, from 1 */
+    const store_op_t  *ops;
+    size_t             nops;
+} store_change_t;
+
+/* What the change was, from its audit record ("" when it has none). */
+typedef struct {
+    char    actor[64];
+    char    action[32];
+    char    subject[160];
+} store_change_info_t;
+
+/* Apply one change; 0 or -1. */
+typedef int (*store_apply_fn)(void *arg, const store_change_t *chg,
+    store_err_t *err);
+
+typedef struct {
+    int   (*lock)(void *ctx, uint64_t *head, store_err_t *err);
+    /* feed apply() every change after `after` up to `upto`, in order */
+    int   (*fetch)(void *ctx, uint64_t after, uint64_t upto,
+              store_apply_fn apply, void *arg, store_err_t *err);
+    /* write ops as the next change and release the lock: *seq */
+    int   (*commit)(void *ctx, const store_op_t *ops, size_t nops,
+              const store_change_info_t *info, uint64_t *seq,
+              store_err_t *err);
+    /* release the lock without a change */
+    void  (*unlock)(void *ctx);
+} store_repl_t;
+
+/* Bits of store_apply()'s *touched: what the applied changes touched. */
+#define STORE_TOUCHED_DEVICES   0x01
+#define STORE_TOUCHED_BLOCKLIST 0x02
+#define STORE_TOUCHED_USERS     0x04
+#define STORE_TOUCHED_SESSIONS  0x08
+
+/* Install (or with NULL remove) the replicator; before any write. */
+void store_set_repl(store_t *st, const store_repl_t *repl, void *ctx);
+
+/* Whether db names a replicated database. */
+int store_db_replicated(const char *db);
+
+/*
+ * The cluster this store follows and the last change applied: 0,
+ * STORE_NOTFOUND (the store has never joined a cluster) or -1.
+ */
+int store_cluster_state(store_t *st, char id[STORE_CLUSTER_ID_LEN],
+    uint64_t *pos, store_err_t *err);
+
+/*
+ * Apply changes made elsewhere, in one write transaction that also
+ * records the new position.  Changes at or before the position are
+ * skipped (already applied); a change after position + 1 is a gap:
+ * STORE_GAP, nothing applied.  *touched (may be NULL) gets
+ * STORE_TOUCHED_* bits.  0, STORE_GAP or -1.
+ */
+int store_apply(store_t *st, const store_change_t *chg, size_t n,
+    unsigned *touched, store_err_t *err);
+
+/*
+ * Replace every replicated database with the rows next() yields (1 and
+ * *op, 0 at the end, -1 on error) and record cluster id at position pos,
+ * in one write transaction: a new or wiped node, or one too far behind
+ * for the change log.  0 or -1.
+ */
+int store_bootstrap(store_t *st, const char *id, uint64_t pos,
+    int (*next)(void *arg, store_op_t *op, store_err_t *err), void *arg,
+    store_err_t *err);
+
+/*
+ * Call cb for every row of every replicated database (one read view):
+ * seeding an empty cluster from a single-node store.  cb returns 0 to go
+ * on, -1 to fail.  0 or -1.
+ */
+int store_export(store_t *st,
+    int (*cb)(void *arg, const store_op_t *op, store_err_t *err), void *arg,
+    store_err_t *err);
+
+/* Record that this store follows cluster id from position pos. */
+int store_cluster_join(store_t *st, const char *id, uint64_t pos,
+    store_err_t *err);
+
 #endif /* ZT_STORE_H */

@@ -14,6 +14,7 @@ $(ZTCTL_OB)/%.o: ztctl/%.c
 
 $(B)/ztctl: $(ZTCTL_OBJS) $(TRUSTD_LIB) $(IDENTITY_LIB) $(CA_LIB) $(WIRE_LIB)
 	$(CC) $(LDFLAGS) -o $@ $(ZTCTL_OBJS) $(TRUSTD_LIB) $(IDENTITY_LIB) \
-	    $(CA_LIB) $(WIRE_LIB) $(LMDB_LIBS) $(IDENTITY_LIBS) -lcrypto
+	    $(CA_LIB) $(WIRE_LIB) $(LMDB_LIBS) $(IDENTITY_LIBS) -lcrypto \
+	    $(CLUSTER_LIBS)
 
 BINS += $(B)/ztctl
