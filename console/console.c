@@ -227,6 +227,7 @@ console_stop(console_t *c)
 
     sock_unlink(c->conf.listen, c->sock_dev, c->sock_ino);
 
+    cluster_free(c->cluster);
     store_close(c->st);
     id_keys_free(c->keys);
 

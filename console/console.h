@@ -28,6 +28,7 @@
 #include "trustd/identity.h"
 #include "trustd/portal.h"
 #include "trustd/store.h"
+#include "trustd/cluster.h"
 
 #define CONSOLE_CONF_DEFAULT    "/etc/ztgate/console.conf"
 #define CONSOLE_MAX_ORIGINS     8
@@ -79,6 +80,7 @@ struct console_s {
     console_conf_t      conf;
     unsigned            totp_window;
     store_t            *st;
+    cluster_t          *cluster;    /* cluster mode: freed by console_stop */
     id_keys_t          *keys;           /* under lock: SIGHUP swaps them */
     char               *ca_pass;        /* NULL: CA key not encrypted */
     uint8_t             csrf_key[32];

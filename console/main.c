@@ -109,6 +109,8 @@ main(int argc, char **argv)
     config_err_t      terr;
     console_t        *c;
     store_t          *st;
+    cluster_t        *cl;
+    cluster_conf_t    cc;
     store_err_t       se;
     id_keys_t        *keys;
     sigset_t          set;
@@ -189,6 +191,24 @@ main(int argc, char **argv)
         fatal("store %s: %s", tcfg->store, se.msg);
     }
 
+    /* cluster mode: every change through the cluster database */
+    cl = NULL;
+    if (tcfg->cluster) {
+        memset(&cc, 0, sizeof(cc));
+        cc.conninfo = tcfg->cluster_database;
+        cc.node = tcfg->cluster_node;
+        cc.program = "ztconsole";
+        cc.max_stale_ms = tcfg->cluster_max_staleness_ms;
+        cc.poll_ms = tcfg->cluster_poll_ms;
+        cc.timeout_ms = tcfg->cluster_timeout_ms;
+        cc.retention_ms = tcfg->cluster_retention_ms;
+        cc.may_start_offline = 1;
+
+        if (cluster_attach(&cl, &cc, st, err, sizeof(err)) != 0) {
+            fatal("cluster: %s", err);
+        }
+    }
+
     keys = console_keys(tcfg);
     if (keys == NULL) {
         fatal("cannot start without trustd's identity keys");
@@ -209,6 +229,8 @@ main(int argc, char **argv)
     {
         fatal("%s", err);
     }
+
+    c->cluster = cl;
 
     log_info("ztconsole: serving %s on %s (origin %s, group %s%s%s)",
              cf->base_path, cf->listen, cf->origins[0], cf->staff_group,

@@ -752,6 +752,46 @@ store_apply_one(void *arg, const store_change_t *chg, store_err_t *err)
 
 
 /*
+ * A write without a replicator: refused on a store that is a cluster
+ * node's copy, where it would reach neither the database nor the other
+ * nodes, and be overwritten by the next change to the same record.
+ */
+static int
+store_local_wbegin(store_t *st, MDB_txn **txn, store_err_t *err)
+{
+    MDB_val  key, val;
+    int      rc;
+
+    if (store_txn_begin(st, 0, txn, err) != 0) {
+        return -1;
+    }
+
+    key.mv_data = (void *) STORE_CLUSTER_ID_KEY;
+    key.mv_size = sizeof(STORE_CLUSTER_ID_KEY) - 1;
+
+    rc = mdb_get(*txn, st->meta, &key, &val);
+    if (rc == MDB_NOTFOUND) {
+        return 0;
+    }
+
+    mdb_txn_abort(*txn);
+
+    if (rc == MDB_SUCCESS) {
+        store_seterr(err, "this store is a cluster node's copy (cluster "
+                     "%.*s): changes go through the cluster database; use "
+                     "the node's trustd.conf (ztctl -c) rather than the "
+                     "store directory", (int) (val.mv_size < 64
+                                               ? val.mv_size : 64),
+                     (const char *) val.mv_data);
+    } else {
+        store_mdb_err(st, err, rc, "cannot read the cluster state");
+    }
+
+    return -1;
+}
+
+
+/*
  * Begin a write transaction that changes replicated databases.  Without
  * a replicator, a plain write transaction.  With one: the cluster lock,
  * then the LMDB write lock, then the changes this node has not applied
@@ -765,7 +805,7 @@ store_wbegin(store_t *st, MDB_txn **txn, store_err_t *err)
     int               rc;
 
     if (st->repl == NULL) {
-        return store_txn_begin(st, 0, txn, err);
+        return store_local_wbegin(st, txn, err);
     }
 
     if (st->repl->lock(st->repl_ctx, &head, err) != 0) {
@@ -7561,13 +7601,15 @@ store_cluster_join(store_t *st, const char *id, uint64_t pos,
     store_err_t *err)
 {
     MDB_txn  *txn;
+    MDB_val   key;
     int       rc;
 
     if (store_cluster_ready(st, err) != 0) {
         return -1;
     }
 
-    if (strlen(id) == 0 || strlen(id) >= STORE_CLUSTER_ID_LEN) {
+    if (id != NULL && (strlen(id) == 0 || strlen(id) >= STORE_CLUSTER_ID_LEN))
+    {
         store_seterr(err, "invalid cluster id");
         return -1;
     }
@@ -7576,9 +7618,23 @@ store_cluster_join(store_t *st, const char *id, uint64_t pos,
         return -1;
     }
 
-    rc = store_meta_put(st, txn, STORE_CLUSTER_ID_KEY, id, strlen(id));
-    if (rc == MDB_SUCCESS) {
-        rc = store_pos_put(st, txn, pos);
+    if (id == NULL) {
+        /* leave: a single-node store again */
+        key.mv_data = (void *) STORE_CLUSTER_ID_KEY;
+        key.mv_size = sizeof(STORE_CLUSTER_ID_KEY) - 1;
+        rc = mdb_del(txn, st->meta, &key, NULL);
+        if (rc == MDB_SUCCESS || rc == MDB_NOTFOUND) {
+            key.mv_data = (void *) STORE_CLUSTER_POS_KEY;
+            key.mv_size = sizeof(STORE_CLUSTER_POS_KEY) - 1;
+            rc = mdb_del(txn, st->meta, &key, NULL);
+            rc = rc == MDB_NOTFOUND ? MDB_SUCCESS : rc;
+        }
+
+    } else {
+        rc = store_meta_put(st, txn, STORE_CLUSTER_ID_KEY, id, strlen(id));
+        if (rc == MDB_SUCCESS) {
+            rc = store_pos_put(st, txn, pos);
+        }
     }
 
     if (rc != MDB_SUCCESS) {

@@ -946,7 +946,12 @@ int store_export(store_t *st,
     int (*cb)(void *arg, const store_op_t *op, store_err_t *err), void *arg,
     store_err_t *err);
 
-/* Record that this store follows cluster id from position pos. */
+/*
+ * Record that this store follows cluster id from position pos; with id
+ * NULL, that it follows none any more (a single-node store again).
+ * Writes without a replicator are refused while a store follows a
+ * cluster: they would reach neither the database nor the other nodes.
+ */
 int store_cluster_join(store_t *st, const char *id, uint64_t pos,
     store_err_t *err);
 

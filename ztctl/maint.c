@@ -178,8 +178,7 @@ maint_store_restore(ztctl_t *ctl, const ztctl_cmd_t *cmd, int argc,
         return rc;
     }
     snprintf(store_dir, sizeof(store_dir), "%s", ctl->store_path);
-    store_close(ctl->store);
-    ctl->store = NULL;
+    ztctl_close_store(ctl);
 
     if (maint_trustd_running(ctl, store_dir, why, sizeof(why))) {
         fprintf(stderr, "ztctl: trustd is running (%s); stop it before "

@@ -700,14 +700,25 @@ ztctl_open(ztctl_t *ctl, int write)
 }
 
 
+void
+ztctl_close_store(ztctl_t *ctl)
+{
+    cluster_free(ctl->cluster);
+    ctl->cluster = NULL;
+    store_close(ctl->store);
+    ctl->store = NULL;
+}
+
+
 int
 ztctl_open_quiet(ztctl_t *ctl, int write, char *msg, size_t size)
 {
-    config_t      *cfg;
-    config_err_t   cerr;
-    store_err_t    err;
-    size_t         map_size;
-    int            rc;
+    config_t       *cfg;
+    config_err_t    cerr;
+    store_err_t     err;
+    cluster_conf_t  cc;
+    size_t          map_size;
+    int             rc;
 
     /* open once per run; a read-only store is reopened for a write */
     if (ctl->store != NULL) {
@@ -715,11 +726,11 @@ ztctl_open_quiet(ztctl_t *ctl, int write, char *msg, size_t size)
             return ZTCTL_OK;
         }
 
-        store_close(ctl->store);
-        ctl->store = NULL;
+        ztctl_close_store(ctl);
     }
 
     map_size = 0;
+    cfg = NULL;
 
     if (ctl->store_dir != NULL) {
         snprintf(ctl->store_path, sizeof(ctl->store_path), "%s",
@@ -734,18 +745,15 @@ ztctl_open_quiet(ztctl_t *ctl, int write, char *msg, size_t size)
         }
 
         rc = config_load(ctl->config_path, cfg, &cerr);
-        if (rc == 0) {
-            snprintf(ctl->store_path, sizeof(ctl->store_path), "%s",
-                     cfg->store);
-            map_size = cfg->store_map_size;
-        }
-
-        free(cfg);
-
         if (rc != 0) {
             snprintf(msg, size, "%s", cerr.msg);
+            free(cfg);
             return ZTCTL_FAILED;
         }
+
+        snprintf(ctl->store_path, sizeof(ctl->store_path), "%s",
+                 cfg->store);
+        map_size = cfg->store_map_size;
     }
 
     if (store_open(&ctl->store, ctl->store_path, map_size,
@@ -753,10 +761,32 @@ ztctl_open_quiet(ztctl_t *ctl, int write, char *msg, size_t size)
         != 0)
     {
         snprintf(msg, size, "%s", err.msg);
+        free(cfg);
         return ZTCTL_FAILED;
     }
 
     ctl->store_write = write;
+
+    /* cluster mode: a change is made in the cluster database or not at
+     * all (docs/cluster.md) */
+    if (write && cfg != NULL && cfg->cluster) {
+        memset(&cc, 0, sizeof(cc));
+        cc.conninfo = cfg->cluster_database;
+        cc.node = cfg->cluster_node;
+        cc.program = "ztctl";
+        cc.max_stale_ms = cfg->cluster_max_staleness_ms;
+        cc.poll_ms = cfg->cluster_poll_ms;
+        cc.timeout_ms = cfg->cluster_timeout_ms;
+        cc.retention_ms = cfg->cluster_retention_ms;
+
+        if (cluster_attach(&ctl->cluster, &cc, ctl->store, msg, size) != 0) {
+            free(cfg);
+            ztctl_close_store(ctl);
+            return ZTCTL_FAILED;
+        }
+    }
+
+    free(cfg);
 
     return ZTCTL_OK;
 }
@@ -3770,7 +3800,7 @@ main(int argc, char **argv)
 
     rc = c->handler(&ctl, c, argc, argv);
 
-    store_close(ctl.store);
+    ztctl_close_store(&ctl);
 
     if (fflush(stdout) != 0 && rc == ZTCTL_OK) {
         fprintf(stderr, "ztctl: write error: %s\n", strerror(errno));
@@ -4122,8 +4152,7 @@ ztctl_explain(ztctl_t *ctl, const ztctl_cmd_t *cmd, int argc, char **argv)
             return rc;
         }
         store_fp_hex(dev.fp, hex);
-        store_close(ctl->store);
-        ctl->store = NULL;
+        ztctl_close_store(ctl);
     }
 
     n = snprintf(command, sizeof(command), "explain %.*s %s%s%s%s%s%s%s",

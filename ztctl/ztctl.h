@@ -19,6 +19,7 @@
 
 #include "trustd/config.h"
 #include "trustd/store.h"
+#include "trustd/cluster.h"
 
 #define ZTCTL_OK            0
 #define ZTCTL_FAILED        1
@@ -72,6 +73,7 @@ struct ztctl_s {
     const char          *group;
     store_t             *store;
     int                  store_write;
+    cluster_t           *cluster;       /* cluster mode: writes go there */
     char                 store_path[CONFIG_PATH_MAX];   /* once opened */
 };
 
@@ -119,6 +121,9 @@ int ztctl_usage_error(const ztctl_t *ctl, const ztctl_cmd_t *cmd,
  * ZTCTL_* status.
  */
 int ztctl_open(ztctl_t *ctl, int write);
+/* Let go of the store (and the cluster connection). */
+void ztctl_close_store(ztctl_t *ctl);
+
 int ztctl_open_quiet(ztctl_t *ctl, int write, char *msg, size_t size);
 
 /* An option no case of a getopt loop took (--help or an invalid one). */
