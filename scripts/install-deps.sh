@@ -9,6 +9,7 @@ PKGS="build-essential pkg-config clang libclang-rt-dev
 nginx nginx-dev libpcre3-dev zlib1g-dev
 libssl-dev openssl libjwt-dev libjansson-dev liboath-dev liblmdb-dev
 lmdb-utils libcmocka-dev libqrencode-dev libmicrohttpd-dev libcbor-dev
+libpq-dev postgresql
 python3 python3-pytest python3-cryptography
 chromium chromium-driver python3-selenium libnss3-tools
 curl wrk oathtool"

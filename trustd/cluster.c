@@ -231,6 +231,14 @@ cluster_seterr(store_err_t *err, const char *what, const char *pqmsg,
 }
 
 
+static void
+cluster_notice(void *arg, const char *msg)
+{
+    (void) arg;
+    (void) msg;
+}
+
+
 static PGconn *
 cluster_connect(cluster_t *c, char *err, size_t errlen)
 {
@@ -275,7 +283,10 @@ cluster_connect(cluster_t *c, char *err, size_t errlen)
         return NULL;
     }
 
-    /* "options" may be refused by a pooler: set them again, plainly */
+    /* the server's notices (a shutdown's FATAL among them) would go to
+     * stderr: every failure is reported where it is handled instead */
+    PQsetNoticeProcessor(conn, cluster_notice, NULL);
+
     res = PQexec(conn, "SET client_min_messages = warning");
     PQclear(res);
 
@@ -1419,7 +1430,7 @@ cluster_feed_connect(cluster_t *c)
 
     c->fconn = cluster_connect(c, err, sizeof(err));
     if (c->fconn == NULL) {
-        if (c->backoff_ms == 0 || c->backoff_ms >= 4000) {
+        if (c->backoff_ms == 0 || c->backoff_ms >= 2000) {
             log_warn("%s; retrying", err);
         }
         return -1;
@@ -1724,8 +1735,8 @@ cluster_main(void *arg)
         if (c->fconn == NULL) {
             if (cluster_feed_connect(c) != 0) {
                 c->backoff_ms = c->backoff_ms ? c->backoff_ms * 2 : 250;
-                if (c->backoff_ms > 5000) {
-                    c->backoff_ms = 5000;
+                if (c->backoff_ms > 2000) {
+                    c->backoff_ms = 2000;
                 }
             } else {
                 c->backoff_ms = 0;

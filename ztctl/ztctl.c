@@ -780,6 +780,10 @@ ztctl_open_quiet(ztctl_t *ctl, int write, char *msg, size_t size)
         cc.retention_ms = cfg->cluster_retention_ms;
 
         if (cluster_attach(&ctl->cluster, &cc, ctl->store, msg, size) != 0) {
+            /* said before anything was changed */
+            if (strlen(msg) + 22 < size) {
+                strcat(msg, "; nothing was changed");
+            }
             free(cfg);
             ztctl_close_store(ctl);
             return ZTCTL_FAILED;
