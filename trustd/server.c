@@ -2658,14 +2658,14 @@ server_cluster_status(server_t *srv)
     cluster_stats_t  cs;
 
     if (srv->cluster == NULL) {
-        snprintf(srv->reply, sizeof(srv->reply), "ok cluster off\n");
+        snprintf(srv->reply, sizeof(srv->reply), "ok cluster mode off\n");
         return;
     }
 
     cluster_stats(srv->cluster, &cs);
 
     snprintf(srv->reply, sizeof(srv->reply),
-             "ok cluster on id %s node %s position %llu head %llu lag %llu "
+             "ok cluster mode on id %s node %s position %llu head %llu lag %llu "
              "connected %d feed_age_ms %lld stale %d max_staleness_ms %u "
              "applied %llu commits %llu refused %llu bootstraps %llu "
              "dropped %llu propagation_samples %llu propagation_p50_ms %.1f "

@@ -277,9 +277,9 @@ ztctl_status_session_cb(const store_session_t *s, void *arg)
 static int
 ztctl_status_trustd(ztctl_t *ctl, json_t *root)
 {
-    static const char  *asks[] = { "status", "stats", "journal" };
+    static const char  *asks[] = { "status", "stats", "journal", "cluster" };
 
-    json_t   *obj, *part[3];
+    json_t   *obj, *part[4];
     size_t    i;
     char      path[CONFIG_LISTEN_MAX], reply[ZTCTL_REPLY_MAX];
     char      msg[CONFIG_PATH_MAX + 256];
@@ -299,13 +299,13 @@ ztctl_status_trustd(ztctl_t *ctl, json_t *root)
         return rc == ZTCTL_NOTFOUND ? ZTCTL_OK : ZTCTL_FAILED;
     }
 
-    for (i = 0; i < 3; i++) {
+    for (i = 0; i < 4; i++) {
         part[i] = NULL;
     }
 
     rc = ZTCTL_OK;
 
-    for (i = 0; i < 3 && rc == ZTCTL_OK; i++) {
+    for (i = 0; i < 4 && rc == ZTCTL_OK; i++) {
         if (ztctl_admin_ask(path, asks[i], ZTCTL_STATUS_TIMEOUT, reply,
                             sizeof(reply), msg, sizeof(msg))
             != ZTCTL_OK)
@@ -324,7 +324,7 @@ ztctl_status_trustd(ztctl_t *ctl, json_t *root)
     }
 
     if (rc != ZTCTL_OK) {
-        for (i = 0; i < 3; i++) {
+        for (i = 0; i < 4; i++) {
             json_decref(part[i]);
         }
 
@@ -347,6 +347,7 @@ ztctl_status_trustd(ztctl_t *ctl, json_t *root)
         || json_object_update(obj, part[0]) != 0
         || json_object_set(obj, "stats", part[1]) != 0
         || json_object_set(obj, "journal", part[2]) != 0
+        || json_object_set(obj, "cluster", part[3]) != 0
         || json_object_set(root, "trustd", obj) != 0)
     {
         rc = -1;
@@ -354,7 +355,7 @@ ztctl_status_trustd(ztctl_t *ctl, json_t *root)
 
     json_decref(obj);
 
-    for (i = 0; i < 3; i++) {
+    for (i = 0; i < 4; i++) {
         json_decref(part[i]);
     }
 
@@ -440,6 +441,7 @@ ztctl_status_text(json_t *root)
 
     ztctl_status_pairs("trustd stats", json_object_get(trustd, "stats"));
     ztctl_status_pairs("trustd journal", json_object_get(trustd, "journal"));
+    ztctl_status_pairs("trustd cluster", json_object_get(trustd, "cluster"));
 }
 
 

@@ -8,6 +8,8 @@ LMDB, writes are refused, and the staleness limit fails a cut-off node
 closed."""
 
 import glob
+import json
+import re
 import os
 import shutil
 import signal
@@ -154,8 +156,8 @@ class Node(Gateway):
 
     def cluster(self):
         words = self.admin("cluster").split()
-        assert words[:3] == ["ok", "cluster", "on"], words
-        return {words[i]: words[i + 1] for i in range(3, len(words) - 1, 2)}
+        assert words[:4] == ["ok", "cluster", "mode", "on"], words
+        return {words[i]: words[i + 1] for i in range(4, len(words) - 1, 2)}
 
     def position(self):
         return int(self.cluster()["position"])
@@ -436,3 +438,36 @@ def test_the_database_is_reached_over_verified_tls_only(cluster, tmp_path):
     assert p.returncode != 0
     assert "cannot connect to the cluster database" in p.stderr
     assert "no encryption" in p.stderr or "pg_hba.conf" in p.stderr
+
+
+def test_status_and_metrics_say_how_far_behind_a_node_is(cluster):
+    a, b = cluster(2)
+    crt = a.issue_device("laptop")
+    fp = a.enroll(crt[0])
+    converge(a, b)
+
+    p = b.ztctl("status", "--json")
+    st = json.loads(p.stdout)["trustd"]["cluster"]
+    assert st["mode"] == "on" and st["node"] == "node-1"
+    assert st["position"] == st["head"] and st["lag"] == 0
+    assert st["connected"] == 1 and st["stale"] == 0
+    assert "trustd cluster: mode on" in b.ztctl("status").stdout
+
+    b.procs["trustd"].send_signal(signal.SIGSTOP)   # the feed stops moving
+    try:
+        a.ztctl("device", "quarantine", fp)
+        a.ztctl("device", "activate", fp)
+    finally:
+        b.procs["trustd"].send_signal(signal.SIGCONT)
+    converge(a, b)
+    st = b.cluster()
+    assert int(st["applied"]) == 3 and int(st["propagation_samples"]) == 3
+    assert float(st["propagation_p99_ms"]) < 1000
+    metrics = b.admin("metrics")
+    for family in ("position", "lag_changes", "feed_connected",
+                   "feed_age_seconds", "stale", "changes_applied_total",
+                   "bootstraps_total"):
+        assert re.search(r"(?m)^ztgate_cluster_%s -?[0-9.]+$" % family,
+                         metrics), family
+    assert re.search(r'(?m)^ztgate_cluster_writes_total\{result="refused"\} '
+                     r'0$', metrics)

@@ -45,7 +45,7 @@ STATUS_KEYS = ["store", "devices", "users", "sessions", "journal", "trustd"]
 STATUS_STORE_KEYS = ["path", "size_bytes", "map_size_bytes",
                      "map_used_percent"]
 STATUS_TRUSTD_KEYS = ["configured", "reachable", "socket", "pid", "policy",
-                      "connections", "stats", "journal"]
+                      "connections", "stats", "journal", "cluster"]
 # passed through from trustd's admin replies: these at least
 TRUSTD_STATS_KEYS = ["decisions", "allow", "deny", "login", "step_up",
                      "p50_us", "p99_us", "max_us", "seconds", "connections"]
@@ -273,6 +273,7 @@ def test_status_shows_the_store_and_the_running_trustd(zgw):
     assert set(TRUSTD_STATS_KEYS) <= set(t["stats"])
     assert t["stats"]["decisions"] >= 1
     assert set(TRUSTD_JOURNAL_KEYS) <= set(t["journal"])
+    assert t["cluster"] == {"mode": "off"}
 
     assert p.stdout.startswith("store: %s\n" % zgw.store)
     assert "devices: 2 (1 active, 1 quarantined, 0 revoked)" in p.stdout
@@ -281,6 +282,7 @@ def test_status_shows_the_store_and_the_running_trustd(zgw):
     assert "trustd: running, pid %d" % t["pid"] in p.stdout
     assert "trustd stats: decisions " in p.stdout
     assert "trustd journal: queued " in p.stdout
+    assert "trustd cluster: mode off" in p.stdout
 
 
 def test_status_without_trustd_still_shows_the_store_and_exits_1(zgw):
