@@ -194,14 +194,7 @@ main(int argc, char **argv)
     /* cluster mode: every change through the cluster database */
     cl = NULL;
     if (tcfg->cluster) {
-        memset(&cc, 0, sizeof(cc));
-        cc.conninfo = tcfg->cluster_database;
-        cc.node = tcfg->cluster_node;
-        cc.program = "ztconsole";
-        cc.max_stale_ms = tcfg->cluster_max_staleness_ms;
-        cc.poll_ms = tcfg->cluster_poll_ms;
-        cc.timeout_ms = tcfg->cluster_timeout_ms;
-        cc.retention_ms = tcfg->cluster_retention_ms;
+        cluster_conf_init(&cc, tcfg, "ztconsole");
         cc.may_start_offline = 1;
 
         if (cluster_attach(&cl, &cc, st, err, sizeof(err)) != 0) {

@@ -137,6 +137,7 @@ struct cluster_s {
     int              wake[2];
     PGconn          *fconn;
     int64_t          last_beat_ms;
+    int              beat_now;          /* the policy changed */
     int64_t          last_prune_ms;
     int64_t          backoff_ms;
 
@@ -171,6 +172,7 @@ static int cluster_fetch(void *ctx, uint64_t after, uint64_t upto,
 static int cluster_commit(void *ctx, const store_op_t *ops, size_t nops,
     const store_change_info_t *info, uint64_t *seq, store_err_t *err);
 static void cluster_unlock(void *ctx);
+static void cluster_wake(cluster_t *c);
 
 static const store_repl_t  cluster_repl = {
     cluster_lock, cluster_fetch, cluster_commit, cluster_unlock
@@ -1320,6 +1322,21 @@ cluster_join(cluster_t *c, PGconn *conn, char *err, size_t errlen)
 }
 
 
+void
+cluster_conf_init(cluster_conf_t *cc, const config_t *cfg,
+    const char *program)
+{
+    memset(cc, 0, sizeof(*cc));
+    cc->conninfo = cfg->cluster_database;
+    cc->node = cfg->cluster_node;
+    cc->program = program;
+    cc->max_stale_ms = cfg->cluster_max_staleness_ms;
+    cc->poll_ms = cfg->cluster_poll_ms;
+    cc->timeout_ms = cfg->cluster_timeout_ms;
+    cc->retention_ms = cfg->cluster_retention_ms;
+}
+
+
 int
 cluster_attach(cluster_t **cp, const cluster_conf_t *conf, store_t *st,
     char *err, size_t errlen)
@@ -1469,7 +1486,7 @@ cluster_follow(cluster_t *c, int *more)
     size_t          *opsizes, *namesizes;
     store_err_t      se;
     PGresult        *res, *hres;
-    uint64_t         pos;
+    uint64_t         pos, head;
     unsigned         touched;
     int64_t          now;
     char             err[300];
@@ -1492,10 +1509,22 @@ cluster_follow(cluster_t *c, int *more)
         return -1;
     }
 
-    __atomic_store_n(&c->head, cluster_u64(hres, 0, 0), __ATOMIC_RELAXED);
+    head = cluster_u64(hres, 0, 0);
+    __atomic_store_n(&c->head, head, __ATOMIC_RELAXED);
     PQclear(hres);
 
     pos = __atomic_load_n(&c->pos, __ATOMIC_RELAXED);
+
+    if (head < pos) {
+        /* restored from an older backup, or a failover lost changes:
+         * this copy is ahead of the record; never follow it blindly */
+        snprintf(err, sizeof(err), "the cluster database ends at change "
+                 "%" PRIu64 " but this node has applied %" PRIu64 ": it "
+                 "was restored or lost changes; move this node's store "
+                 "aside to bootstrap it again (docs/cluster.md)", head, pos);
+        cluster_feed_drop(c, err);
+        return -1;
+    }
 
     res = cluster_changes_query(c->fconn, pos, 0, CLUSTER_FETCH_MAX, err,
                                 sizeof(err));
@@ -1602,7 +1631,9 @@ cluster_heartbeat(cluster_t *c, int64_t now)
     PGresult    *res;
     char         pos[24], pol[64], ret[24];
 
-    if (now - c->last_beat_ms < CLUSTER_HEARTBEAT_MS) {
+    if (now - c->last_beat_ms < CLUSTER_HEARTBEAT_MS
+        && !__atomic_exchange_n(&c->beat_now, 0, __ATOMIC_RELAXED))
+    {
         return;
     }
 
@@ -1946,6 +1977,10 @@ cluster_set_policy(cluster_t *c, const char *version)
     pthread_mutex_lock(&c->mu);
     snprintf(c->policy, sizeof(c->policy), "%s", version ? version : "");
     pthread_mutex_unlock(&c->mu);
+
+    /* tell the cluster now, not at the next heartbeat */
+    __atomic_store_n(&c->beat_now, 1, __ATOMIC_RELAXED);
+    cluster_wake(c);
 }
 
 
@@ -2022,4 +2057,84 @@ cluster_defer_purge(cluster_t *c, int64_t before)
     pthread_mutex_unlock(&c->mu);
 
     cluster_wake(c);
+}
+
+
+int
+cluster_describe(const cluster_conf_t *conf, cluster_info_t *info,
+    int (*cb)(void *arg, const cluster_node_t *node), void *arg, char *err,
+    size_t errlen)
+{
+    cluster_node_t   n;
+    cluster_t        c;
+    PGconn          *conn;
+    PGresult        *res;
+    int              i, rc;
+
+    memset(&c, 0, sizeof(c));
+    c.conf = *conf;
+    snprintf(c.conninfo, sizeof(c.conninfo), "%s", conf->conninfo);
+    snprintf(c.node, sizeof(c.node), "%s", conf->node);
+    snprintf(c.program, sizeof(c.program), "%s",
+             conf->program ? conf->program : "ztctl");
+
+    conn = cluster_connect(&c, err, errlen);
+    if (conn == NULL) {
+        return -1;
+    }
+
+    memset(info, 0, sizeof(*info));
+    rc = -1;
+
+    res = cluster_exec(conn, "SELECT c.cluster_id, c.head, c.store_schema,"
+                       " (SELECT max(version) FROM zt_migrations),"
+                       " (SELECT count(*) FROM zt_changes)"
+                       " FROM zt_cluster c WHERE c.id = 1", PGRES_TUPLES_OK,
+                       err, errlen, "cannot read the cluster database");
+    if (res == NULL || PQntuples(res) != 1) {
+        if (res != NULL) {
+            snprintf(err, errlen, "the cluster database has no cluster yet "
+                     "(no trustd has started on it)");
+        }
+        PQclear(res);
+        goto done;
+    }
+
+    snprintf(info->cluster_id, sizeof(info->cluster_id), "%s",
+             PQgetvalue(res, 0, 0));
+    info->head = cluster_u64(res, 0, 1);
+    info->store_schema = (unsigned) cluster_u64(res, 0, 2);
+    info->migrations = (unsigned) cluster_u64(res, 0, 3);
+    info->changes = cluster_u64(res, 0, 4);
+    PQclear(res);
+
+    res = cluster_exec(conn, "SELECT node, program, position, policy,"
+                       " (extract(epoch FROM now() - seen_at) * 1000)::bigint"
+                       " FROM zt_nodes ORDER BY node", PGRES_TUPLES_OK, err,
+                       errlen, "cannot read the cluster's nodes");
+    if (res == NULL) {
+        goto done;
+    }
+
+    for (i = 0; i < PQntuples(res); i++) {
+        memset(&n, 0, sizeof(n));
+        snprintf(n.node, sizeof(n.node), "%s", PQgetvalue(res, i, 0));
+        snprintf(n.program, sizeof(n.program), "%s", PQgetvalue(res, i, 1));
+        n.position = cluster_u64(res, i, 2);
+        snprintf(n.policy, sizeof(n.policy), "%s", PQgetvalue(res, i, 3));
+        n.seen_age_ms = strtoll(PQgetvalue(res, i, 4), NULL, 10);
+
+        if (cb(arg, &n) != 0) {
+            break;
+        }
+    }
+
+    PQclear(res);
+    rc = 0;
+
+done:
+
+    PQfinish(conn);
+
+    return rc;
 }

@@ -24,6 +24,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "config.h"
 #include "store.h"
 
 typedef struct cluster_s  cluster_t;
@@ -58,6 +59,11 @@ typedef struct {
     double      lat_p99_ms;
 } cluster_stats_t;
 
+/* The cluster settings of trustd.conf, for program ("trustd", "ztctl",
+ * "ztconsole"); may_start_offline is left 0. */
+void cluster_conf_init(cluster_conf_t *cc, const config_t *cfg,
+    const char *program);
+
 int cluster_attach(cluster_t **c, const cluster_conf_t *conf, store_t *st,
     char *err, size_t errlen);
 
@@ -88,5 +94,31 @@ void cluster_defer_touch(cluster_t *c, const char *const *sids, size_t n);
 void cluster_defer_history(cluster_t *c, const store_history_t *rows,
     size_t n);
 void cluster_defer_purge(cluster_t *c, int64_t before);
+
+/* One node's heartbeat row (zt_nodes). */
+typedef struct {
+    char        node[64];
+    char        program[32];
+    uint64_t    position;
+    char        policy[64];
+    int64_t     seen_age_ms;        /* since its last heartbeat */
+} cluster_node_t;
+
+typedef struct {
+    char        cluster_id[STORE_CLUSTER_ID_LEN];
+    uint64_t    head;
+    unsigned    store_schema;
+    unsigned    migrations;         /* schema migrations applied */
+    uint64_t    changes;            /* change-log entries kept */
+} cluster_info_t;
+
+/*
+ * Ask the database about the cluster (ztctl cluster nodes): *info, then
+ * cb for each node in name order.  Connects and disconnects; changes
+ * nothing.  0 or -1 with a message in err.
+ */
+int cluster_describe(const cluster_conf_t *conf, cluster_info_t *info,
+    int (*cb)(void *arg, const cluster_node_t *node), void *arg, char *err,
+    size_t errlen);
 
 #endif /* ZT_CLUSTER_H */

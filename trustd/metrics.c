@@ -429,7 +429,8 @@ metrics_render_cluster(metrics_buf_t *b, const cluster_stats_t *cs)
     metrics_printf(b, "ztgate_cluster_stale %d\n", cs->stale);
 
     metrics_family(b, "ztgate_cluster_changes_applied_total", "counter",
-                   "Change-log entries from other writers applied here.");
+                   "Change-log entries the follower read and applied here "
+                   "(entries this node wrote itself included).");
     metrics_printf(b, "ztgate_cluster_changes_applied_total %llu\n",
                    (unsigned long long) cs->applied);
 
@@ -439,6 +440,12 @@ metrics_render_cluster(metrics_buf_t *b, const cluster_stats_t *cs)
                    "%llu\n", (unsigned long long) cs->commits);
     metrics_printf(b, "ztgate_cluster_writes_total{result=\"refused\"} "
                    "%llu\n", (unsigned long long) cs->refused);
+
+    metrics_family(b, "ztgate_cluster_deferred_dropped_total", "counter",
+                   "Session-activity and user-history updates dropped "
+                   "because the follower's queue was full.");
+    metrics_printf(b, "ztgate_cluster_deferred_dropped_total %llu\n",
+                   (unsigned long long) cs->deferred_dropped);
 
     metrics_family(b, "ztgate_cluster_bootstraps_total", "counter",
                    "Times this node loaded the whole state from PostgreSQL.");

@@ -1801,11 +1801,23 @@ server_identity_conf(server_t *srv)
 int
 server_attach_store(server_t *srv, store_t *st, server_err_t *err)
 {
-    char  msg[512];
+    store_err_t  serr;
+    uint64_t     pos;
+    char         msg[512], id[STORE_CLUSTER_ID_LEN];
 
     srv->store = st;
 
-    if (srv->cfg.cluster && server_cluster_attach(srv, st, err) != 0) {
+    if (srv->cfg.cluster) {
+        if (server_cluster_attach(srv, st, err) != 0) {
+            return -1;
+        }
+
+    } else if (store_cluster_state(st, id, &pos, &serr) == 0) {
+        /* every write would be refused: say so now, not at sign-in */
+        server_seterr(err, "the store follows cluster %s but cluster mode "
+                      "is off: set \"cluster on\" (docs/cluster.md), or make "
+                      "it a single-node store with \"ztctl cluster leave\"",
+                      id);
         return -1;
     }
 
@@ -2606,14 +2618,7 @@ server_cluster_attach(server_t *srv, store_t *st, server_err_t *err)
     cluster_conf_t  cc;
     char            msg[512];
 
-    memset(&cc, 0, sizeof(cc));
-    cc.conninfo = srv->cfg.cluster_database;
-    cc.node = srv->cfg.cluster_node;
-    cc.program = "trustd";
-    cc.max_stale_ms = srv->cfg.cluster_max_staleness_ms;
-    cc.poll_ms = srv->cfg.cluster_poll_ms;
-    cc.timeout_ms = srv->cfg.cluster_timeout_ms;
-    cc.retention_ms = srv->cfg.cluster_retention_ms;
+    cluster_conf_init(&cc, &srv->cfg, "trustd");
     cc.may_start_offline = 1;
 
     if (cluster_attach(&srv->cluster, &cc, st, msg, sizeof(msg)) != 0) {

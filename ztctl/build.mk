@@ -6,7 +6,8 @@
 ZTCTL_OB   := $(B)/ztctl-obj
 ZTCTL_OBJS := $(ZTCTL_OB)/ztctl.o $(ZTCTL_OB)/audit.o $(ZTCTL_OB)/status.o \
               $(ZTCTL_OB)/admin.o $(ZTCTL_OB)/json.o $(ZTCTL_OB)/complete.o \
-              $(ZTCTL_OB)/maint.o $(ZTCTL_OB)/policy_tools.o $(ZTCTL_OB)/webauthn.o
+              $(ZTCTL_OB)/maint.o $(ZTCTL_OB)/policy_tools.o $(ZTCTL_OB)/webauthn.o \
+              $(ZTCTL_OB)/cluster.o
 
 $(ZTCTL_OB)/%.o: ztctl/%.c
 	@mkdir -p $(dir $@)

@@ -27,8 +27,6 @@ static int maint_store_backup(ztctl_t *ctl, const ztctl_cmd_t *cmd,
 static int maint_store_restore(ztctl_t *ctl, const ztctl_cmd_t *cmd,
     int argc, char **argv);
 static int maint_check_copy(const char *dir, store_journal_check_t *chk);
-static int maint_trustd_running(ztctl_t *ctl, const char *store_dir,
-    char *why, size_t size);
 static int maint_copy_file(const char *from, const char *to);
 static int maint_reseal_cb(const char *user, const uint8_t *sealed,
     size_t len, uint8_t *out, size_t size, size_t *outlen, char *msg,
@@ -180,7 +178,7 @@ maint_store_restore(ztctl_t *ctl, const ztctl_cmd_t *cmd, int argc,
     snprintf(store_dir, sizeof(store_dir), "%s", ctl->store_path);
     ztctl_close_store(ctl);
 
-    if (maint_trustd_running(ctl, store_dir, why, sizeof(why))) {
+    if (ztctl_trustd_running(ctl, store_dir, why, sizeof(why))) {
         fprintf(stderr, "ztctl: trustd is running (%s); stop it before "
                 "restoring\n", why);
         return ZTCTL_FAILED;
@@ -244,8 +242,8 @@ maint_store_restore(ztctl_t *ctl, const ztctl_cmd_t *cmd, int argc,
  * Whether trustd (or anything else) is using the store: its admin socket
  * answers, or its pid file names a live process.  1 with why, or 0.
  */
-static int
-maint_trustd_running(ztctl_t *ctl, const char *store_dir, char *why,
+int
+ztctl_trustd_running(ztctl_t *ctl, const char *store_dir, char *why,
     size_t size)
 {
     config_t        cfg;

@@ -596,6 +596,8 @@ const ztctl_group_t  ztctl_groups[] = {
     { "keys", ztctl_keys_cmds, "rotate the session-token signing key and "
       "the TOTP sealing key", 0 },
     { "store", ztctl_store_cmds, "back up and restore the store", 0 },
+    { "cluster", ztctl_cluster_cmds, "the cluster's nodes; leaving a "
+      "cluster", 0 },
     { NULL, NULL, NULL, 0 }
 };
 
@@ -770,14 +772,7 @@ ztctl_open_quiet(ztctl_t *ctl, int write, char *msg, size_t size)
     /* cluster mode: a change is made in the cluster database or not at
      * all (docs/cluster.md) */
     if (write && cfg != NULL && cfg->cluster) {
-        memset(&cc, 0, sizeof(cc));
-        cc.conninfo = cfg->cluster_database;
-        cc.node = cfg->cluster_node;
-        cc.program = "ztctl";
-        cc.max_stale_ms = cfg->cluster_max_staleness_ms;
-        cc.poll_ms = cfg->cluster_poll_ms;
-        cc.timeout_ms = cfg->cluster_timeout_ms;
-        cc.retention_ms = cfg->cluster_retention_ms;
+        cluster_conf_init(&cc, cfg, "ztctl");
 
         if (cluster_attach(&ctl->cluster, &cc, ctl->store, msg, size) != 0) {
             /* said before anything was changed */

@@ -98,6 +98,15 @@ int ztctl_policy_explain(ztctl_t *ctl, const ztctl_cmd_t *cmd, int argc,
 
 /* The store group's commands, backup and restore (maint.c). */
 extern const ztctl_cmd_t  ztctl_store_cmds[];
+extern const ztctl_cmd_t  ztctl_cluster_cmds[];
+
+/*
+ * Whether trustd (or anything else) is using the store in store_dir: its
+ * admin socket answers, or its pid file names a live process.  1 with
+ * why, or 0.
+ */
+int ztctl_trustd_running(ztctl_t *ctl, const char *store_dir, char *why,
+    size_t size);
 
 /* "ztctl keys rotate-secret" (maint.c). */
 int ztctl_keys_rotate_secret(ztctl_t *ctl, const ztctl_cmd_t *cmd, int argc,

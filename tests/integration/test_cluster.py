@@ -471,3 +471,44 @@ def test_status_and_metrics_say_how_far_behind_a_node_is(cluster):
                          metrics), family
     assert re.search(r'(?m)^ztgate_cluster_writes_total\{result="refused"\} '
                      r'0$', metrics)
+
+
+def test_cluster_nodes_lists_the_nodes_and_marks_a_different_policy(
+        icluster):
+    a, b = icluster
+
+    def nodes():
+        return json.loads(a.ztctl("cluster", "nodes", "--json").stdout)
+
+    wait_for(lambda: len(nodes()["nodes"]) == 2, timeout=10,
+             what="both nodes to report")
+    got = nodes()
+    assert got["head"] == a.position()
+    assert [n["node"] for n in got["nodes"]] == ["node-0", "node-1"]
+    assert not any(n["policy_differs"] for n in got["nodes"])
+
+    b.write_policy(POLICY.replace("mfa_age > 3s", "mfa_age > 4s"))
+    b.reload_trustd()
+    wait_for(lambda: [n["policy_differs"] for n in nodes()["nodes"]]
+             == [False, True] or [n["policy_differs"]
+                                  for n in nodes()["nodes"]] == [True, False],
+             timeout=5, what="the policy change to show")
+    assert "! differs" in a.ztctl("cluster", "nodes").stdout
+
+
+def test_a_node_can_leave_the_cluster_and_run_alone(cluster):
+    a, b = cluster(2)
+    crt = a.issue_device("laptop")
+    fp = a.enroll(crt[0])
+    converge(a, b)
+
+    p = b.ztctl("cluster", "leave", check=False)
+    assert p.returncode != 0 and "trustd is running" in p.stderr
+
+    b.kill_trustd(signal.SIGTERM)
+    p = b.ztctl("cluster", "leave")
+    assert "left cluster" in p.stdout
+
+    # a single-node store again: writes without the database are its own
+    run(ZTCTL, "-s", b.store, "--actor", "pytest", "device", "revoke", fp)
+    assert "active" in a.ztctl("device", "show", fp).stdout

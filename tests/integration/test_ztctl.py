@@ -341,7 +341,8 @@ def test_usage_lists_every_group_and_the_exit_statuses():
         in p.stdout
     groups = {g for g, _ in ztctl_commands()}
     assert groups == {"status", "explain", "blocklist", "device", "user",
-                      "session", "audit", "policy", "keys", "store"}
+                      "session", "audit", "policy", "keys", "store",
+                      "cluster"}
 
 
 def test_every_group_and_command_has_help(tmp_path):
