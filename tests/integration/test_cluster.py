@@ -512,3 +512,39 @@ def test_a_node_can_leave_the_cluster_and_run_alone(cluster):
     # a single-node store again: writes without the database are its own
     run(ZTCTL, "-s", b.store, "--actor", "pytest", "device", "revoke", fp)
     assert "active" in a.ztctl("device", "show", fp).stdout
+
+
+@pytest.mark.parametrize("lines, message", [
+    ("cluster on\n", "cluster on needs cluster_database"),
+    ("cluster maybe\n", 'cluster "maybe": expected on or off'),
+    ('cluster on\ncluster_database "x"\ncluster_node "a b"\n',
+     'cluster_node "a b"'),
+    ('cluster on\ncluster_database "x"\ncluster_max_staleness 10ms\n',
+     "cluster_max_staleness"),
+])
+def test_cluster_settings_are_checked(tmp_path, lines, message):
+    conf = tmp_path / "trustd.conf"
+    conf.write_text("listen %s/s\npeer_user root\nstore %s/store\n%s"
+                    % (tmp_path, tmp_path, lines))
+    trustd = os.path.join(os.path.dirname(ZTCTL), "trustd")
+
+    p = run(trustd, "-n", "-c", str(conf), check=False)
+
+    assert p.returncode != 0
+    assert message in p.stderr
+
+
+def test_a_cluster_store_is_not_run_as_a_single_node_by_mistake(cluster):
+    a, b = cluster(2)
+    b.kill_trustd(signal.SIGTERM)
+    with open(b.trustd_conf) as f:
+        conf = f.read().replace("cluster on\n", "cluster off\n")
+    with open(b.trustd_conf, "w") as f:
+        f.write(conf)
+
+    trustd = os.path.join(os.path.dirname(ZTCTL), "trustd")
+    p = subprocess.run([trustd, "-f", "-c", b.trustd_conf],
+                       capture_output=True, text=True, timeout=30)
+
+    assert p.returncode != 0
+    assert "follows cluster" in p.stderr and "cluster leave" in p.stderr
