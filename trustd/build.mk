@@ -82,3 +82,12 @@ $(B)/tests/unit/test_metrics: $(B)/tests/unit/test_metrics.o \
 	$(CC) $(LDFLAGS) -o $@ $^ -lcmocka -lmicrohttpd -lpthread
 
 UNIT_TESTS += $(B)/tests/unit/test_log $(B)/tests/unit/test_metrics
+
+# Cluster mode: the store's side of the replication contract, with a
+# replicator that keeps its change log in memory (the test's own).
+$(B)/tests/unit/test_store_cluster: $(B)/tests/unit/test_store_cluster.o \
+    $(TRUSTD_TEST_STORE) $(TRUSTD_OB)/log.o $(STORE_DEPS)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ -lcmocka $(LMDB_LIBS)
+
+UNIT_TESTS += $(B)/tests/unit/test_store_cluster

@@ -667,6 +667,16 @@ typedef struct {
 } store_applying_t;
 
 
+static unsigned
+store_touched_bit(const store_t *st, MDB_dbi dbi)
+{
+    return dbi == st->devices ? STORE_TOUCHED_DEVICES
+           : dbi == st->blocklist ? STORE_TOUCHED_BLOCKLIST
+           : dbi == st->users ? STORE_TOUCHED_USERS
+           : dbi == st->sessions ? STORE_TOUCHED_SESSIONS : 0;
+}
+
+
 static int
 store_apply_one(void *arg, const store_change_t *chg, store_err_t *err)
 {
@@ -679,6 +689,14 @@ store_apply_one(void *arg, const store_change_t *chg, store_err_t *err)
     int                rc, ok;
 
     if (chg->seq <= a->pos) {
+        /* applied already (a write on this node caught it up), but
+         * what it touched is still news to the follower's caller */
+        for (i = 0; i < chg->nops; i++) {
+            dbi = store_db_dbi(st, chg->ops[i].db, &ok);
+            if (ok) {
+                a->touched |= store_touched_bit(st, dbi);
+            }
+        }
         return 0;
     }
 
@@ -726,10 +744,7 @@ store_apply_one(void *arg, const store_change_t *chg, store_err_t *err)
             return -1;
         }
 
-        touched |= dbi == st->devices ? STORE_TOUCHED_DEVICES
-                   : dbi == st->blocklist ? STORE_TOUCHED_BLOCKLIST
-                   : dbi == st->users ? STORE_TOUCHED_USERS
-                   : dbi == st->sessions ? STORE_TOUCHED_SESSIONS : 0;
+        touched |= store_touched_bit(st, dbi);
     }
 
     if ((touched & STORE_TOUCHED_DEVICES)

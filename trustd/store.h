@@ -921,8 +921,9 @@ int store_cluster_state(store_t *st, char id[STORE_CLUSTER_ID_LEN],
  * Apply changes made elsewhere, in one write transaction that also
  * records the new position.  Changes at or before the position are
  * skipped (already applied); a change after position + 1 is a gap:
- * STORE_GAP, nothing applied.  *touched (may be NULL) gets
- * STORE_TOUCHED_* bits.  0, STORE_GAP or -1.
+ * STORE_GAP, nothing applied.  *touched (may be NULL) gets the
+ * STORE_TOUCHED_* bits of every change passed, skipped ones included (a
+ * write on this node may have caught them up).  0, STORE_GAP or -1.
  */
 int store_apply(store_t *st, const store_change_t *chg, size_t n,
     unsigned *touched, store_err_t *err);
