@@ -72,6 +72,7 @@ static const char  *cluster_migrations[] = {
     "  actor text NOT NULL DEFAULT '',"
     "  action text NOT NULL DEFAULT '',"
     "  subject text NOT NULL DEFAULT '',"
+    "  tag bigint NOT NULL,"
     "  dbs text[] NOT NULL,"
     "  keys bytea[] NOT NULL,"
     "  vals bytea[] NOT NULL);"
@@ -84,12 +85,13 @@ static const char  *cluster_migrations[] = {
     "  started_at timestamptz NOT NULL,"
     "  seen_at timestamptz NOT NULL);"
     "CREATE FUNCTION zt_commit(p_node text, p_actor text, p_action text,"
-    "    p_subject text, p_dbs text[], p_keys bytea[], p_vals bytea[])"
-    "  RETURNS bigint LANGUAGE plpgsql AS $f$"
-    "DECLARE s bigint;"
+    "    p_subject text, p_dbs text[], p_keys bytea[], p_vals bytea[],"
+    "    OUT s bigint, OUT t bigint)"
+    "  LANGUAGE plpgsql AS $f$"
     "BEGIN"
     "  UPDATE zt_cluster SET head = head + 1 WHERE id = 1"
     "    RETURNING head INTO s;"
+    "  t := 1 + floor(random() * 9007199254740990)::bigint;"
     "  FOR i IN 1 .. coalesce(array_length(p_dbs, 1), 0) LOOP"
     "    IF p_vals[i] IS NULL THEN"
     "      DELETE FROM zt_kv WHERE db = p_dbs[i] AND k = p_keys[i];"
@@ -100,12 +102,11 @@ static const char  *cluster_migrations[] = {
     "          seq = EXCLUDED.seq;"
     "    END IF;"
     "  END LOOP;"
-    "  INSERT INTO zt_changes (seq, node, actor, action, subject, dbs,"
+    "  INSERT INTO zt_changes (seq, node, actor, action, subject, tag, dbs,"
     "      keys, vals)"
-    "    VALUES (s, p_node, p_actor, p_action, p_subject, p_dbs, p_keys,"
+    "    VALUES (s, p_node, p_actor, p_action, p_subject, t, p_dbs, p_keys,"
     "      p_vals);"
     "  PERFORM pg_notify('ztgate_changes', s::text);"
-    "  RETURN s;"
     "END $f$;",
 };
 
@@ -129,6 +130,7 @@ struct cluster_s {
     pthread_mutex_t  wmu;
     PGconn          *wconn;
     int              in_txn;
+    uint64_t         last_tag;          /* of the change just committed */
 
     /* the follower */
     pthread_t        thread;
@@ -138,6 +140,7 @@ struct cluster_s {
     PGconn          *fconn;
     int64_t          last_beat_ms;
     int              beat_now;          /* the policy changed */
+    char             last_drop[300];    /* why the feed was lost last */
     int64_t          last_prune_ms;
     int64_t          backoff_ms;
 
@@ -174,8 +177,12 @@ static int cluster_commit(void *ctx, const store_op_t *ops, size_t nops,
 static void cluster_unlock(void *ctx);
 static void cluster_wake(cluster_t *c);
 
+static uint64_t cluster_last_tag(void *ctx);
+static int64_t cluster_be64(const char *p);
+
 static const store_repl_t  cluster_repl = {
-    cluster_lock, cluster_fetch, cluster_commit, cluster_unlock
+    cluster_lock, cluster_fetch, cluster_commit, cluster_unlock,
+    cluster_last_tag
 };
 
 
@@ -567,6 +574,8 @@ cluster_change_decode(const PGresult *res, int row, store_change_t *chg,
     chg->seq = seq;
     chg->ops = *ops;
     chg->nops = nd;
+    chg->tag = PQnfields(res) > 5 && PQgetlength(res, row, 5) == 8
+               ? (uint64_t) cluster_be64(PQgetvalue(res, row, 5)) : 0;
 
     return 0;
 }
@@ -591,7 +600,7 @@ cluster_changes_query(PGconn *conn, uint64_t after, uint64_t upto,
 
     res = PQexecParams(conn,
         "SELECT seq, dbs, keys, vals,"
-        " (extract(epoch FROM at) * 1000)::bigint"
+        " (extract(epoch FROM at) * 1000)::bigint, tag"
         " FROM zt_changes WHERE seq > $1::bigint AND seq <= $2::bigint"
         " ORDER BY seq LIMIT $3::int",
         3, NULL, params, NULL, NULL, 1);
@@ -888,8 +897,8 @@ cluster_commit(void *ctx, const store_op_t *ops, size_t nops,
     params[6] = vals.p;
 
     res = PQexecParams(c->wconn,
-                       "SELECT zt_commit($1, $2, $3, $4, $5::text[], "
-                       "$6::bytea[], $7::bytea[])",
+                       "SELECT s, t FROM zt_commit($1, $2, $3, $4, "
+                       "$5::text[], $6::bytea[], $7::bytea[])",
                        7, NULL, params, NULL, NULL, 0);
     if (res == NULL || PQresultStatus(res) != PGRES_TUPLES_OK
         || PQntuples(res) != 1)
@@ -902,6 +911,7 @@ cluster_commit(void *ctx, const store_op_t *ops, size_t nops,
     }
 
     *seq = cluster_u64(res, 0, 0);
+    c->last_tag = cluster_u64(res, 0, 1);
     PQclear(res);
 
     res = PQexec(c->wconn, "COMMIT");
@@ -943,6 +953,15 @@ rollback:
     cluster_unlock(c);
 
     return -1;
+}
+
+
+static uint64_t
+cluster_last_tag(void *ctx)
+{
+    cluster_t  *c = ctx;
+
+    return c->last_tag;
 }
 
 
@@ -1029,12 +1048,13 @@ cluster_bootstrap(cluster_t *c, PGconn *conn, char *err, size_t errlen)
     cluster_boot_t   b;
     store_err_t      se;
     PGresult        *res;
-    uint64_t         head;
+    uint64_t         head, tag;
     char             id[STORE_CLUSTER_ID_LEN];
 
     res = cluster_exec(conn,
         "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY;"
-        "SELECT head, cluster_id FROM zt_cluster WHERE id = 1",
+        "SELECT head, cluster_id, coalesce((SELECT tag FROM zt_changes"
+        " WHERE seq = head), 0) FROM zt_cluster WHERE id = 1",
         PGRES_TUPLES_OK, err, errlen, "cannot read the cluster's state");
     if (res == NULL) {
         PQclear(PQexec(conn, "ROLLBACK"));
@@ -1043,6 +1063,7 @@ cluster_bootstrap(cluster_t *c, PGconn *conn, char *err, size_t errlen)
 
     head = cluster_u64(res, 0, 0);
     snprintf(id, sizeof(id), "%s", PQgetvalue(res, 0, 1));
+    tag = cluster_u64(res, 0, 2);
     PQclear(res);
 
     res = cluster_exec(conn, "DECLARE zt_boot BINARY NO SCROLL CURSOR FOR "
@@ -1066,6 +1087,10 @@ cluster_bootstrap(cluster_t *c, PGconn *conn, char *err, size_t errlen)
 
     PQclear(b.res);
     PQclear(PQexec(conn, "COMMIT"));
+
+    if (tag != 0 && store_cluster_set_tag(c->st, head, tag, &se) != 0) {
+        log_warn("cluster: %s", se.msg);
+    }
 
     snprintf(c->id, sizeof(c->id), "%s", id);
     __atomic_store_n(&c->pos, head, __ATOMIC_RELAXED);
@@ -1249,6 +1274,57 @@ failed:
 
 
 /*
+ * Whether the database's change at the store's position is the one the
+ * store applied (same tag): if not, the database was restored from a
+ * backup and written again, and this copy follows a history that no
+ * longer exists.  0 (same, or nothing to compare) or -1 with err.
+ */
+static int
+cluster_check_history(cluster_t *c, PGconn *conn, char *err, size_t errlen)
+{
+    const char  *params[1];
+    store_err_t  se;
+    PGresult    *res;
+    uint64_t     pos, tag, dbtag;
+    char         p[24], m[200];
+    int          rc;
+
+    rc = store_cluster_tag(c->st, &pos, &tag, &se);
+    if (rc != 0 || pos == 0 || tag == 0) {
+        return 0;
+    }
+
+    snprintf(p, sizeof(p), "%" PRIu64, pos);
+    params[0] = p;
+
+    res = PQexecParams(conn, "SELECT tag FROM zt_changes WHERE seq = "
+                       "$1::bigint", 1, NULL, params, NULL, NULL, 0);
+    if (res == NULL || PQresultStatus(res) != PGRES_TUPLES_OK) {
+        cluster_pqmsg(res != NULL ? PQresultErrorMessage(res)
+                      : PQerrorMessage(conn), m, sizeof(m));
+        snprintf(err, errlen, "cannot read the change log: %s", m);
+        PQclear(res);
+        return -1;
+    }
+
+    /* pruned: nothing to compare */
+    dbtag = PQntuples(res) == 1 ? cluster_u64(res, 0, 0) : tag;
+    PQclear(res);
+
+    if (dbtag != tag) {
+        snprintf(err, errlen, "the cluster database's change %" PRIu64
+                 " is not the one this node applied: the database was "
+                 "restored from a backup and written again; move this "
+                 "node's store aside to bootstrap it (docs/cluster.md)",
+                 pos);
+        return -1;
+    }
+
+    return 0;
+}
+
+
+/*
  * Make the store follow the database's cluster: check the store schema,
  * seed an empty cluster or bootstrap a new node, refuse a store of
  * another cluster or one ahead of the database.
@@ -1312,6 +1388,10 @@ cluster_join(cluster_t *c, PGconn *conn, char *err, size_t errlen)
                  "%" PRIu64 " but the cluster database ends at %" PRIu64
                  " (was the database restored from a backup?): move the "
                  "store aside to bootstrap this node", pos, head);
+        return -1;
+    }
+
+    if (cluster_check_history(c, conn, err, errlen) != 0) {
         return -1;
     }
 
@@ -1431,10 +1511,13 @@ cluster_feed_drop(cluster_t *c, const char *why)
         c->fconn = NULL;
     }
 
-    if (__atomic_exchange_n(&c->connected, 0, __ATOMIC_RELAXED)) {
+    if (__atomic_exchange_n(&c->connected, 0, __ATOMIC_RELAXED)
+        || strcmp(why, c->last_drop) != 0)
+    {
         log_error("cluster change feed lost: %s; deciding from this "
                   "node's store (failing closed after %u ms without the "
                   "feed)", why, c->conf.max_stale_ms);
+        snprintf(c->last_drop, sizeof(c->last_drop), "%s", why);
     }
 }
 
@@ -1466,11 +1549,7 @@ cluster_feed_connect(cluster_t *c)
         return -1;
     }
 
-    __atomic_store_n(&c->connected, 1, __ATOMIC_RELAXED);
     c->last_beat_ms = 0;
-    log_info("cluster change feed connected (node %s, at change "
-             "%" PRIu64 ")", c->node, __atomic_load_n(&c->pos,
-                                                      __ATOMIC_RELAXED));
 
     return 0;
 }
@@ -1522,6 +1601,11 @@ cluster_follow(cluster_t *c, int *more)
                  "%" PRIu64 " but this node has applied %" PRIu64 ": it "
                  "was restored or lost changes; move this node's store "
                  "aside to bootstrap it again (docs/cluster.md)", head, pos);
+        cluster_feed_drop(c, err);
+        return -1;
+    }
+
+    if (cluster_check_history(c, c->fconn, err, sizeof(err)) != 0) {
         cluster_feed_drop(c, err);
         return -1;
     }
@@ -1619,6 +1703,13 @@ cluster_follow(cluster_t *c, int *more)
     }
 
     __atomic_store_n(&c->feed_ok_ms, cluster_mono_ms(), __ATOMIC_RELEASE);
+
+    /* connected: once the feed has been read, not merely reached */
+    if (!__atomic_exchange_n(&c->connected, 1, __ATOMIC_RELAXED)) {
+        log_info("cluster change feed connected (node %s, at change "
+                 "%" PRIu64 ")", c->node,
+                 __atomic_load_n(&c->pos, __ATOMIC_RELAXED));
+    }
 
     return 0;
 }

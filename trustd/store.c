@@ -97,6 +97,7 @@
 #define STORE_SYSTEM_ACTOR      "system"
 #define STORE_CLUSTER_ID_KEY    "cluster_id"
 #define STORE_CLUSTER_POS_KEY   "cluster_pos"
+#define STORE_CLUSTER_TAG_KEY   "cluster_tag"
 #define STORE_RC_REPL           (-31000)    /* the replicator failed */
 
 
@@ -577,14 +578,32 @@ store_meta_put(store_t *st, MDB_txn *txn, const char *name,
 }
 
 
+/* The position, and the tag of the change at it (0: unknown, removed). */
 static int
-store_pos_put(store_t *st, MDB_txn *txn, uint64_t pos)
+store_pos_put(store_t *st, MDB_txn *txn, uint64_t pos, uint64_t tag)
 {
+    MDB_val  key;
     uint8_t  buf[8];
+    int      rc;
 
     store_be64(buf, pos);
 
-    return store_meta_put(st, txn, STORE_CLUSTER_POS_KEY, buf, sizeof(buf));
+    rc = store_meta_put(st, txn, STORE_CLUSTER_POS_KEY, buf, sizeof(buf));
+    if (rc != MDB_SUCCESS) {
+        return rc;
+    }
+
+    if (tag != 0) {
+        store_be64(buf, tag);
+        return store_meta_put(st, txn, STORE_CLUSTER_TAG_KEY, buf,
+                              sizeof(buf));
+    }
+
+    key.mv_data = (void *) STORE_CLUSTER_TAG_KEY;
+    key.mv_size = sizeof(STORE_CLUSTER_TAG_KEY) - 1;
+    rc = mdb_del(txn, st->meta, &key, NULL);
+
+    return rc == MDB_NOTFOUND ? MDB_SUCCESS : rc;
 }
 
 
@@ -753,7 +772,7 @@ store_apply_one(void *arg, const store_change_t *chg, store_err_t *err)
         return -1;
     }
 
-    rc = store_pos_put(st, a->txn, chg->seq);
+    rc = store_pos_put(st, a->txn, chg->seq, chg->tag);
     if (rc != MDB_SUCCESS) {
         store_mdb_err(st, err, rc, "cannot record the cluster position");
         return -1;
@@ -984,7 +1003,8 @@ store_commit(store_t *st, MDB_txn *txn)
 
     free(ops);
 
-    rc = store_pos_put(st, txn, seq);
+    rc = store_pos_put(st, txn, seq, st->repl->last_tag != NULL
+                                     ? st->repl->last_tag(st->repl_ctx) : 0);
     if (rc != MDB_SUCCESS) {
         mdb_txn_abort(txn);
         return rc;
@@ -7648,7 +7668,7 @@ store_cluster_join(store_t *st, const char *id, uint64_t pos,
     } else {
         rc = store_meta_put(st, txn, STORE_CLUSTER_ID_KEY, id, strlen(id));
         if (rc == MDB_SUCCESS) {
-            rc = store_pos_put(st, txn, pos);
+            rc = store_pos_put(st, txn, pos, 0);
         }
     }
 
@@ -7661,6 +7681,82 @@ store_cluster_join(store_t *st, const char *id, uint64_t pos,
     rc = mdb_txn_commit(txn);
     if (rc != MDB_SUCCESS) {
         store_mdb_err(st, err, rc, "cannot record the cluster state");
+        return -1;
+    }
+
+    return 0;
+}
+
+
+int
+store_cluster_tag(store_t *st, uint64_t *pos, uint64_t *tag,
+    store_err_t *err)
+{
+    MDB_txn  *txn;
+    MDB_val   key, val;
+    int       rc;
+
+    if (store_txn_begin(st, MDB_RDONLY, &txn, err) != 0) {
+        return -1;
+    }
+
+    key.mv_data = (void *) STORE_CLUSTER_ID_KEY;
+    key.mv_size = sizeof(STORE_CLUSTER_ID_KEY) - 1;
+
+    rc = mdb_get(txn, st->meta, &key, &val);
+    if (rc == MDB_SUCCESS) {
+        rc = store_meta_u64(st, txn, STORE_CLUSTER_POS_KEY, pos);
+    }
+    if (rc == MDB_SUCCESS) {
+        rc = store_meta_u64(st, txn, STORE_CLUSTER_TAG_KEY, tag);
+    }
+
+    mdb_txn_abort(txn);
+
+    if (rc == MDB_NOTFOUND) {
+        return STORE_NOTFOUND;
+    }
+
+    if (rc != MDB_SUCCESS) {
+        store_mdb_err(st, err, rc, "cannot read the cluster state");
+        return -1;
+    }
+
+    return 0;
+}
+
+
+int
+store_cluster_set_tag(store_t *st, uint64_t pos, uint64_t tag,
+    store_err_t *err)
+{
+    MDB_txn   *txn;
+    uint64_t   cur;
+    int        rc;
+
+    if (store_txn_begin(st, 0, &txn, err) != 0) {
+        return -1;
+    }
+
+    rc = store_meta_u64(st, txn, STORE_CLUSTER_POS_KEY, &cur);
+    if (rc == MDB_SUCCESS && cur != pos) {
+        mdb_txn_abort(txn);
+        return 0;
+    }
+
+    if (rc == MDB_SUCCESS) {
+        rc = store_pos_put(st, txn, pos, tag);
+    }
+
+    if (rc != MDB_SUCCESS) {
+        mdb_txn_abort(txn);
+        store_mdb_err(st, err, rc, "cannot record the cluster position");
+        return -1;
+    }
+
+    rc = mdb_txn_commit(txn);
+    if (rc != MDB_SUCCESS) {
+        store_mdb_err(st, err, rc, "cannot record the cluster position");
         return -1;
     }
 
@@ -7784,7 +7880,7 @@ store_bootstrap(store_t *st, const char *id, uint64_t pos,
 
     rc = store_meta_put(st, txn, STORE_CLUSTER_ID_KEY, id, strlen(id));
     if (rc == MDB_SUCCESS) {
-        rc = store_pos_put(st, txn, pos);
+        rc = store_pos_put(st, txn, pos, 0);
     }
 
     if (rc != MDB_SUCCESS) {

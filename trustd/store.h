@@ -872,6 +872,8 @@ typedef struct {
     uint64_t           seq;             /* change-log position, from 1 */
     const store_op_t  *ops;
     size_t             nops;
+    uint64_t           tag;             /* the change's random tag, 0:
+                                           unknown (store_cluster_tag()) */
 } store_change_t;
 
 /* What the change was, from its audit record ("" when it has none). */
@@ -896,6 +898,8 @@ typedef struct {
               store_err_t *err);
     /* release the lock without a change */
     void  (*unlock)(void *ctx);
+    /* optional: the tag of the change commit() just made */
+    uint64_t  (*last_tag)(void *ctx);
 } store_repl_t;
 
 /* Bits of store_apply()'s *touched: what the applied changes touched. */
@@ -945,6 +949,20 @@ int store_bootstrap(store_t *st, const char *id, uint64_t pos,
  */
 int store_export(store_t *st,
     int (*cb)(void *arg, const store_op_t *op, store_err_t *err), void *arg,
+    store_err_t *err);
+
+/*
+ * The position and the tag of the change applied last (0: unknown).  A
+ * database whose change at that position carries another tag is not the
+ * history this store followed (restored from a backup, then written
+ * again): the caller must stop following it.  0, STORE_NOTFOUND (not
+ * joined) or -1.
+ */
+int store_cluster_tag(store_t *st, uint64_t *pos, uint64_t *tag,
+    store_err_t *err);
+
+/* Record tag for position pos, if pos is still the store's position. */
+int store_cluster_set_tag(store_t *st, uint64_t pos, uint64_t tag,
     store_err_t *err);
 
 /*

@@ -548,3 +548,32 @@ def test_a_cluster_store_is_not_run_as_a_single_node_by_mistake(cluster):
 
     assert p.returncode != 0
     assert "follows cluster" in p.stderr and "cluster leave" in p.stderr
+
+
+def test_a_database_restored_and_written_again_is_not_followed_blindly(
+        cluster):
+    a, b = cluster(2)
+    crt = a.issue_device("laptop")
+    a.enroll(crt[0])
+    converge(a, b)
+    b.kill_trustd(signal.SIGTERM)
+
+    # as if restored from a backup taken before change 1, then written
+    # again: change 1 exists, but it is not the one the nodes applied
+    db = cluster.state["db"]
+    cluster.pg.psql(db, "DELETE FROM zt_changes; DELETE FROM zt_kv; "
+                        "UPDATE zt_cluster SET head = 0")
+    cluster.pg.psql(db, "SELECT * FROM zt_commit('restore', '', '', '', "
+                        "ARRAY['blocklist'], ARRAY['\\x01'::bytea], "
+                        "ARRAY[NULL::bytea])")
+
+    trustd = os.path.join(os.path.dirname(ZTCTL), "trustd")
+    p = subprocess.run([trustd, "-f", "-c", b.trustd_conf],
+                       capture_output=True, text=True, timeout=30)
+    assert p.returncode != 0
+    assert "is not the one this node applied" in p.stderr
+
+    # the running node stops following it (and fails closed in time)
+    wait_for(lambda: "is not the one this node applied" in a.trustd_log(),
+             timeout=5, what="node A to notice")
+    assert a.cluster()["connected"] == "0"

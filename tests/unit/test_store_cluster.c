@@ -98,6 +98,7 @@ static int fake_fetch(void *ctx, uint64_t after, uint64_t upto,
 static int fake_commit(void *ctx, const store_op_t *ops, size_t nops,
     const store_change_info_t *info, uint64_t *seq, store_err_t *err);
 static void fake_unlock(void *ctx);
+static uint64_t fake_last_tag(void *ctx);
 static void fake_call(fake_db_t *db, char c);
 static void fake_reset_calls(fake_db_t *db);
 static void fake_free(fake_db_t *db);
@@ -144,7 +145,8 @@ static const store_repl_t  fake_repl = {
     fake_lock,
     fake_fetch,
     fake_commit,
-    fake_unlock
+    fake_unlock,
+    fake_last_tag
 };
 
 
@@ -285,6 +287,16 @@ fake_commit(void *ctx, const store_op_t *ops, size_t nops,
     *seq = c->seq;
 
     return 0;
+}
+
+
+/* The tag of the change just committed: a function of its position. */
+static uint64_t
+fake_last_tag(void *ctx)
+{
+    fake_db_t  *db = ctx;
+
+    return db->head * 1000003u + 17;
 }
 
 
