@@ -4090,8 +4090,9 @@ store_fp_hex(const uint8_t fp[STORE_FP_LEN], char hex[2 * STORE_FP_LEN + 1])
 
 /* ---- identity: users and sessions ------------------------------------ */
 
-int
-store_user_name_ok(const char *name)
+/* A user or group name: a lowercase letter or digit, then chars. */
+static int
+store_name_ok(const char *name, const char *chars)
 {
     size_t  len;
 
@@ -4107,28 +4108,21 @@ store_user_name_ok(const char *name)
         return 0;
     }
 
-    return strspn(name, "abcdefghijklmnopqrstuvwxyz0123456789._-") == len;
+    return strspn(name, chars) == len;
+}
+
+
+int
+store_user_name_ok(const char *name)
+{
+    return store_name_ok(name, "abcdefghijklmnopqrstuvwxyz0123456789._-");
 }
 
 
 int
 store_group_name_ok(const char *name)
 {
-    size_t  len;
-
-    len = strlen(name);
-
-    if (len == 0 || len >= STORE_NAME_MAX) {
-        return 0;
-    }
-
-    if (!((name[0] >= 'a' && name[0] <= 'z')
-          || (name[0] >= '0' && name[0] <= '9')))
-    {
-        return 0;
-    }
-
-    return strspn(name, "abcdefghijklmnopqrstuvwxyz0123456789._-@") == len;
+    return store_name_ok(name, "abcdefghijklmnopqrstuvwxyz0123456789._-@");
 }
 
 
