@@ -9,7 +9,13 @@
 #                        to an HTTP authorizer built from trustd's code;
 #                        options in BENCH_ARGS, e.g.
 #                        make bench BENCH_ARGS="--rounds 2 --duration 3"
-.PHONY: bench-policy bench
+#   make bench-cluster   cluster mode (issue 11): decision throughput with
+#                        trustd in cluster mode against single-node (fails
+#                        if below 0.95 of it) and change propagation
+#                        latency p50/p99 between two nodes on a throw-away
+#                        PostgreSQL; options in CLUSTER_BENCH_ARGS, e.g.
+#                        make bench-cluster CLUSTER_BENCH_ARGS="--no-fail"
+.PHONY: bench-policy bench bench-cluster
 
 $(B)/bench/policy_bench.o: CPPFLAGS += -Ipolicy
 
@@ -34,6 +40,14 @@ BENCH_ARGS ?=
 bench: all $(B)/bench/authz
 	$(PYTHON) bench/gateway-bench.py --bin-dir $(CURDIR)/$(B) \
 	    --module $(CURDIR)/build/ngx_http_zt_module.so $(BENCH_ARGS)
+
+# The cluster benchmark (bench/README.md): PostgreSQL from
+# /usr/lib/postgresql/*/bin, nginx and wrk; about 2 minutes.
+CLUSTER_BENCH_ARGS ?=
+
+bench-cluster: all
+	$(PYTHON) bench/cluster-bench.py --bin-dir $(CURDIR)/$(B) \
+	    --module $(CURDIR)/build/ngx_http_zt_module.so $(CLUSTER_BENCH_ARGS)
 
 # The store scale benchmark: 1,000 vs 1,000,000 enrolled devices (and
 # 100,000 users), built with the store's bulk enrollment; decision cost
