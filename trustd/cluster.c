@@ -179,6 +179,8 @@ static void cluster_wake(cluster_t *c);
 
 static uint64_t cluster_last_tag(void *ctx);
 static int64_t cluster_be64(const char *p);
+static int cluster_check_history(cluster_t *c, PGconn *conn, char *err,
+    size_t errlen);
 
 static const store_repl_t  cluster_repl = {
     cluster_lock, cluster_fetch, cluster_commit, cluster_unlock,
@@ -674,6 +676,7 @@ cluster_lock(void *ctx, uint64_t *head, store_err_t *err)
 {
     cluster_t  *c = ctx;
     PGresult   *res;
+    char        msg[300];
 
     pthread_mutex_lock(&c->wmu);
 
@@ -707,6 +710,15 @@ cluster_lock(void *ctx, uint64_t *head, store_err_t *err)
 
     *head = cluster_u64(res, 0, 0);
     PQclear(res);
+
+    /* never decide on a copy of a history the database no longer has */
+    if (cluster_check_history(c, c->wconn, msg, sizeof(msg)) != 0) {
+        snprintf(err->msg, sizeof(err->msg), "%.200s; nothing was changed",
+                 msg);
+        PQclear(PQexec(c->wconn, "ROLLBACK"));
+        goto refused;
+    }
+
     c->in_txn = 1;
 
     return 0;

@@ -577,3 +577,12 @@ def test_a_database_restored_and_written_again_is_not_followed_blindly(
     wait_for(lambda: "is not the one this node applied" in a.trustd_log(),
              timeout=5, what="node A to notice")
     assert a.cluster()["connected"] == "0"
+
+    # and writes no change decided on its stale copy
+    other = a.issue_device("desktop")
+    p = a.ztctl("device", "enroll", "--cert", other[0], "--owner", "bob",
+                check=False)
+    assert p.returncode != 0
+    assert "is not the one this node applied" in p.stderr
+    assert "nothing was changed" in p.stderr
+    assert cluster.pg.psql(db, "SELECT head FROM zt_cluster").strip() == "1"
