@@ -305,6 +305,15 @@ cluster_connect(cluster_t *c, char *err, size_t errlen)
 }
 
 
+/* The server's message about res if it has one, else the connection's. */
+static const char *
+cluster_errmsg(const PGresult *res, const PGconn *conn)
+{
+    return res != NULL && PQresultErrorMessage(res)[0] != '\0'
+           ? PQresultErrorMessage(res) : PQerrorMessage(conn);
+}
+
+
 /* Run sql (no parameters), expecting status; the result or NULL. */
 static PGresult *
 cluster_exec(PGconn *conn, const char *sql, ExecStatusType status,
@@ -318,9 +327,7 @@ cluster_exec(PGconn *conn, const char *sql, ExecStatusType status,
         return res;
     }
 
-    cluster_pqmsg(res != NULL && PQresultErrorMessage(res)[0] != '\0'
-                  ? PQresultErrorMessage(res) : PQerrorMessage(conn),
-                  m, sizeof(m));
+    cluster_pqmsg(cluster_errmsg(res, conn), m, sizeof(m));
     snprintf(err, errlen, "%s: %s", what, m);
     PQclear(res);
 
@@ -608,8 +615,7 @@ cluster_changes_query(PGconn *conn, uint64_t after, uint64_t upto,
         3, NULL, params, NULL, NULL, 1);
 
     if (res == NULL || PQresultStatus(res) != PGRES_TUPLES_OK) {
-        cluster_pqmsg(res != NULL ? PQresultErrorMessage(res)
-                      : PQerrorMessage(conn), m, sizeof(m));
+        cluster_pqmsg(cluster_errmsg(res, conn), m, sizeof(m));
         snprintf(err, errlen, "cannot read the change log: %s", m);
         PQclear(res);
         return NULL;
@@ -690,9 +696,7 @@ cluster_lock(void *ctx, uint64_t *head, store_err_t *err)
         || PQntuples(res) != 1)
     {
         cluster_seterr(err, "the cluster database refused the write lock",
-                       res != NULL && PQresultErrorMessage(res)[0]
-                       ? PQresultErrorMessage(res)
-                       : PQerrorMessage(c->wconn), 1);
+                       cluster_errmsg(res, c->wconn), 1);
         PQclear(res);
         PQclear(PQexec(c->wconn, "ROLLBACK"));
         cluster_writer_drop(c);
@@ -856,44 +860,95 @@ cluster_buf_bytea(cluster_buf_t *b, const void *data, size_t len)
 }
 
 
+/*
+ * Rows as three parallel text-format arrays (text[], bytea[], bytea[]):
+ * one change's keys for zt_commit(), or a batch of rows for seeding.
+ */
+typedef struct {
+    cluster_buf_t   dbs, keys, vals;
+    size_t          n;
+} cluster_arrays_t;
+
+
+/* Append op (a NULL value: SQL NULL, a deleted key); 0 or -1. */
+static int
+cluster_arrays_add(cluster_arrays_t *a, const store_op_t *op)
+{
+    const char  *sep;
+
+    sep = a->n > 0 ? "," : "{";
+
+    if (cluster_buf_add(&a->dbs, sep, 1) != 0
+        || cluster_buf_add(&a->keys, sep, 1) != 0
+        || cluster_buf_add(&a->vals, sep, 1) != 0
+        || cluster_buf_add(&a->dbs, op->db, strlen(op->db)) != 0
+        || cluster_buf_bytea(&a->keys, op->key, op->klen) != 0
+        || (op->val == NULL
+            ? cluster_buf_add(&a->vals, "NULL", 4)
+            : cluster_buf_bytea(&a->vals, op->val, op->vlen)) != 0)
+    {
+        return -1;
+    }
+
+    a->n++;
+
+    return 0;
+}
+
+
+/* End the three arrays ("{}" when empty); 0 or -1. */
+static int
+cluster_arrays_close(cluster_arrays_t *a)
+{
+    const char  *end;
+    size_t       len;
+
+    end = a->n > 0 ? "}" : "{}";
+    len = strlen(end);
+
+    return cluster_buf_add(&a->dbs, end, len) != 0
+           || cluster_buf_add(&a->keys, end, len) != 0
+           || cluster_buf_add(&a->vals, end, len) != 0 ? -1 : 0;
+}
+
+
+/* Start again, keeping the memory. */
+static void
+cluster_arrays_reset(cluster_arrays_t *a)
+{
+    a->dbs.len = a->keys.len = a->vals.len = 0;
+    a->n = 0;
+}
+
+
+static void
+cluster_arrays_free(cluster_arrays_t *a)
+{
+    free(a->dbs.p);
+    free(a->keys.p);
+    free(a->vals.p);
+}
+
+
 static int
 cluster_commit(void *ctx, const store_op_t *ops, size_t nops,
     const store_change_info_t *info, uint64_t *seq, store_err_t *err)
 {
-    cluster_t      *c = ctx;
-    cluster_buf_t   dbs, keys, vals;
-    const char     *params[7];
-    PGresult       *res;
-    size_t          i;
-    int             ok;
+    cluster_t         *c = ctx;
+    cluster_arrays_t   arr;
+    const char        *params[7];
+    PGresult          *res;
+    size_t             i;
+    int                ok;
 
-    memset(&dbs, 0, sizeof(dbs));
-    memset(&keys, 0, sizeof(keys));
-    memset(&vals, 0, sizeof(vals));
+    memset(&arr, 0, sizeof(arr));
 
-    ok = cluster_buf_add(&dbs, "{", 1) == 0
-         && cluster_buf_add(&keys, "{", 1) == 0
-         && cluster_buf_add(&vals, "{", 1) == 0;
-
+    ok = 1;
     for (i = 0; ok && i < nops; i++) {
-        if (i > 0) {
-            ok = cluster_buf_add(&dbs, ",", 1) == 0
-                 && cluster_buf_add(&keys, ",", 1) == 0
-                 && cluster_buf_add(&vals, ",", 1) == 0;
-        }
-
-        ok = ok && cluster_buf_add(&dbs, ops[i].db, strlen(ops[i].db)) == 0
-             && cluster_buf_bytea(&keys, ops[i].key, ops[i].klen) == 0
-             && (ops[i].val == NULL
-                 ? cluster_buf_add(&vals, "NULL", 4) == 0
-                 : cluster_buf_bytea(&vals, ops[i].val, ops[i].vlen) == 0);
+        ok = cluster_arrays_add(&arr, &ops[i]) == 0;
     }
 
-    ok = ok && cluster_buf_add(&dbs, "}", 1) == 0
-         && cluster_buf_add(&keys, "}", 1) == 0
-         && cluster_buf_add(&vals, "}", 1) == 0;
-
-    if (!ok) {
+    if (!ok || cluster_arrays_close(&arr) != 0) {
         snprintf(err->msg, sizeof(err->msg), "out of memory; nothing was "
                  "changed");
         res = NULL;
@@ -904,9 +959,9 @@ cluster_commit(void *ctx, const store_op_t *ops, size_t nops,
     params[1] = info->actor;
     params[2] = info->action;
     params[3] = info->subject;
-    params[4] = dbs.p;
-    params[5] = keys.p;
-    params[6] = vals.p;
+    params[4] = arr.dbs.p;
+    params[5] = arr.keys.p;
+    params[6] = arr.vals.p;
 
     res = PQexecParams(c->wconn,
                        "SELECT s, t FROM zt_commit($1, $2, $3, $4, "
@@ -916,9 +971,7 @@ cluster_commit(void *ctx, const store_op_t *ops, size_t nops,
         || PQntuples(res) != 1)
     {
         cluster_seterr(err, "the cluster database refused the change",
-                       res != NULL && PQresultErrorMessage(res)[0]
-                       ? PQresultErrorMessage(res)
-                       : PQerrorMessage(c->wconn), 1);
+                       cluster_errmsg(res, c->wconn), 1);
         goto rollback;
     }
 
@@ -930,24 +983,18 @@ cluster_commit(void *ctx, const store_op_t *ops, size_t nops,
     if (res == NULL || PQresultStatus(res) != PGRES_COMMAND_OK) {
         cluster_seterr(err, "the cluster database failed while committing "
                        "(its change log tells whether the change was made)",
-                       res != NULL && PQresultErrorMessage(res)[0]
-                       ? PQresultErrorMessage(res)
-                       : PQerrorMessage(c->wconn), 0);
+                       cluster_errmsg(res, c->wconn), 0);
         PQclear(res);
         cluster_writer_drop(c);
         __atomic_add_fetch(&c->refused, 1, __ATOMIC_RELAXED);
         c->in_txn = 0;
         pthread_mutex_unlock(&c->wmu);
-        free(dbs.p);
-        free(keys.p);
-        free(vals.p);
+        cluster_arrays_free(&arr);
         return -1;
     }
 
     PQclear(res);
-    free(dbs.p);
-    free(keys.p);
-    free(vals.p);
+    cluster_arrays_free(&arr);
 
     __atomic_add_fetch(&c->commits, 1, __ATOMIC_RELAXED);
     c->in_txn = 0;
@@ -958,9 +1005,7 @@ cluster_commit(void *ctx, const store_op_t *ops, size_t nops,
 rollback:
 
     PQclear(res);
-    free(dbs.p);
-    free(keys.p);
-    free(vals.p);
+    cluster_arrays_free(&arr);
     __atomic_add_fetch(&c->refused, 1, __ATOMIC_RELAXED);
     cluster_unlock(c);
 
@@ -1120,10 +1165,9 @@ cluster_bootstrap(cluster_t *c, PGconn *conn, char *err, size_t errlen)
 
 
 typedef struct {
-    PGconn         *conn;
-    cluster_buf_t   dbs, keys, vals;
-    size_t          n;
-    uint64_t        rows;
+    PGconn            *conn;
+    cluster_arrays_t   arr;
+    uint64_t           rows;
     char           *err;
     size_t          errlen;
 } cluster_seed_t;
@@ -1136,29 +1180,25 @@ cluster_seed_flush(cluster_seed_t *s)
     PGresult    *res;
     char         m[200];
 
-    if (s->n == 0) {
+    if (s->arr.n == 0) {
         return 0;
     }
 
-    if (cluster_buf_add(&s->dbs, "}", 1) != 0
-        || cluster_buf_add(&s->keys, "}", 1) != 0
-        || cluster_buf_add(&s->vals, "}", 1) != 0)
-    {
+    if (cluster_arrays_close(&s->arr) != 0) {
         snprintf(s->err, s->errlen, "out of memory");
         return -1;
     }
 
-    params[0] = s->dbs.p;
-    params[1] = s->keys.p;
-    params[2] = s->vals.p;
+    params[0] = s->arr.dbs.p;
+    params[1] = s->arr.keys.p;
+    params[2] = s->arr.vals.p;
 
     res = PQexecParams(s->conn,
                        "INSERT INTO zt_kv (db, k, v, seq) SELECT d, k, v, 0 "
                        "FROM unnest($1::text[], $2::bytea[], $3::bytea[]) "
                        "AS t(d, k, v)", 3, NULL, params, NULL, NULL, 0);
     if (res == NULL || PQresultStatus(res) != PGRES_COMMAND_OK) {
-        cluster_pqmsg(res != NULL ? PQresultErrorMessage(res)
-                      : PQerrorMessage(s->conn), m, sizeof(m));
+        cluster_pqmsg(cluster_errmsg(res, s->conn), m, sizeof(m));
         snprintf(s->err, s->errlen, "cannot seed the cluster database: %s",
                  m);
         PQclear(res);
@@ -1166,8 +1206,7 @@ cluster_seed_flush(cluster_seed_t *s)
     }
 
     PQclear(res);
-    s->dbs.len = s->keys.len = s->vals.len = 0;
-    s->n = 0;
+    cluster_arrays_reset(&s->arr);
 
     return 0;
 }
@@ -1177,23 +1216,15 @@ static int
 cluster_seed_row(void *arg, const store_op_t *op, store_err_t *err)
 {
     cluster_seed_t  *s = arg;
-    int              ok;
 
-    ok = cluster_buf_add(&s->dbs, s->n ? "," : "{", 1) == 0
-         && cluster_buf_add(&s->keys, s->n ? "," : "{", 1) == 0
-         && cluster_buf_add(&s->vals, s->n ? "," : "{", 1) == 0
-         && cluster_buf_add(&s->dbs, op->db, strlen(op->db)) == 0
-         && cluster_buf_bytea(&s->keys, op->key, op->klen) == 0
-         && cluster_buf_bytea(&s->vals, op->val, op->vlen) == 0;
-    if (!ok) {
+    if (cluster_arrays_add(&s->arr, op) != 0) {
         snprintf(err->msg, sizeof(err->msg), "out of memory");
         return -1;
     }
 
-    s->n++;
     s->rows++;
 
-    if (s->n == CLUSTER_SEED_BATCH && cluster_seed_flush(s) != 0) {
+    if (s->arr.n == CLUSTER_SEED_BATCH && cluster_seed_flush(s) != 0) {
         snprintf(err->msg, sizeof(err->msg), "%s", s->err);
         return -1;
     }
@@ -1258,9 +1289,7 @@ cluster_seed(cluster_t *c, PGconn *conn, char *err, size_t errlen)
     }
     PQclear(res);
 
-    free(s.dbs.p);
-    free(s.keys.p);
-    free(s.vals.p);
+    cluster_arrays_free(&s.arr);
 
     if (store_cluster_join(c->st, id, 0, &se) != 0) {
         snprintf(err, errlen, "cannot join the cluster: %s", se.msg);
@@ -1277,9 +1306,7 @@ cluster_seed(cluster_t *c, PGconn *conn, char *err, size_t errlen)
 failed:
 
     PQclear(PQexec(conn, "ROLLBACK"));
-    free(s.dbs.p);
-    free(s.keys.p);
-    free(s.vals.p);
+    cluster_arrays_free(&s.arr);
 
     return -1;
 }
@@ -1312,8 +1339,7 @@ cluster_check_history(cluster_t *c, PGconn *conn, char *err, size_t errlen)
     res = PQexecParams(conn, "SELECT tag FROM zt_changes WHERE seq = "
                        "$1::bigint", 1, NULL, params, NULL, NULL, 0);
     if (res == NULL || PQresultStatus(res) != PGRES_TUPLES_OK) {
-        cluster_pqmsg(res != NULL ? PQresultErrorMessage(res)
-                      : PQerrorMessage(conn), m, sizeof(m));
+        cluster_pqmsg(cluster_errmsg(res, conn), m, sizeof(m));
         snprintf(err, errlen, "cannot read the change log: %s", m);
         PQclear(res);
         return -1;
