@@ -586,3 +586,36 @@ def test_a_database_restored_and_written_again_is_not_followed_blindly(
     assert "is not the one this node applied" in p.stderr
     assert "nothing was changed" in p.stderr
     assert cluster.pg.psql(db, "SELECT head FROM zt_cluster").strip() == "1"
+
+
+def test_a_single_node_gateway_converts_in_place_and_seeds_the_cluster(
+        make_gateway, pg, tmp_path):
+    gw = make_gateway()
+    crts = [gw.issue_device("d%d" % i) for i in range(3)]
+    fps = [gw.enroll(c[0]) for c in crts]
+    gw.ztctl("device", "revoke", fps[2])
+    gw.kill_trustd(signal.SIGTERM)
+
+    dsn, db = pg.new_database()
+    with open(gw.trustd_conf, "a") as f:
+        f.write('cluster on\ncluster_database "%s"\ncluster_node first\n'
+                "cluster_poll_interval 200ms\n" % dsn)
+    gw.start_trustd()
+    wait_for(lambda: "seeded the empty cluster database with this node's "
+             "3 records" in gw.trustd_log(), timeout=5,
+             what="the first node to seed the cluster")
+    assert pg.psql(db, "SELECT count(*) FROM zt_kv WHERE db = 'devices'"
+                   ).strip() == "3"
+
+    b = Node(tmp_path / "b", dsn, "second", first=gw)
+    try:
+        b.start()
+        assert "bootstrapped this node" in b.trustd_log()
+        assert [b.get("/doc", cert=c).status for c in crts] == \
+            [200, 200, 403]
+        b.ztctl("device", "quarantine", fps[0])
+        wait_for(lambda: gw.get("/doc", cert=crts[0]).status == 403,
+                 timeout=2, what="the first node to follow the second")
+    finally:
+        b.stop()
+    assert not b.bad_log_lines()
