@@ -7580,9 +7580,13 @@ store_cluster_ready(store_t *st, store_err_t *err)
 }
 
 
-int
-store_cluster_state(store_t *st, char id[STORE_CLUSTER_ID_LEN],
-    uint64_t *pos, store_err_t *err)
+/*
+ * The cluster meta of one read view: id (may be NULL), position and tag
+ * (may be NULL).  0, STORE_NOTFOUND (not joined) or -1.
+ */
+static int
+store_cluster_read(store_t *st, char *id, uint64_t *pos, uint64_t *tag,
+    store_err_t *err)
 {
     MDB_txn  *txn;
     MDB_val   key, val;
@@ -7596,7 +7600,7 @@ store_cluster_state(store_t *st, char id[STORE_CLUSTER_ID_LEN],
     key.mv_size = sizeof(STORE_CLUSTER_ID_KEY) - 1;
 
     rc = mdb_get(txn, st->meta, &key, &val);
-    if (rc == MDB_SUCCESS) {
+    if (rc == MDB_SUCCESS && id != NULL) {
         if (val.mv_size == 0 || val.mv_size >= STORE_CLUSTER_ID_LEN) {
             mdb_txn_abort(txn);
             store_seterr(err, "the store's cluster id is invalid");
@@ -7605,13 +7609,20 @@ store_cluster_state(store_t *st, char id[STORE_CLUSTER_ID_LEN],
 
         memcpy(id, val.mv_data, val.mv_size);
         id[val.mv_size] = '\0';
+    }
+    if (rc == MDB_SUCCESS) {
         rc = store_meta_u64(st, txn, STORE_CLUSTER_POS_KEY, pos);
+    }
+    if (rc == MDB_SUCCESS && tag != NULL) {
+        rc = store_meta_u64(st, txn, STORE_CLUSTER_TAG_KEY, tag);
     }
 
     mdb_txn_abort(txn);
 
     if (rc == MDB_NOTFOUND) {
-        id[0] = '\0';
+        if (id != NULL) {
+            id[0] = '\0';
+        }
         *pos = 0;
         return STORE_NOTFOUND;
     }
@@ -7622,6 +7633,14 @@ store_cluster_state(store_t *st, char id[STORE_CLUSTER_ID_LEN],
     }
 
     return 0;
+}
+
+
+int
+store_cluster_state(store_t *st, char id[STORE_CLUSTER_ID_LEN],
+    uint64_t *pos, store_err_t *err)
+{
+    return store_cluster_read(st, id, pos, NULL, err);
 }
 
 
@@ -7686,37 +7705,7 @@ int
 store_cluster_tag(store_t *st, uint64_t *pos, uint64_t *tag,
     store_err_t *err)
 {
-    MDB_txn  *txn;
-    MDB_val   key, val;
-    int       rc;
-
-    if (store_txn_begin(st, MDB_RDONLY, &txn, err) != 0) {
-        return -1;
-    }
-
-    key.mv_data = (void *) STORE_CLUSTER_ID_KEY;
-    key.mv_size = sizeof(STORE_CLUSTER_ID_KEY) - 1;
-
-    rc = mdb_get(txn, st->meta, &key, &val);
-    if (rc == MDB_SUCCESS) {
-        rc = store_meta_u64(st, txn, STORE_CLUSTER_POS_KEY, pos);
-    }
-    if (rc == MDB_SUCCESS) {
-        rc = store_meta_u64(st, txn, STORE_CLUSTER_TAG_KEY, tag);
-    }
-
-    mdb_txn_abort(txn);
-
-    if (rc == MDB_NOTFOUND) {
-        return STORE_NOTFOUND;
-    }
-
-    if (rc != MDB_SUCCESS) {
-        store_mdb_err(st, err, rc, "cannot read the cluster state");
-        return -1;
-    }
-
-    return 0;
+    return store_cluster_read(st, NULL, pos, tag, err);
 }
 
 
