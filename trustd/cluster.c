@@ -33,6 +33,7 @@
 
 #include <postgresql/libpq-fe.h>
 
+#include "clock.h"
 #include "cluster.h"
 #include "log.h"
 
@@ -188,26 +189,6 @@ static const store_repl_t  cluster_repl = {
 };
 
 
-static int64_t
-cluster_mono_ms(void)
-{
-    struct timespec  ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-
-    return (int64_t) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-
-static int64_t
-cluster_real_ms(void)
-{
-    struct timespec  ts;
-
-    clock_gettime(CLOCK_REALTIME, &ts);
-
-    return (int64_t) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 
 /* The first line of libpq's message, without its trailing newline. */
@@ -1513,7 +1494,7 @@ cluster_attach(cluster_t **cp, const cluster_conf_t *conf, store_t *st,
     }
 
     c->wconn = conn;
-    __atomic_store_n(&c->feed_ok_ms, cluster_mono_ms(), __ATOMIC_RELEASE);
+    __atomic_store_n(&c->feed_ok_ms, zt_clock_ms(CLOCK_MONOTONIC), __ATOMIC_RELEASE);
     store_set_repl(st, &cluster_repl, c);
     *cp = c;
 
@@ -1702,7 +1683,7 @@ cluster_follow(cluster_t *c, int *more)
                 log_error("cluster: cannot apply changes: %s", se.msg);
 
             } else {
-                now = cluster_real_ms();
+                now = zt_clock_ms(CLOCK_REALTIME);
                 for (i = 0; i < n; i++) {
                     if (chgs[i].seq > pos) {
                         cluster_lat_add(c, (double) (now - cluster_be64(
@@ -1740,7 +1721,7 @@ cluster_follow(cluster_t *c, int *more)
         return -1;
     }
 
-    __atomic_store_n(&c->feed_ok_ms, cluster_mono_ms(), __ATOMIC_RELEASE);
+    __atomic_store_n(&c->feed_ok_ms, zt_clock_ms(CLOCK_MONOTONIC), __ATOMIC_RELEASE);
 
     /* connected: once the feed has been read, not merely reached */
     if (!__atomic_exchange_n(&c->connected, 1, __ATOMIC_RELAXED)) {
@@ -1908,7 +1889,7 @@ cluster_main(void *arg)
         }
 
         if (c->fconn != NULL) {
-            now = cluster_mono_ms();
+            now = zt_clock_ms(CLOCK_MONOTONIC);
             cluster_heartbeat(c, now);
         }
 
@@ -2042,7 +2023,7 @@ cluster_stale(const cluster_t *c)
 
     ok = __atomic_load_n(&c->feed_ok_ms, __ATOMIC_ACQUIRE);
 
-    return ok == 0 || cluster_mono_ms() - ok > (int64_t) c->conf.max_stale_ms;
+    return ok == 0 || zt_clock_ms(CLOCK_MONOTONIC) - ok > (int64_t) c->conf.max_stale_ms;
 }
 
 
@@ -2071,7 +2052,7 @@ cluster_stats(cluster_t *c, cluster_stats_t *s)
     }
     s->connected = __atomic_load_n(&c->connected, __ATOMIC_RELAXED);
     ok = __atomic_load_n(&c->feed_ok_ms, __ATOMIC_ACQUIRE);
-    s->feed_age_ms = ok == 0 ? -1 : cluster_mono_ms() - ok;
+    s->feed_age_ms = ok == 0 ? -1 : zt_clock_ms(CLOCK_MONOTONIC) - ok;
     s->stale = cluster_stale(c);
     s->applied = __atomic_load_n(&c->applied, __ATOMIC_RELAXED);
     s->commits = __atomic_load_n(&c->commits, __ATOMIC_RELAXED);

@@ -15,6 +15,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "clock.h"
 #include "journal.h"
 #include "log.h"
 
@@ -58,7 +59,6 @@ static void *journal_main(void *arg);
 static int journal_write(journal_t *j, int w);
 static void journal_purge(journal_t *j, int64_t now);
 static void journal_update_blocked(journal_t *j);
-static int64_t journal_now_ms(void);
 static uint64_t journal_key(const store_decision_t *d);
 static int journal_same(const store_decision_t *a,
     const store_decision_t *b);
@@ -116,7 +116,7 @@ journal_start(journal_t **jp, store_t *st, const journal_conf_t *conf,
         goto failed;
     }
 
-    j->next_purge = journal_now_ms() + 1000;
+    j->next_purge = zt_clock_ms(CLOCK_REALTIME) + 1000;
 
     if (pthread_mutex_init(&j->mu, NULL) != 0) {
         snprintf(err, errlen, "cannot create the journal's mutex");
@@ -183,7 +183,7 @@ journal_reconf(journal_t *j, const journal_conf_t *conf)
     j->conf.flush_ms = conf->flush_ms;
     j->conf.retention_ms = conf->retention_ms;
     j->conf.fail_open = conf->fail_open;
-    j->next_purge = journal_now_ms();
+    j->next_purge = zt_clock_ms(CLOCK_REALTIME);
     journal_update_blocked(j);
     pthread_cond_signal(&j->cv);
     pthread_mutex_unlock(&j->mu);
@@ -329,7 +329,7 @@ journal_main(void *arg)
             (void) journal_write(j, w);
         }
 
-        now = journal_now_ms();
+        now = zt_clock_ms(CLOCK_REALTIME);
         if (!stopping && j->conf.retention_ms > 0 && now >= j->next_purge) {
             journal_purge(j, now);
             j->next_purge = now + journal_purge_every(&j->conf);
@@ -375,7 +375,7 @@ journal_write(journal_t *j, int w)
     n = j->len[w];
 
     if (store_journal_append(j->st, j->buf[w], n, &err) == 0) {
-        now = journal_now_ms();
+        now = zt_clock_ms(CLOCK_REALTIME);
 
         pthread_mutex_lock(&j->mu);
         j->len[w] = 0;
@@ -395,7 +395,7 @@ journal_write(journal_t *j, int w)
         return 0;
     }
 
-    now = journal_now_ms();
+    now = zt_clock_ms(CLOCK_REALTIME);
 
     pthread_mutex_lock(&j->mu);
     j->stats.failures++;
@@ -463,7 +463,7 @@ journal_update_blocked(journal_t *j)
     blocked = !j->conf.fail_open && (j->stats.failing || full);
 
     if (full && j->stats.dropped > 0) {
-        now = journal_now_ms();
+        now = zt_clock_ms(CLOCK_REALTIME);
         if (now - j->last_drop_log >= JOURNAL_LOG_EVERY_MS) {
             log_error("decision journal: queue of %u records full; %llu "
                       "decisions not recorded so far", j->cap,
@@ -475,16 +475,6 @@ journal_update_blocked(journal_t *j)
     __atomic_store_n(&j->blocked, blocked, __ATOMIC_RELAXED);
 }
 
-
-static int64_t
-journal_now_ms(void)
-{
-    struct timespec  ts;
-
-    clock_gettime(CLOCK_REALTIME, &ts);
-
-    return (int64_t) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 
 /* Purge often enough for short retention (tests), at most every minute. */

@@ -26,6 +26,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "zt_wire.h"
 #include "decide.h"
 #include "journal.h"
@@ -234,7 +235,6 @@ static void server_cluster_status(server_t *srv);
 static void server_explain(server_t *srv, const char *command);
 static int server_reload(server_t *srv);
 static void server_shutdown(server_t *srv);
-static int64_t server_now_ms(void);
 
 
 static void
@@ -247,16 +247,6 @@ server_seterr(server_err_t *err, const char *fmt, ...)
     va_end(ap);
 }
 
-
-static int64_t
-server_now_ms(void)
-{
-    struct timespec  ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-
-    return (int64_t) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 
 int
@@ -292,7 +282,7 @@ server_init(server_t **srvp, const config_t *cfg, const server_opts_t *opts,
     srv->mtimer.fd = -1;
     srv->dconf.allow_ttl_ms = cfg->allow_ttl_ms;
     srv->dconf.portal_url = srv->cfg.portal_url;
-    srv->stats_since_ms = server_now_ms();
+    srv->stats_since_ms = zt_clock_ms(CLOCK_MONOTONIC);
     clock_gettime(CLOCK_REALTIME, &now);
     srv->start_time = (double) now.tv_sec + (double) now.tv_nsec / 1e9;
     srv->dconf.posture_max_age_ms = cfg->posture_max_age_ms;
@@ -1412,7 +1402,7 @@ server_shutdown(server_t *srv)
         (void) server_conn_service(srv, c);
     }
 
-    deadline = server_now_ms() + srv->cfg.shutdown_timeout_ms;
+    deadline = zt_clock_ms(CLOCK_MONOTONIC) + srv->cfg.shutdown_timeout_ms;
 
     for (;;) {
         /* connections with nothing left to send are done */
@@ -1428,7 +1418,7 @@ server_shutdown(server_t *srv)
             break;
         }
 
-        left = deadline - server_now_ms();
+        left = deadline - zt_clock_ms(CLOCK_MONOTONIC);
         if (left <= 0) {
             log_warn("shutdown_timeout reached; dropping unsent answers "
                      "on %u connection%s", srv->nconns,
@@ -1738,7 +1728,7 @@ server_admin_command(server_t *srv, server_admin_t *a, const char *cmd)
         memset(srv->by_outcome, 0, sizeof(srv->by_outcome));
         memset(srv->lat_hist, 0, sizeof(srv->lat_hist));
         srv->lat_max_ns = 0;
-        srv->stats_since_ms = server_now_ms();
+        srv->stats_since_ms = zt_clock_ms(CLOCK_MONOTONIC);
 
     } else if (strcmp(cmd, "status") == 0) {
         snprintf(srv->reply, sizeof(srv->reply),
@@ -1972,7 +1962,7 @@ server_stats(server_t *srv)
 {
     double  secs;
 
-    secs = (double) (server_now_ms() - srv->stats_since_ms) / 1000.0;
+    secs = (double) (zt_clock_ms(CLOCK_MONOTONIC) - srv->stats_since_ms) / 1000.0;
 
     snprintf(srv->reply, sizeof(srv->reply),
              "ok decisions %llu allow %llu deny %llu login %llu step_up %llu "
@@ -2248,7 +2238,6 @@ server_journal_decision(server_t *srv, const wire_req_t *req,
     wire_resp_t *resp)
 {
     static const char  why[] = "decision journal unavailable";
-    struct timespec    now;
 
     if (srv->journal == NULL) {
         return;
@@ -2258,10 +2247,8 @@ server_journal_decision(server_t *srv, const wire_req_t *req,
         server_fail_closed(resp, why);
     }
 
-    clock_gettime(CLOCK_REALTIME, &now);
     decide_journal_record(&srv->dconf, req, resp, &srv->dctx,
-                          (int64_t) now.tv_sec * 1000
-                          + now.tv_nsec / 1000000, &srv->jrec);
+                          zt_clock_ms(CLOCK_REALTIME), &srv->jrec);
     (void) journal_add(srv->journal, &srv->jrec);
 }
 
@@ -2480,7 +2467,7 @@ server_posture_census(server_t *srv)
     clock_gettime(CLOCK_REALTIME, &now);
     pthread_mutex_lock(&srv->census_mu);
     memcpy(srv->census, c.n, sizeof(srv->census));
-    srv->census_ms = server_now_ms();
+    srv->census_ms = zt_clock_ms(CLOCK_MONOTONIC);
     srv->census_time = (double) now.tv_sec + (double) now.tv_nsec / 1e9;
     pthread_mutex_unlock(&srv->census_mu);
 }
