@@ -121,7 +121,6 @@ console_start(console_t **out, const console_conf_t *cf,
     char *err, size_t errsize)
 {
     console_t  *c;
-    sigset_t    all, old;
     int         fd;
 
     *out = NULL;
@@ -156,22 +155,12 @@ console_start(console_t **out, const console_conf_t *cf,
         goto failed;
     }
 
-    /* the worker inherits this mask: signals stay with the main thread */
-    sigfillset(&all);
-    pthread_sigmask(SIG_BLOCK, &all, &old);
-
-    c->daemon = MHD_start_daemon(
-        MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ERROR_LOG,
-        0, NULL, NULL, console_access, c,
-        MHD_OPTION_EXTERNAL_LOGGER, zt_mhd_log, (void *) (uintptr_t) "console",
-        MHD_OPTION_LISTEN_SOCKET, (MHD_socket) fd,
-        MHD_OPTION_CONNECTION_LIMIT, (unsigned int) CONSOLE_CONN_LIMIT,
-        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int) CONSOLE_CONN_TIMEOUT,
-        MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t) CONSOLE_CONN_MEMORY,
-        MHD_OPTION_NOTIFY_COMPLETED, console_completed, c,
-        MHD_OPTION_END);
-
-    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    /* one thread: requests run one at a time (console.h) */
+    c->daemon = zt_mhd_start(fd, &(zt_mhd_conf_t) {
+        .name = "console", .access = console_access, .cls = c,
+        .completed = console_completed, .conn_limit = CONSOLE_CONN_LIMIT,
+        .conn_timeout = CONSOLE_CONN_TIMEOUT,
+        .conn_memory = CONSOLE_CONN_MEMORY });
 
     if (c->daemon == NULL) {
         console_seterr(err, errsize, "cannot start libmicrohttpd on %s",

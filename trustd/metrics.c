@@ -671,7 +671,6 @@ metrics_start(metrics_t **out, const char *where, char *err,
     size_t errsize)
 {
     metrics_t  *m;
-    sigset_t    all, old;
     int         fd;
 
     *out = NULL;
@@ -701,20 +700,10 @@ metrics_start(metrics_t **out, const char *where, char *err,
         goto failed;
     }
 
-    /* the thread inherits this mask: signals stay with the main thread */
-    sigfillset(&all);
-    pthread_sigmask(SIG_BLOCK, &all, &old);
-
-    m->daemon = MHD_start_daemon(
-        MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ERROR_LOG,
-        0, NULL, NULL, metrics_access, m,
-        MHD_OPTION_EXTERNAL_LOGGER, zt_mhd_log, (void *) (uintptr_t) "metrics",
-        MHD_OPTION_LISTEN_SOCKET, (MHD_socket) fd,
-        MHD_OPTION_CONNECTION_LIMIT, (unsigned int) METRICS_CONN_LIMIT,
-        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int) METRICS_CONN_TIMEOUT,
-        MHD_OPTION_END);
-
-    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    m->daemon = zt_mhd_start(fd, &(zt_mhd_conf_t) {
+        .name = "metrics", .access = metrics_access, .cls = m,
+        .conn_limit = METRICS_CONN_LIMIT,
+        .conn_timeout = METRICS_CONN_TIMEOUT });
 
     if (m->daemon == NULL) {
         snprintf(err, errsize, "cannot start libmicrohttpd on %s", where);

@@ -283,7 +283,6 @@ portal_start(portal_t **out, const config_t *cfg, store_t *st,
     id_err_t    ie;
     uint8_t     rnd[24];
     char        dummy[2 * sizeof(rnd) + 1];
-    sigset_t    all, old;
     size_t      i;
     int         fd;
 
@@ -347,23 +346,11 @@ portal_start(portal_t **out, const config_t *cfg, store_t *st,
         goto failed;
     }
 
-    /* the workers inherit this mask: signals stay with the main thread */
-    sigfillset(&all);
-    pthread_sigmask(SIG_BLOCK, &all, &old);
-
-    p->daemon = MHD_start_daemon(
-        MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ERROR_LOG,
-        0, NULL, NULL, portal_access, p,
-        MHD_OPTION_EXTERNAL_LOGGER, zt_mhd_log, (void *) (uintptr_t) "portal",
-        MHD_OPTION_LISTEN_SOCKET, (MHD_socket) fd,
-        MHD_OPTION_THREAD_POOL_SIZE, (unsigned int) PORTAL_THREADS,
-        MHD_OPTION_CONNECTION_LIMIT, (unsigned int) PORTAL_CONN_LIMIT,
-        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int) PORTAL_CONN_TIMEOUT,
-        MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t) PORTAL_CONN_MEMORY,
-        MHD_OPTION_NOTIFY_COMPLETED, portal_completed, p,
-        MHD_OPTION_END);
-
-    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    p->daemon = zt_mhd_start(fd, &(zt_mhd_conf_t) {
+        .name = "portal", .access = portal_access, .cls = p,
+        .completed = portal_completed, .threads = PORTAL_THREADS,
+        .conn_limit = PORTAL_CONN_LIMIT, .conn_timeout = PORTAL_CONN_TIMEOUT,
+        .conn_memory = PORTAL_CONN_MEMORY });
 
     if (p->daemon == NULL) {
         portal_seterr(err, errsize, "portal: cannot start libmicrohttpd "
